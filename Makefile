@@ -1,0 +1,94 @@
+# hfcloop — plain Makefile. `make`, `make check`, `make bench`, `make install`.
+# `make check SAN=1` builds and tests with ASan+UBSan into build-san/.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man/man1
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS = libdeflate libcrypto
+
+ifeq ($(SAN),1)
+B = build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT = -O1
+else
+B = build
+SANFLAGS =
+OPT = -O2
+endif
+
+CFLAGS ?= $(OPT) -g
+WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
+CPPFLAGS_ALL = -D_GNU_SOURCE -Ilib $(CPPFLAGS)
+CFLAGS_ALL = $(WARN) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -pthread
+LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRC = $(wildcard lib/*.c)
+LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+
+TOOLS = hfc-mkimage hfc-index
+TOOL_BIN = $(TOOLS:%=$(B)/%)
+MANS = mkimage/hfc-mkimage.1 mkimage/hfc-index.1
+
+UNIT_SRC = $(wildcard tests/unit/test-*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
+
+all: $(TOOL_BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c -o $@ $<
+
+$(B)/libhfc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/hfc-mkimage: $(B)/mkimage/hfc-mkimage.o $(B)/libhfc.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(B)/hfc-index: $(B)/mkimage/hfc-index.o $(B)/libhfc.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(B)/tests/test-%.o: tests/unit/test-%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(CMOCKA_CFLAGS) -c -o $@ $<
+
+$(B)/tests/test-%: $(B)/tests/test-%.o $(B)/libhfc.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+
+deps:
+	@bash scripts/install-deps.sh
+
+unit: $(UNIT_BIN)
+	@bash tests/run-unit.sh $(UNIT_BIN)
+
+# The full suite: dependencies, unit tests (plain and sanitized), then end-to-end tests.
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory SAN=1 unit
+	@bash tests/cli/run.sh $(CURDIR)/build
+
+bench: deps all
+	@bash scripts/install-deps.sh --bench
+	@bash bench/bench-mkimage.sh $(CURDIR)/build
+
+demo: deps all
+	@bash scripts/demo.sh $(CURDIR)/build
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
+	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all deps unit check bench demo install clean
+-include $(LIB_OBJ:.o=.d) $(B)/mkimage/*.d $(B)/tests/*.d

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "build.h"
+
+#include "codec.h"
+#include "fileio.h"
+#include "hashset.h"
+#include "pipeline.h"
+#include "progress.h"
+#include "store.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+
+/* An entry whose stored size is known only when the worker that claimed its hash finishes. */
+#define STORED_PENDING UINT32_MAX
+/* Batch renames every this many new blocks (one syncfs each). */
+#define FLUSH_BLOCKS 2048
+
+typedef struct WorkerState {
+	HfcCodec *codec;
+	uint8_t *in, *out;
+} WorkerState;
+
+typedef struct Build {
+	const HfcBuildOptions *o;
+	int img_fd;
+	bool seek_data; /* the image supports SEEK_DATA (holes need no reading) */
+	HfcSite *site;  /* NULL for a dry run against a missing site */
+	HfcBlockTxn *txn;
+	HfcIndex *idx;
+	HfcHashAlgo algo;
+	size_t hash_len;
+	WorkerState *ws;
+	pthread_mutex_t lock;
+	HfcHashMap *seen; /* hash -> stored size (STORED_PENDING while being written) */
+	atomic_uint_fast64_t new_blocks, reused, zero, bytes_read, bytes_written;
+	HfcProgress progress;
+	HfcErr *err;
+} Build;
+
+/* True when [off, off+len) of the image holds no data at all (a hole or past the data). */
+static bool is_hole(Build *b, off_t off, size_t len)
+{
+	if (!b->seek_data)
+		return false;
+	off_t d = lseek(b->img_fd, off, SEEK_DATA);
+	if (d < 0)
+		return errno == ENXIO; /* no data after off */
+	return d >= off + (off_t)len;
+}
+
+static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
+{
+	(void)slot;
+	Build *b = ctx;
+	WorkerState *w = &b->ws[worker];
+	HfcIndexEntry *e = &b->idx->entries[i];
+	size_t len = hfc_index_block_len(b->idx, i);
+	off_t off = (off_t)(i * b->idx->block_size);
+
+	if (is_hole(b, off, len)) {
+		e->stored = 0;
+		atomic_fetch_add(&b->zero, 1);
+		return 0;
+	}
+	ssize_t n = hfc_pread_all(b->img_fd, w->in, len, off);
+	if (n < 0)
+		return hfc_err_set(b->err, (int)n, "reading image at offset %lld: %s",
+				   (long long)off, strerror((int)-n));
+	if ((size_t)n != len)
+		return hfc_err_set(b->err, -EIO, "image shrank while reading (offset %lld)",
+				   (long long)off);
+	atomic_fetch_add(&b->bytes_read, len);
+	if (hfc_is_zero(w->in, len)) {
+		e->stored = 0;
+		atomic_fetch_add(&b->zero, 1);
+		return 0;
+	}
+	int r = hfc_digest(b->algo, w->in, len, e->hash);
+	if (r < 0)
+		return hfc_err_set(b->err, r, "hashing block %llu failed", (unsigned long long)i);
+
+	/* Claim the hash: the first worker to see it decides whether it must be stored. */
+	uint64_t have;
+	pthread_mutex_lock(&b->lock);
+	r = hfc_hashmap_put(b->seen, e->hash, STORED_PENDING, &have);
+	pthread_mutex_unlock(&b->lock);
+	if (r < 0)
+		return hfc_err_set(b->err, r, "out of memory");
+	if (r == 0) {
+		e->stored = STORED_PENDING; /* resolved after the run: the claimer may still work */
+		atomic_fetch_add(&b->reused, 1);
+		return 0;
+	}
+
+	uint64_t size = 0;
+	r = b->site ? hfc_site_block_stat(b->site, b->algo, e->hash, &size) : -ENOENT;
+	if (r >= 0 && size > 0 && size <= hfc_codec_bound(b->idx->block_size)) {
+		/* The site holds it already: never compressed again. */
+		atomic_fetch_add(&b->reused, 1);
+	} else if (r < 0 && r != -ENOENT) {
+		char p[HFC_BLOCK_PATH_MAX];
+		hfc_block_path(b->algo, e->hash, p);
+		return hfc_err_set(b->err, r, "%s/%s: %s", hfc_site_path(b->site), p, strerror(-r));
+	} else {
+		ssize_t c = hfc_codec_compress(w->codec, w->in, len, w->out,
+					       hfc_codec_bound(b->idx->block_size));
+		if (c < 0)
+			return hfc_err_set(b->err, (int)c, "compressing block %llu: %s",
+					   (unsigned long long)i, strerror((int)-c));
+		if (b->txn) {
+			r = hfc_block_txn_add(b->txn, b->algo, e->hash, w->out, (size_t)c);
+			if (r < 0) {
+				char p[HFC_BLOCK_PATH_MAX];
+				hfc_block_path(b->algo, e->hash, p);
+				return hfc_err_set(b->err, r, "%s/%s: %s", hfc_site_path(b->site), p,
+						   strerror(-r));
+			}
+		}
+		size = (uint64_t)c;
+		atomic_fetch_add(&b->new_blocks, 1);
+		atomic_fetch_add(&b->bytes_written, size);
+	}
+	e->stored = (uint32_t)size;
+	pthread_mutex_lock(&b->lock);
+	(void)hfc_hashmap_set(b->seen, e->hash, size);
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static int build_sink(void *ctx, uint64_t i, void *slot)
+{
+	(void)slot;
+	Build *b = ctx;
+	hfc_progress_update(&b->progress, MIN((i + 1) * b->idx->block_size, b->idx->image_size));
+	if (b->txn && hfc_block_txn_pending(b->txn) >= FLUSH_BLOCKS) {
+		int r = hfc_block_txn_flush(b->txn);
+		if (r < 0)
+			return hfc_err_set(b->err, r, "%s/blocks: %s", hfc_site_path(b->site),
+					   strerror(-r));
+	}
+	return 0;
+}
+
+static int image_open(const char *path, uint64_t *ret_size, bool *ret_seek, HfcErr *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int r = negative_errno();
+		return hfc_err_set(err, r, "%s: %s", path, strerror(-r));
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int r = negative_errno();
+		close(fd);
+		return hfc_err_set(err, r, "%s: %s", path, strerror(-r));
+	}
+	if (S_ISREG(st.st_mode)) {
+		*ret_size = (uint64_t)st.st_size;
+		*ret_seek = lseek(fd, 0, SEEK_DATA) >= 0 || errno == ENXIO;
+	} else if (S_ISBLK(st.st_mode)) {
+		uint64_t sz;
+		if (ioctl(fd, BLKGETSIZE64, &sz) < 0) {
+			int r = negative_errno();
+			close(fd);
+			return hfc_err_set(err, r, "%s: cannot get device size: %s", path,
+					   strerror(-r));
+		}
+		*ret_size = sz;
+		*ret_seek = false;
+	} else {
+		close(fd);
+		return hfc_err_set(err, -EINVAL, "%s: not a regular file or block device", path);
+	}
+	if (*ret_size > HFC_IMAGE_SIZE_MAX) {
+		close(fd);
+		return hfc_err_set(err, -EFBIG, "%s: image larger than %llu bytes", path,
+				   (unsigned long long)HFC_IMAGE_SIZE_MAX);
+	}
+	return fd;
+}
+
+/* True when the new index has the same image and blocks as the previous version. */
+static bool same_blocks(const HfcIndex *a, const HfcIndex *b, size_t hl)
+{
+	if (a->image_size != b->image_size || a->block_size != b->block_size ||
+	    a->hash != b->hash)
+		return false;
+	for (uint64_t i = 0; i < a->nblocks; i++) {
+		const HfcIndexEntry *x = &a->entries[i], *y = &b->entries[i];
+		if (x->stored != y->stored || (x->stored && memcmp(x->hash, y->hash, hl) != 0))
+			return false;
+	}
+	return true;
+}
+
+int hfc_build(const char *image_path, const char *site_path, const HfcBuildOptions *o,
+	      HfcBuildResult *res, HfcErr *err)
+{
+	double t0 = hfc_monotonic();
+	Build b = { .o = o, .img_fd = -1, .err = err };
+	_cleanup_(hfc_site_freep) HfcSite *site = NULL;
+	_cleanup_(hfc_index_freep) HfcIndex *prev = NULL;
+	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
+	_cleanup_(hfc_hashmap_freep) HfcHashMap *seen = NULL;
+	uint64_t image_size = 0;
+	unsigned jobs = o->jobs ? o->jobs : hfc_cpu_count();
+	int r;
+
+	_cleanup_close_ int img = image_open(image_path, &image_size, &b.seek_data, err);
+	if (img < 0)
+		return img;
+	b.img_fd = img;
+
+	struct stat sst;
+	bool site_exists = stat(site_path, &sst) == 0;
+	if (!o->dry_run || site_exists) {
+		r = hfc_site_open(site_path, !o->dry_run, &site, err);
+		if (r < 0)
+			return r;
+		if (!o->dry_run) {
+			r = hfc_site_lock(site, true, err);
+			if (r < 0)
+				return r;
+			r = hfc_site_clean_tmp(site);
+			if (r < 0)
+				return hfc_err_set(err, r, "%s: removing stale temporary files: %s",
+						   site_path, strerror(-r));
+		}
+	}
+
+	uint32_t latest = 0;
+	if (site) {
+		r = hfc_site_latest(site, &latest);
+		if (r < 0)
+			return hfc_err_set(err, r, "%s/indexes: %s", site_path, strerror(-r));
+	}
+	uint32_t bs = o->block_size ? o->block_size : HFC_BLOCK_SIZE_DEFAULT;
+	HfcHashAlgo algo = o->hash_set ? o->hash : HFC_HASH_MD5;
+	if (latest) {
+		r = hfc_site_load_index(site, latest, &prev, err);
+		if (r < 0)
+			return r;
+		/* A site's block size and hash are fixed by its first version. */
+		if (o->block_size && o->block_size != prev->block_size)
+			return hfc_err_set(err, -EINVAL,
+					   "%s: site uses block size %u; cannot build with %u",
+					   site_path, prev->block_size, o->block_size);
+		if (o->hash_set && o->hash != prev->hash)
+			return hfc_err_set(err, -EINVAL, "%s: site uses hash %s; cannot build with %s",
+					   site_path, hfc_hash_name(prev->hash),
+					   hfc_hash_name(o->hash));
+		bs = prev->block_size;
+		algo = prev->hash;
+	}
+	if (latest >= HFC_VERSION_MAX)
+		return hfc_err_set(err, -EOVERFLOW, "%s: no version numbers left", site_path);
+
+	r = hfc_index_new(image_size, bs, algo, &idx);
+	if (r < 0)
+		return hfc_err_set(err, r, "%s: image of %llu bytes is too large for block size %u",
+				   image_path, (unsigned long long)image_size, bs);
+	r = hfc_hashmap_new(hfc_hash_len(algo), &seen);
+	if (r < 0)
+		return hfc_err_set(err, r, "out of memory");
+	b.idx = idx;
+	b.algo = algo;
+	b.hash_len = hfc_hash_len(algo);
+	b.seen = seen;
+	b.site = site;
+	pthread_mutex_init(&b.lock, NULL);
+
+	b.ws = calloc(jobs, sizeof(WorkerState));
+	if (!b.ws) {
+		r = hfc_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned j = 0; j < jobs; j++) {
+		r = hfc_codec_new(o->level ? o->level : HFC_LEVEL_DEFAULT, &b.ws[j].codec);
+		b.ws[j].in = malloc(bs);
+		b.ws[j].out = malloc(hfc_codec_bound(bs));
+		if (r < 0 || !b.ws[j].in || !b.ws[j].out) {
+			r = hfc_err_set(err, r < 0 ? r : -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (site && !o->dry_run) {
+		r = hfc_block_txn_new(site, &b.txn);
+		if (r < 0) {
+			r = hfc_err_set(err, r, "out of memory");
+			goto out;
+		}
+	}
+
+	hfc_progress_start(&b.progress, "hfc-mkimage", image_size, o->progress);
+	HfcErr werr = { "" };
+	b.err = &werr;
+	r = hfc_pipeline_run(idx->nblocks, jobs, jobs * 4, 0, build_work, build_sink, &b);
+	b.err = err;
+	hfc_progress_end(&b.progress);
+	if (r < 0) {
+		if (err)
+			*err = werr;
+		if (!werr.msg[0])
+			hfc_err_set(err, r, "%s: %s", image_path, strerror(-r));
+		goto out;
+	}
+
+	for (uint64_t i = 0; i < idx->nblocks; i++) {
+		HfcIndexEntry *e = &idx->entries[i];
+		if (e->stored == STORED_PENDING) {
+			uint64_t v = 0;
+			(void)hfc_hashmap_get(seen, e->hash, &v);
+			e->stored = (uint32_t)v;
+		}
+	}
+
+	res->image_size = image_size;
+	res->blocks = idx->nblocks;
+	res->new_blocks = b.new_blocks;
+	res->reused = b.reused;
+	res->zero = b.zero;
+	res->bytes_read = b.bytes_read;
+	res->bytes_written = b.bytes_written;
+	res->version = latest + 1;
+	res->published = false;
+
+	if (prev && !o->force_version && same_blocks(idx, prev, b.hash_len)) {
+		res->version = latest;
+		r = 0;
+		goto out;
+	}
+	if (o->dry_run) {
+		r = 0;
+		goto out;
+	}
+	r = hfc_block_txn_commit(b.txn);
+	if (r < 0) {
+		hfc_err_set(err, r, "%s/blocks: %s", site_path, strerror(-r));
+		goto out;
+	}
+	idx->version = latest + 1;
+	idx->created = hfc_now();
+	if (o->label && o->label[0]) {
+		if (!hfc_label_valid(o->label)) {
+			r = hfc_err_set(err, -EINVAL, "label: 1 to %d printable UTF-8 bytes expected",
+					HFC_LABEL_MAX);
+			goto out;
+		}
+		snprintf(idx->label, sizeof(idx->label), "%s", o->label);
+	}
+	r = hfc_site_publish(site, idx, err);
+	if (r < 0)
+		goto out;
+	res->published = true;
+out:
+	if (r < 0 && b.txn) {
+		hfc_block_txn_abort(b.txn);
+		b.txn = NULL;
+	}
+	hfc_block_txn_free(b.txn);
+	if (b.ws)
+		for (unsigned j = 0; j < jobs; j++) {
+			hfc_codec_free(b.ws[j].codec);
+			free(b.ws[j].in);
+			free(b.ws[j].out);
+		}
+	free(b.ws);
+	pthread_mutex_destroy(&b.lock);
+	res->seconds = hfc_monotonic() - t0;
+	return r;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* File I/O: whole reads and writes, bounded reads, atomic installs (temp + fsync + rename). */
+
+#include "util.h"
+
+#include <sys/types.h>
+
+/* Writes all of buf to fd, retrying short writes; returns 0 or -errno. */
+int hfc_write_all(int fd, const void *buf, size_t len);
+
+/* Reads exactly len bytes at offset (fewer only at end of file); returns bytes read or -errno. */
+ssize_t hfc_pread_all(int fd, void *buf, size_t len, off_t offset);
+
+/* Writes len bytes at offset, retrying short writes; returns 0 or -errno. */
+int hfc_pwrite_all(int fd, const void *buf, size_t len, off_t offset);
+
+/*
+ * Reads the whole regular file path (relative to dirfd, last component not followed) into a
+ * NUL-terminated buffer of at most max bytes. Returns 0, -EFBIG when larger than max, or -errno.
+ */
+int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len);
+
+/* Makes a temporary name for name in the same directory: ".name.tmp.PID.N". */
+void hfc_tmp_name(const char *name, char *out, size_t outlen);
+
+/* True when a directory entry name is one of our temporary names. */
+bool hfc_is_tmp_name(const char *name);
+
+/*
+ * Installs data under name in dirfd atomically: writes a temporary file (O_EXCL, mode),
+ * fsyncs it, renames it over name and fsyncs the directory. A reader sees the old file or the
+ * whole new one, never a part. Returns 0 or -errno; on failure the temporary file is removed.
+ */
+int hfc_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* fsyncs an open directory; returns 0 or -errno. */
+int hfc_fsync_fd(int fd);
+
+/* Creates dir and missing parents (mode 0755); returns 0 or -errno. */
+int hfc_mkdir_p(const char *path);
+
+/* Test hook: called after the temporary file is durable and before the rename. */
+extern void (*hfc_fileio_before_rename_hook)(const char *tmpname);
+
+/*
+ * An output that appears whole or not at all: a regular file is written under a temporary name
+ * in its directory and renamed on commit; "-" is stdout; an existing device is written in place.
+ */
+typedef struct HfcOutput {
+	int fd;
+	bool seekable; /* pwrite at offsets, holes for zeros */
+	bool is_tmp;
+	int dirfd;
+	char *name, *tmp, *display;
+} HfcOutput;
+
+/* Opens an output for path ("-" for stdout); returns 0 or -errno. */
+int hfc_output_open(const char *path, HfcOutput *o);
+
+/* Sets the final size (making trailing holes), fsyncs, and renames into place; -errno. */
+int hfc_output_commit(HfcOutput *o, uint64_t size);
+
+/* Discards an uncommitted output (removes the temporary file); safe after commit. */
+void hfc_output_discard(HfcOutput *o);

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The site: block files under blocks/ab/<name>, every version under indexes/NNNNNN.idx and the
+ * current one as index.idx. Writes never expose a partial file under its final name, and an
+ * index is installed only after every block it names is durable.
+ */
+
+#include "codec.h"
+#include "index.h"
+#include "util.h"
+
+typedef struct HfcSite HfcSite;
+typedef struct HfcBlockTxn HfcBlockTxn;
+
+/* "blocks/" + 2 + "/" + 64 + NUL */
+#define HFC_BLOCK_PATH_MAX 80
+
+/*
+ * Opens the site directory at path; with create, makes it (and its subdirectories) when
+ * missing. Returns 0 or -errno with err filled.
+ */
+int hfc_site_open(const char *path, bool create, HfcSite **ret, HfcErr *err);
+
+/* Closes the site (and drops its lock); NULL is fine. */
+void hfc_site_free(HfcSite *s);
+
+static inline void hfc_site_freep(HfcSite **s)
+{
+	hfc_site_free(*s);
+}
+
+/* Returns the directory fd of the site (owned by the site). */
+int hfc_site_fd(const HfcSite *s);
+
+/* Returns the path the site was opened with. */
+const char *hfc_site_path(const HfcSite *s);
+
+/*
+ * Takes the site's lock file (.lock): exclusive for writers, shared for readers that must not
+ * see a concurrent prune. Never waits: returns -EWOULDBLOCK when another process holds it.
+ */
+int hfc_site_lock(HfcSite *s, bool exclusive, HfcErr *err);
+
+/* Lists the published versions (indexes/), ascending; returns 0 or -errno. */
+int hfc_site_versions(HfcSite *s, uint32_t **ret, size_t *ret_n);
+
+/* Sets *ret to the newest published version, 0 for an empty site; returns 0 or -errno. */
+int hfc_site_latest(HfcSite *s, uint32_t *ret);
+
+/* Loads version v (0: the current index.idx) and checks it is what its name says; -errno. */
+int hfc_site_load_index(HfcSite *s, uint32_t v, HfcIndex **ret, HfcErr *err);
+
+/* Writes the relative path of a block file ("blocks/ab/ab…") into out. */
+void hfc_block_path(HfcHashAlgo algo, const uint8_t *hash, char out[HFC_BLOCK_PATH_MAX]);
+
+/* Looks a block file up: returns 0 with its size, -ENOENT when missing, or -errno. */
+int hfc_site_block_stat(HfcSite *s, HfcHashAlgo algo, const uint8_t *hash, uint64_t *ret_size);
+
+/*
+ * Reads a stored block file of exactly `stored` bytes into buf; returns 0, -ENOENT, -EBADMSG
+ * when its size differs, or -errno.
+ */
+int hfc_site_block_read(HfcSite *s, HfcHashAlgo algo, const uint8_t *hash, uint32_t stored,
+			void *buf);
+
+/*
+ * Decodes a stored block and checks it against its name: decompresses exactly expect bytes into
+ * out and hashes them. Returns 0, or -EBADMSG when the block is not what its name says.
+ */
+int hfc_block_decode_verified(HfcCodec *c, HfcHashAlgo algo, const uint8_t *hash,
+			      const void *stored, size_t stored_len, void *out, size_t expect);
+
+/*
+ * Publishes idx as indexes/NNNNNN.idx (never replacing an existing version) and then as
+ * index.idx, each atomically and durably. Sets idx's parent from the site. Returns 0 or -errno.
+ */
+int hfc_site_publish(HfcSite *s, HfcIndex *idx, HfcErr *err);
+
+/* Removes temporary files left by interrupted runs (call with the exclusive lock held). */
+int hfc_site_clean_tmp(HfcSite *s);
+
+/*
+ * A transaction of new block files. Blocks are written under temporary names (from any thread),
+ * made durable together with one syncfs() and then renamed: a crash leaves only temporary
+ * files, which hfc_site_clean_tmp() removes. Abort removes every file the transaction made.
+ */
+int hfc_block_txn_new(HfcSite *s, HfcBlockTxn **ret);
+
+/* Writes one block file's stored bytes under a temporary name; thread-safe; -errno. */
+int hfc_block_txn_add(HfcBlockTxn *t, HfcHashAlgo algo, const uint8_t *hash, const void *data,
+		      size_t len);
+
+/* Returns the number of blocks added but not yet flushed. */
+size_t hfc_block_txn_pending(HfcBlockTxn *t);
+
+/* Makes the pending blocks durable and renames them to their final names; -errno. */
+int hfc_block_txn_flush(HfcBlockTxn *t);
+
+/* Flushes, then fsyncs every directory the transaction touched; -errno. */
+int hfc_block_txn_commit(HfcBlockTxn *t);
+
+/* Removes every file the transaction made (temporary or renamed) and frees it; NULL is fine. */
+void hfc_block_txn_abort(HfcBlockTxn *t);
+
+/* Frees a committed transaction; NULL is fine. */
+void hfc_block_txn_free(HfcBlockTxn *t);

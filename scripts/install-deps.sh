@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian package that hfcloop's build, tests and benchmarks use, when missing.
+# Called by `make check`, `make demo` and .ci/run; safe to run again (it does nothing then).
+set -euo pipefail
+
+build=(make gcc pkg-config libdeflate-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
+       libarchive-dev libyaml-dev libext2fs-dev e2fsprogs libfuse3-dev fuse3 libcmocka-dev)
+test=(nginx-light rsync iproute2 curl python3 time util-linux kmod)
+bench=(casync cloop-utils)
+
+want=("${build[@]}" "${test[@]}")
+[ "${1:-}" = "--bench" ] && want+=("${bench[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing Debian packages: ${missing[*]} (run as root or install them)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
