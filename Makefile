@@ -38,7 +38,7 @@ MANS = mkimage/hfc-mkimage.1 mkimage/hfc-index.1
 UNIT_SRC = $(wildcard tests/unit/test-*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 CMOCKA_CFLAGS = $(shell $(PKG_CONFIG) --cflags cmocka)
-CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka)
+CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka zlib)
 
 all: $(TOOL_BIN)
 

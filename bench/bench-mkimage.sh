@@ -88,7 +88,7 @@ CANDIDATES=(/usr/bin /usr/lib/gcc /usr/include /usr/share/perl /usr/share/doc
 budget=$((BUDGET_MIB * 1024 * 1024))
 chosen=() total=0 keyinfo="hfc-bench-image 1|$BUDGET_MIB|$(mke2fs -V 2>&1 | head -1)"
 for d in "${CANDIDATES[@]}"; do
-    [ -d "$d" ] && [ ! -L "$d" ] || continue
+    if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
     sz=$(du -sb --apparent-size "$d" 2>/dev/null | cut -f1) || continue
     [ $((total + sz)) -le $budget ] || continue
     chosen+=("$d"); total=$((total + sz))
@@ -125,7 +125,8 @@ else
     E2FSPROGS_FAKE_TIME=1700000000 SOURCE_DATE_EPOCH=1700000000 \
         mke2fs -q -F -t ext2 -b 4096 -L hfc-bench -U 5f1c2a3e-8d4b-4c6f-9a0e-1b2c3d4e5f60 \
                -E hash_seed=0d9c1f2e-3a4b-4c5d-8e6f-708192a3b4c5 \
-               -d "$stage" "$IMG.tmp" 1G || die "mke2fs -d failed"
+               -d "$stage" "$IMG.tmp" 1G >"$W/image/mke2fs.log" 2>&1 ||
+        { cat "$W/image/mke2fs.log" >&2; die "mke2fs -d failed"; }
     rm -rf "$stage"
     mv "$RMLIST.tmp" "$RMLIST"
     echo "${chosen[*]} ($((staged >> 20)) MiB)" >"$TREEDESC"
@@ -354,7 +355,8 @@ for x in rows:
 
 out = dict(benchmark="hfc-mkimage build", tree=kv["tree"], cores=int(kv["cores"]),
            cache_policy=kv["cache"], image_bytes=int(kv["image_bytes"]), block_size=262144,
-           raw={k: (float(v) if k not in ("tree", "cache") else v) for k, v in kv.items()},
+           raw={k: (v if k in ("tree", "cache") else int(v) if v.isdigit() else float(v))
+                for k, v in kv.items()},
            metrics=rows)
 tmp = sys.argv[2] + ".tmp"
 with open(tmp, "w") as fh:

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Runs the cmocka unit test binaries, shows their output and adds up their counts.
+# Usage: tests/run-unit.sh BIN...
+# The last line is "N passed, N failed". Exits 1 when a test failed or a binary crashed or
+# exited non-zero (a sanitizer or leak report after the last test counts as one failure).
+set -uo pipefail
+
+if [ $# -eq 0 ]; then
+	echo "usage: run-unit.sh BIN..." >&2
+	exit 2
+fi
+
+export SOURCE_DATE_EPOCH=0 TZ=UTC LC_ALL=C
+# cmocka's plain text output is what we parse, whatever the caller's environment asks for.
+export CMOCKA_MESSAGE_OUTPUT=stdout
+unset CMOCKA_XML_FILE
+
+log=$(mktemp "${TMPDIR:-/tmp}/hfc-unit.XXXXXX")
+trap 'rm -f "$log"' EXIT
+
+timeout_cmd=()
+command -v timeout >/dev/null && timeout_cmd=(timeout --signal=KILL 300)
+
+passed=0 failed=0 broken=()
+for bin in "$@"; do
+	name=$(basename "$bin")
+	echo "=== $name"
+	"${timeout_cmd[@]}" "$bin" >"$log" 2>&1
+	rc=$?
+	cat "$log"
+
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s).*/\1/p' "$log" | tail -n 1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s).*/\1/p' "$log" | tail -n 1)
+	if [ -z "$p" ] && [ -z "$f" ]; then
+		# No summary: the binary died part-way. Count what it reported before that.
+		p=$(grep -c '^\[       OK \]' "$log")
+		f=$(grep -c '^\[  FAILED  \] [^0-9]' "$log")
+	fi
+	p=${p:-0} f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		if [ "$rc" -ge 128 ]; then
+			echo "$name: killed by signal $((rc - 128))"
+		else
+			echo "$name: exited with status $rc"
+		fi
+		f=1
+	fi
+	[ "$f" -gt 0 ] && broken+=("$name")
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+
+[ ${#broken[@]} -gt 0 ] && echo "failing binaries: ${broken[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
