@@ -73,6 +73,7 @@ unit: $(UNIT_BIN)
 check: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory fuzz
 	@bash tests/cli/run.sh $(CURDIR)/build
 
 bench: deps all
@@ -92,3 +93,21 @@ clean:
 
 .PHONY: all deps unit check bench demo install clean
 -include $(LIB_OBJ:.o=.d) $(B)/mkimage/*.d $(B)/tests/*.d
+
+# Fuzzing the index parser with libFuzzer (clang). `make fuzz FUZZ_SECONDS=600` for a long run;
+# `make check` runs a short one.
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+$(B)/fuzz-index: tests/fuzz/fuzz-index.c $(LIB_SRC)
+	@mkdir -p $(B)
+	$(FUZZ_CC) $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(shell $(PKG_CONFIG) --cflags $(PKGS)) -o $@ $^ $(LIBS)
+
+fuzz: $(B)/fuzz-index
+	@mkdir -p $(B)/fuzz-corpus
+	@if $(B)/fuzz-index -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1 \
+		$(B)/fuzz-corpus tests/fuzz/corpus-index >$(B)/fuzz.log 2>&1; then \
+		grep -E 'number_of_executed_units|new_units_added' $(B)/fuzz.log; \
+		echo "fuzz: index parser survived $(FUZZ_SECONDS) s"; \
+	else tail -40 $(B)/fuzz.log; echo "fuzz: index parser FAILED (see $(B)/fuzz.log)"; exit 1; fi
+.PHONY: fuzz

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libFuzzer target for the index parser: any input must be rejected cleanly or parse into an
+ * index that formats back to exactly the same bytes (the format is canonical).
+ */
+#include "index.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(const uint8_t *data, size_t size)
+{
+	HfcIndex *idx = NULL;
+	HfcErr err = { "" };
+	int r = hfc_index_parse((const char *)data, size, "fuzz", &idx, &err);
+	if (r < 0) {
+		if (r != -EBADMSG && r != -ENOMEM)
+			abort();
+		if (r == -EBADMSG && strncmp(err.msg, "fuzz:", 5) != 0)
+			abort(); /* every rejection names file:line */
+		return;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	if (hfc_index_format(idx, &buf, &len) < 0)
+		abort();
+	if (len != size || memcmp(buf, data, size) != 0)
+		abort();
+	free(buf);
+	hfc_index_free(idx);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	check(data, size);
+	/*
+	 * Mutations almost never keep the end checksum right, which would hide everything the
+	 * parser does after it: also try the input as the text above a correct end line.
+	 */
+	uint8_t *body = malloc(size + 70);
+	if (!body)
+		return 0;
+	memcpy(body, data, size);
+	uint8_t sha[32];
+	if (hfc_digest(HFC_HASH_SHA256, data, size, sha) == 0) {
+		char hex[65];
+		hfc_hex_encode(sha, 32, hex);
+		memcpy(body + size, "end ", 4);
+		memcpy(body + size + 4, hex, 64);
+		body[size + 68] = '\n';
+		check(body, size + 69);
+	}
+	free(body);
+	return 0;
+}
