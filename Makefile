@@ -8,7 +8,8 @@ MANDIR = $(PREFIX)/share/man/man1
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS = libdeflate libcrypto
+PKGS = libdeflate libcrypto libcurl ext2fs com_err
+FUSE_PKGS = fuse3
 
 ifeq ($(SAN),1)
 B = build-san

@@ -13,9 +13,8 @@
 #                      warm (default): sync, then the input image is read once into the
 #                                      page cache (measures the tools, not the disk);
 #                      cold:           sync; echo 3 > /proc/sys/vm/drop_caches (root).
-#   HFC_BENCH_BUDGET_MIB apparent size budget of the staged directory tree (default 710 MiB,
-#                    about 745 MB; this Debian 12 machine gives ~700 MiB of ELF binaries
-#                    and C headers).
+#   HFC_BENCH_TREE   the directories copied into the image, space-separated (default
+#                    "/usr/bin /usr/lib/gcc /usr/include /usr/share/i18n", ~709 MiB here).
 #   HFC_BENCH_KEEP=1 keep the sites and the casync store under $HFC_BENCH_DIR/run
 #                    (default: only logs and results.kv are kept).
 #
@@ -46,7 +45,6 @@ HFC=$BUILD/hfc-mkimage
 
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}
 CACHE=${HFC_BENCH_CACHE:-warm}
-BUDGET_MIB=${HFC_BENCH_BUDGET_MIB:-710}
 case $CACHE in warm|cold) ;; *) die "HFC_BENCH_CACHE must be warm or cold, not '$CACHE'" ;; esac
 [ "$(id -u)" = 0 ] || [ "$CACHE" = warm ] || die "HFC_BENCH_CACHE=cold needs root (drop_caches)"
 
@@ -78,24 +76,24 @@ TREEDESC=$W/image/base.tree
 RMLIST=$W/image/base.rmlist
 
 # ---------------------------------------------------------------- 1. the image
-# Candidate directories, taken greedily in this order while the total apparent size
-# stays within the budget: ELF binaries (/usr/bin, gcc's cc1/lto1/…), C headers and
-# scripts (text), and smaller text trees to fill up.
-CANDIDATES=(/usr/bin /usr/lib/gcc /usr/include /usr/share/perl /usr/share/doc
-            /usr/share/locale /usr/lib/python3.11 /usr/share/i18n /usr/share/zoneinfo
-            /usr/lib/x86_64-linux-gnu/perl /usr/sbin /usr/lib/git-core /usr/libexec
-            /usr/share/man)
-budget=$((BUDGET_MIB * 1024 * 1024))
-chosen=() total=0 keyinfo="hfc-bench-image 1|$BUDGET_MIB|$(mke2fs -V 2>&1 | head -1)"
-for d in "${CANDIDATES[@]}"; do
-    if [ ! -d "$d" ] || [ -L "$d" ]; then continue; fi
-    sz=$(du -sb --apparent-size "$d" 2>/dev/null | cut -f1) || continue
-    [ $((total + sz)) -le $budget ] || continue
-    chosen+=("$d"); total=$((total + sz))
-    keyinfo+="|$d:$sz:$(find "$d" 2>/dev/null | wc -l || true)"
+# The tree: a fixed list of directories of this Debian 12 machine, ~709 MiB (~745 MB)
+# apparent: ELF executables (/usr/bin), gcc 12's cc1/cc1plus/lto1 and libraries
+# (/usr/lib/gcc), C/C++ headers (/usr/include, text) and glibc's locale sources
+# (/usr/share/i18n, text). A fixed list, not a size-driven pick, so that installing a
+# package does not change which directories the image holds. The stamp is keyed on the
+# list and the mke2fs version; delete $HFC_BENCH_DIR/image to rebuild from today's files.
+read -r -a TREE_DIRS <<<"${HFC_BENCH_TREE:-/usr/bin /usr/lib/gcc /usr/include /usr/share/i18n}"
+chosen=() total=0 keyinfo="hfc-bench-image 2|$(mke2fs -V 2>&1 | sed -n 1p)"
+for d in "${TREE_DIRS[@]}"; do
+    if [ ! -d "$d" ] || [ -L "$d" ]; then say "skipping $d: not a directory"; continue; fi
+    sz=$(du -sb --apparent-size "$d" 2>/dev/null | cut -f1) || true
+    chosen+=("$d"); total=$((total + ${sz:-0}))
+    keyinfo+="|$d"
 done
-[ $total -ge $((400 * 1024 * 1024)) ] ||
-    die "only $((total >> 20)) MiB of candidate directories found (${chosen[*]}); need >= 400 MiB"
+# mke2fs -d must fit it into 1 GiB with 4 KiB blocks, inode tables and small-file slack
+if [ $total -lt $((400 << 20)) ] || [ $total -gt $((850 << 20)) ]; then
+    die "the tree (${chosen[*]}) is $((total >> 20)) MiB; it must be 400-850 MiB (set HFC_BENCH_TREE)"
+fi
 KEY=$(printf '%s' "$keyinfo" | sha256sum | cut -d' ' -f1)
 
 image_valid() {
@@ -188,6 +186,7 @@ put tree "$TREE"
 put cores "$CORES"
 put cache "$CACHE"
 put image_bytes "$IMG_BYTES"
+put loadavg_at_start "$(cut -d' ' -f1 /proc/loadavg)"
 
 # ---------------------------------------------------------------- 2. full builds
 SITE=$R/site STORE=$R/casync.castr CLOOP=$R/image.cloop CLOOP1=$R/image-t1-L6.cloop
@@ -348,7 +347,8 @@ print(f"  create_compressed_fs defaults: {kv['cloop_threads']} thread(s) ({kv['c
 print(f"  CPU: hfc-mkimage {kv['hfc_full_cpu_percent']}%, casync make {kv['casync_full_cpu_percent']}%"
       f" (full build); site: {kv['site_block_files']} block files")
 print(f"  hfc-mkimage on the 6 GiB sparse image: {secs(f('sparse_seconds'))},"
-      f" index {f('sparse_index_bytes') / 1024:.0f} KiB")
+      f" index {f('sparse_index_bytes') / 1024:.0f} KiB; load average at start:"
+      f" {kv['loadavg_at_start']}")
 print(f"{'metric':<46}{'hfc':>10}{'other':>11}{'ratio':>15}   {'target':<17} result")
 for x in rows:
     print(f"{x['metric']:<46}{x['hfc']:>10}{x['other']:>11}{x['ratio_text']:>15}   {x['target']:<17} {x['result']}")

@@ -331,18 +331,22 @@ int hfc_build(const char *image_path, const char *site_path, const HfcBuildOptio
 	res->version = latest + 1;
 	res->published = false;
 
+	/* Commit first: even an unchanged image may have restored a block file that was lost. */
+	if (b.txn) {
+		r = hfc_block_txn_commit(b.txn);
+		if (r < 0) {
+			hfc_err_set(err, r, "%s/blocks: %s", site_path, strerror(-r));
+			goto out;
+		}
+	}
 	if (prev && !o->force_version && same_blocks(idx, prev, b.hash_len)) {
 		res->version = latest;
+		res->unchanged = true;
 		r = 0;
 		goto out;
 	}
 	if (o->dry_run) {
 		r = 0;
-		goto out;
-	}
-	r = hfc_block_txn_commit(b.txn);
-	if (r < 0) {
-		hfc_err_set(err, r, "%s/blocks: %s", site_path, strerror(-r));
 		goto out;
 	}
 	idx->version = latest + 1;

@@ -21,6 +21,7 @@ typedef struct HfcBuildOptions {
 typedef struct HfcBuildResult {
 	uint32_t version;   /* the version published (or that would be), or the unchanged one */
 	bool published;     /* false when the image equals the current version, or dry run */
+	bool unchanged;     /* the image equals the newest version: nothing to publish */
 	uint64_t image_size, blocks, new_blocks, reused, zero;
 	uint64_t bytes_read, bytes_written;
 	double seconds;

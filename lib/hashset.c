@@ -134,3 +134,29 @@ bool hfc_hashmap_next(const HfcHashMap *m, size_t *iter, const uint8_t **ret_key
 	}
 	return false;
 }
+
+int hfc_hashmap_remove(HfcHashMap *m, const uint8_t *key)
+{
+	Slot *s = find(m, key);
+	if (!s->used)
+		return 0;
+	/* Backward-shift deletion keeps linear probing correct without tombstones. */
+	size_t mask = m->cap - 1;
+	size_t i = (size_t)(s - m->slots);
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!m->slots[j].used)
+			break;
+		size_t home = bucket(m, m->slots[j].key);
+		/* Move j into the hole at i when j's home is not cyclically within (i, j]. */
+		bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (!in_range) {
+			m->slots[i] = m->slots[j];
+			i = j;
+		}
+	}
+	m->slots[i].used = false;
+	m->n--;
+	return 1;
+}

@@ -40,3 +40,6 @@ size_t hfc_hashmap_size(const HfcHashMap *m);
 /* Iterates: start with *iter = 0; returns true and the next key and value, false at the end. */
 bool hfc_hashmap_next(const HfcHashMap *m, size_t *iter, const uint8_t **ret_key,
 		      uint64_t *ret_value);
+
+/* Removes key; returns 1 when it was there, else 0. */
+int hfc_hashmap_remove(HfcHashMap *m, const uint8_t *key);

@@ -170,6 +170,11 @@ static bool utf8_printable(const unsigned char *s, size_t n)
 			return false;
 		if (k >= n - i)
 			return false;
+		unsigned char c1 = s[i + 1];
+		/* No overlong forms, no surrogates, nothing above U+10FFFF, no C1 controls. */
+		if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) ||
+		    (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90) || (c == 0xc2 && c1 < 0xa0))
+			return false;
 		for (size_t j = 1; j <= k; j++)
 			if ((s[i + j] & 0xc0) != 0x80)
 				return false;
@@ -201,7 +206,7 @@ static int parse_time(const char *s, size_t n, int64_t *ret)
 		}
 	}
 	if (f[0] < 1970 || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 ||
-	    f[5] > 60)
+	    f[5] > 59)
 		return -1;
 	struct tm tm = { .tm_year = f[0] - 1900, .tm_mon = f[1] - 1, .tm_mday = f[2],
 			 .tm_hour = f[3], .tm_min = f[4], .tm_sec = f[5] };
@@ -299,9 +304,12 @@ static int parse_signature(Parser *p, HfcIndex *idx)
 	uint8_t id[8];
 	if (hfc_hex_decode(s + 18, 8, id) < 0)
 		return fail(p, "bad signature line: key id is not 16 lowercase hex digits");
-	for (size_t i = 35; i < n; i++)
-		if (!is_b64(s[i]))
+	/* 64 bytes of Ed25519 signature: 86 base64 digits and "==". */
+	for (size_t i = 35; i < n - 2; i++)
+		if (!is_b64(s[i]) || s[i] == '=')
 			return fail(p, "bad signature line: signature is not base64");
+	if (s[n - 2] != '=' || s[n - 1] != '=')
+		return fail(p, "bad signature line: signature is not base64");
 	idx->signature = strndup(s, n);
 	return idx->signature ? 0 : -ENOMEM;
 }
@@ -350,7 +358,8 @@ int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **r
 		/* The label is the one optional key; all others stand in a fixed order. */
 		if ((size_t)k != want && !(want == 3 && k == 4)) {
 			if ((size_t)k > want)
-				return fail(&p, "missing key '%s'", header_keys[want]);
+				return fail(&p, "missing key '%s'",
+					    header_keys[want == 3 ? 4 : want]);
 			return fail(&p, "key '%s' out of order", header_keys[k]);
 		}
 		if (!sp)

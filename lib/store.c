@@ -300,16 +300,15 @@ int hfc_site_publish(HfcSite *s, HfcIndex *idx, HfcErr *err)
 				   s->path, idx->version, latest);
 	idx->parent = 0;
 	if (latest) {
-		char rel[32];
-		snprintf(rel, sizeof(rel), "indexes/%06u.idx", latest);
-		_cleanup_free_ char *pbuf = NULL;
-		size_t plen;
-		r = hfc_read_file_at(s->fd, rel, HFC_INDEX_MAX_BYTES, &pbuf, &plen);
+		/*
+		 * The parent is named by its end checksum: it commits to every byte of the parent's
+		 * content, and stays the same when a signature line is added to the parent later.
+		 */
+		_cleanup_(hfc_index_freep) HfcIndex *parent = NULL;
+		r = hfc_site_load_index(s, latest, &parent, err);
 		if (r < 0)
-			return hfc_err_set(err, r, "%s/%s: %s", s->path, rel, strerror(-r));
-		r = hfc_digest(HFC_HASH_SHA256, pbuf, plen, idx->parent_sha256);
-		if (r < 0)
-			return hfc_err_set(err, r, "sha256: %s", strerror(-r));
+			return r;
+		memcpy(idx->parent_sha256, parent->end_sha256, 32);
 		idx->parent = latest;
 	}
 	_cleanup_free_ char *buf = NULL;
@@ -521,7 +520,10 @@ void hfc_block_txn_abort(HfcBlockTxn *t)
 {
 	if (!t)
 		return;
-	/* Every block here was missing when it was added (under the site lock): safe to remove. */
+	/*
+	 * Every block here was missing (or damaged: empty or oversized) when it was added under the
+	 * site lock, so no version relies on these files: safe to remove.
+	 */
 	for (size_t i = 0; i < t->n; i++) {
 		char p[HFC_BLOCK_PATH_MAX + 32];
 		if (i < t->renamed)

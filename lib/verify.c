@@ -121,7 +121,7 @@ static int check_sink(void *ctx, uint64_t i, void *slot)
 	return 0;
 }
 
-/* Reports block files that no version names, and anything else in blocks/. */
+/* Reports block files that no version names, and stray files in blocks/00 … blocks/ff. */
 static int find_orphans(Verifier *v, HfcHashMap *named)
 {
 	const char *sp = hfc_site_path(v->site);

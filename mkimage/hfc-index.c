@@ -50,6 +50,7 @@ static int open_site(const char *path, HfcSite **ret)
 	r = hfc_site_lock(*ret, false, &err);
 	if (r < 0) {
 		hfc_site_free(*ret);
+		*ret = NULL;
 		return hfc_log_err(r, &err);
 	}
 	return 0;
@@ -353,6 +354,10 @@ int main(int argc, char **argv)
 	char **rest = argv + optind + 1;
 	nargs--;
 	int r;
+	if (a.version && (strcmp(cmd, "list") == 0 || strcmp(cmd, "verify") == 0)) {
+		hfc_log_error("usage", "'%s' takes no version", cmd);
+		return 2;
+	}
 	if (strcmp(cmd, "list") == 0 && nargs == 1) {
 		r = cmd_list(rest[0], &a);
 	} else if ((strcmp(cmd, "show") == 0 || strcmp(cmd, "cat") == 0) &&

@@ -128,24 +128,27 @@ int main(int argc, char **argv)
 		hfc_log_err(r, &err);
 		return 1;
 	}
+	if (res.unchanged && o.label && !quiet)
+		hfc_log_warn("image unchanged: label not used (--force-version publishes anyway)");
 	double mbs = res.seconds > 0 ? (double)res.bytes_read / res.seconds / 1e6 : 0;
 	if (json) {
 		printf("{\"site\":");
 		hfc_json_string(stdout, site);
-		printf(",\"version\":%u,\"published\":%s,\"dry_run\":%s,\"image_size\":%" PRIu64
+		printf(",\"version\":%u,\"published\":%s,\"unchanged\":%s,\"dry_run\":%s,\"image_size\":%" PRIu64
 		       ",\"blocks\":%" PRIu64 ",\"new\":%" PRIu64 ",\"reused\":%" PRIu64
 		       ",\"zero\":%" PRIu64 ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
 		       ",\"seconds\":%.3f,\"mb_per_s\":%.1f}\n",
-		       res.version, res.published ? "true" : "false", o.dry_run ? "true" : "false",
+		       res.version, res.published ? "true" : "false",
+		       res.unchanged ? "true" : "false", o.dry_run ? "true" : "false",
 		       res.image_size, res.blocks, res.new_blocks, res.reused, res.zero,
 		       res.bytes_read, res.bytes_written, res.seconds, mbs);
 	} else if (!quiet) {
 		char rd[32], wr[32];
 		hfc_format_bytes(res.bytes_read, rd, sizeof(rd));
 		hfc_format_bytes(res.bytes_written, wr, sizeof(wr));
-		const char *what = o.dry_run	     ? "dry run, would be version"
-				   : res.published ? "version"
-						   : "unchanged, still version";
+		const char *what = res.unchanged ? "unchanged, still version"
+				   : o.dry_run	   ? "dry run, would be version"
+						   : "version";
 		printf("%s: %s %u: %" PRIu64 " blocks, %" PRIu64 " new, %" PRIu64 " reused, %" PRIu64
 		       " zero; read %s, wrote %s in %.2f s (%.1f MB/s)\n",
 		       site, what, res.version, res.blocks, res.new_blocks, res.reused, res.zero, rd,
