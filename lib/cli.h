@@ -10,7 +10,7 @@
 /* Parses a plain decimal up to max; returns 0 or -EINVAL. */
 int hfc_parse_uint(const char *s, uint64_t max, uint64_t *ret);
 
-/* Parses a size with an optional K, M or G suffix (powers of 1024); returns 0 or -EINVAL. */
+/* Parses a size with an optional K, M, G or T suffix (powers of 1024); returns 0 or -EINVAL. */
 int hfc_parse_size(const char *s, uint64_t *ret);
 
 /* Writes s as a JSON string literal (quotes and escapes). */

@@ -14,7 +14,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-/* Reads len bytes at offset of the image into buf; returns bytes read (short only at the end) or -errno. */
+/* Reads len bytes at offset of the image into buf; returns bytes read (short only at the end)
+ * or -errno. */
 typedef ssize_t (*HfcReadFn)(void *ctx, void *buf, size_t len, uint64_t offset);
 
 typedef struct HfcExt2 HfcExt2;

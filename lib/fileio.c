@@ -68,7 +68,9 @@ int hfc_pwrite_all(int fd, const void *buf, size_t len, off_t offset)
 
 int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len)
 {
-	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	/* O_NONBLOCK: opening a FIFO planted under an index's name must not hang. */
+	_cleanup_close_ int fd =
+		openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return negative_errno();
 	struct stat st;
@@ -85,14 +87,25 @@ int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, si
 	/* Read to EOF, not st_size: the file may change underneath; never past max. */
 	size_t len = 0;
 	for (;;) {
-		if (len + 1 >= cap) {
-			if (cap > max)
-				return -EFBIG;
+		if (len == cap - 1) {
+			if (len >= max) {
+				/* Exactly max bytes so far: fine only if nothing follows. */
+				char probe;
+				ssize_t k;
+				do
+					k = read(fd, &probe, 1);
+				while (k < 0 && errno == EINTR);
+				if (k < 0)
+					return negative_errno();
+				if (k > 0)
+					return -EFBIG;
+				break;
+			}
 			size_t ncap = MIN(cap * 2, max + 1);
-			char *n = realloc(buf, ncap);
-			if (!n)
+			char *nb = realloc(buf, ncap);
+			if (!nb)
 				return -ENOMEM;
-			buf = n;
+			buf = nb;
 			cap = ncap;
 		}
 		ssize_t n = read(fd, buf + len, cap - 1 - len);
@@ -104,8 +117,6 @@ int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, si
 		if (n == 0)
 			break;
 		len += (size_t)n;
-		if (len > max)
-			return -EFBIG;
 	}
 	buf[len] = 0;
 	*ret_buf = TAKE_PTR(buf);

@@ -17,7 +17,7 @@ struct HfcHashMap {
 
 int hfc_hashmap_new(size_t key_len, HfcHashMap **ret)
 {
-	if (key_len == 0 || key_len > HFC_HASH_MAX)
+	if (key_len < sizeof(uint64_t) || key_len > HFC_HASH_MAX) /* bucket() reads 8 bytes */
 		return -EINVAL;
 	HfcHashMap *m = calloc(1, sizeof(*m));
 	if (!m)

@@ -4,59 +4,98 @@
 #include "pipeline.h"
 #include "progress.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-typedef struct Writer {
+struct HfcSiteReader {
+	HfcSite *site;
 	const HfcIndex *idx;
-	HfcFetchFn fetch;
-	void *ctx;
-	HfcOutput *out;
+	unsigned jobs;
 	HfcCodec **codecs;
 	uint8_t **stored;
+};
+
+int hfc_site_reader_new(HfcSite *site, const HfcIndex *idx, unsigned jobs, HfcSiteReader **ret)
+{
+	HfcSiteReader *sr = calloc(1, sizeof(*sr));
+	if (!sr)
+		return -ENOMEM;
+	sr->site = site;
+	sr->idx = idx;
+	sr->jobs = jobs;
+	sr->codecs = calloc(jobs, sizeof(*sr->codecs));
+	sr->stored = calloc(jobs, sizeof(*sr->stored));
+	if (!sr->codecs || !sr->stored) {
+		hfc_site_reader_free(sr);
+		return -ENOMEM;
+	}
+	for (unsigned j = 0; j < jobs; j++) {
+		sr->stored[j] = malloc(hfc_codec_bound(idx->block_size));
+		if (!sr->stored[j] || hfc_codec_new(HFC_LEVEL_DEFAULT, &sr->codecs[j]) < 0) {
+			hfc_site_reader_free(sr);
+			return -ENOMEM;
+		}
+	}
+	*ret = sr;
+	return 0;
+}
+
+void hfc_site_reader_free(HfcSiteReader *sr)
+{
+	if (!sr)
+		return;
+	for (unsigned j = 0; j < sr->jobs; j++) {
+		if (sr->codecs)
+			hfc_codec_free(sr->codecs[j]);
+		if (sr->stored)
+			free(sr->stored[j]);
+	}
+	free(sr->codecs);
+	free(sr->stored);
+	free(sr);
+}
+
+int hfc_site_reader_block(void *ctx, unsigned worker, uint64_t i, void *out, HfcErr *err)
+{
+	HfcSiteReader *sr = ctx;
+	const HfcIndexEntry *e = &sr->idx->entries[i];
+	char p[HFC_BLOCK_PATH_MAX];
+	hfc_block_path(sr->idx->hash, e->hash, p);
+	int r = hfc_site_block_read(sr->site, sr->idx->hash, e->hash, e->stored, sr->stored[worker]);
+	if (r < 0)
+		return hfc_err_set(err, r, "%s/%s: %s", hfc_site_path(sr->site), p,
+				   r == -ENOENT	  ? "missing block file"
+				   : r == -EBADMSG ? "block file has the wrong size"
+						   : strerror(-r));
+	r = hfc_block_decode_verified(sr->codecs[worker], sr->idx->hash, e->hash,
+				      sr->stored[worker], e->stored, out,
+				      hfc_index_block_len(sr->idx, i));
+	if (r < 0)
+		return hfc_err_set(err, r, "%s/%s (block %" PRIu64 "): %s", hfc_site_path(sr->site),
+				   p, i,
+				   r == -EBADMSG ? "does not match its name (corrupt block file)"
+						 : strerror(-r));
+	return 0;
+}
+
+typedef struct Writer {
+	const HfcIndex *idx;
+	HfcBlockFn get;
+	void *ctx;
+	HfcOutput *out;
 	uint8_t *zeros;
 	HfcErr *errs; /* one per worker: the first failing one is reported */
 	HfcErr sink_err;
 	HfcProgress progress;
 } Writer;
 
-int hfc_site_fetch(void *ctx, unsigned worker, HfcHashAlgo algo, const uint8_t *hash,
-		   uint32_t stored, void *buf, HfcErr *err)
-{
-	(void)worker;
-	HfcSite *s = ctx;
-	int r = hfc_site_block_read(s, algo, hash, stored, buf);
-	if (r < 0) {
-		char p[HFC_BLOCK_PATH_MAX];
-		hfc_block_path(algo, hash, p);
-		return hfc_err_set(err, r, "%s/%s: %s", hfc_site_path(s), p,
-				   r == -ENOENT	  ? "missing block file"
-				   : r == -EBADMSG ? "block file has the wrong size"
-						   : strerror(-r));
-	}
-	return 0;
-}
-
 static int write_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 {
 	Writer *w = ctx;
-	const HfcIndexEntry *e = &w->idx->entries[i];
-	if (e->stored == 0)
+	if (w->idx->entries[i].stored == 0)
 		return 0;
-	HfcErr *err = &w->errs[worker];
-	int r = w->fetch(w->ctx, worker, w->idx->hash, e->hash, e->stored, w->stored[worker], err);
-	if (r < 0)
-		return r;
-	r = hfc_block_decode_verified(w->codecs[worker], w->idx->hash, e->hash, w->stored[worker],
-				      e->stored, slot, hfc_index_block_len(w->idx, i));
-	if (r < 0) {
-		char p[HFC_BLOCK_PATH_MAX];
-		hfc_block_path(w->idx->hash, e->hash, p);
-		return hfc_err_set(err, r, "block %llu (%s): %s", (unsigned long long)i, p,
-				   r == -EBADMSG ? "does not match its name (corrupt block file)"
-						 : strerror(-r));
-	}
-	return 0;
+	return w->get(w->ctx, worker, i, slot, &w->errs[worker]);
 }
 
 static int write_sink(void *ctx, uint64_t i, void *slot)
@@ -79,33 +118,26 @@ static int write_sink(void *ctx, uint64_t i, void *slot)
 	return 0;
 }
 
-int hfc_image_write(const HfcIndex *idx, HfcFetchFn fetch, void *ctx, HfcOutput *out,
-		    unsigned jobs, bool progress, const char *what, HfcErr *err)
+int hfc_image_write(const HfcIndex *idx, HfcBlockFn get, void *ctx, HfcOutput *out, unsigned jobs,
+		    bool progress, const char *what, HfcErr *err)
 {
 	if (jobs == 0)
 		jobs = hfc_cpu_count();
-	Writer w = { .idx = idx, .fetch = fetch, .ctx = ctx, .out = out };
-	int r = -ENOMEM;
-	w.codecs = calloc(jobs, sizeof(*w.codecs));
-	w.stored = calloc(jobs, sizeof(*w.stored));
+	Writer w = { .idx = idx, .get = get, .ctx = ctx, .out = out };
 	w.errs = calloc(jobs, sizeof(*w.errs));
 	w.zeros = calloc(1, idx->block_size);
-	if (!w.codecs || !w.stored || !w.errs || !w.zeros)
-		goto out;
-	for (unsigned j = 0; j < jobs; j++) {
-		if (hfc_codec_new(HFC_LEVEL_DEFAULT, &w.codecs[j]) < 0)
-			goto out;
-		w.stored[j] = malloc(hfc_codec_bound(idx->block_size));
-		if (!w.stored[j])
-			goto out;
+	if (!w.errs || !w.zeros) {
+		free(w.errs);
+		free(w.zeros);
+		return hfc_err_set(err, -ENOMEM, "out of memory");
 	}
 	/* Bound the window's memory for large block sizes: at most ~256 MiB of slots. */
 	unsigned window = jobs * 4;
 	unsigned cap = (unsigned)MAX((size_t)2, ((size_t)256 << 20) / idx->block_size);
 	window = MAX(MIN(window, cap), jobs);
 	hfc_progress_start(&w.progress, what, idx->image_size, progress);
-	r = hfc_pipeline_run(idx->nblocks, jobs, window, idx->block_size, write_work, write_sink,
-			     &w);
+	int r = hfc_pipeline_run(idx->nblocks, jobs, window, idx->block_size, write_work, write_sink,
+				 &w);
 	hfc_progress_end(&w.progress);
 	if (r < 0) {
 		const HfcErr *e = w.sink_err.msg[0] ? &w.sink_err : NULL;
@@ -117,16 +149,6 @@ int hfc_image_write(const HfcIndex *idx, HfcFetchFn fetch, void *ctx, HfcOutput 
 		else
 			hfc_err_set(err, r, "%s", strerror(-r));
 	}
-out:
-	if (r == -ENOMEM)
-		hfc_err_set(err, r, "out of memory");
-	for (unsigned j = 0; j < jobs && w.codecs; j++) {
-		hfc_codec_free(w.codecs[j]);
-		if (w.stored)
-			free(w.stored[j]);
-	}
-	free(w.codecs);
-	free(w.stored);
 	free(w.errs);
 	free(w.zeros);
 	return r;

@@ -2,8 +2,9 @@
 #pragma once
 
 /*
- * Rebuilding an image from its index: blocks fetched and checked in parallel, written in order.
- * The source of stored blocks is a callback, so a local site and an HTTP mirror share the code.
+ * Rebuilding an image from its index: blocks produced in parallel, written in order. The
+ * producer is a callback that returns a block's decoded, verified bytes, so a local site and a
+ * set of HTTP mirrors share this code.
  */
 
 #include "fileio.h"
@@ -11,19 +12,31 @@
 #include "store.h"
 
 /*
- * Fetches the stored bytes of one block file (exactly `stored` bytes) into buf. worker is
- * 0..jobs-1 for per-thread state. Returns 0 or -errno with err filled.
+ * Puts block i's uncompressed bytes (hfc_index_block_len), checked against its name, into out.
+ * Called only for non-zero blocks; worker is 0..jobs-1. Returns 0 or -errno with err filled.
  */
-typedef int (*HfcFetchFn)(void *ctx, unsigned worker, HfcHashAlgo algo, const uint8_t *hash,
-			  uint32_t stored, void *buf, HfcErr *err);
+typedef int (*HfcBlockFn)(void *ctx, unsigned worker, uint64_t i, void *out, HfcErr *err);
 
-/* A fetch function for a local site; ctx is the HfcSite. */
-int hfc_site_fetch(void *ctx, unsigned worker, HfcHashAlgo algo, const uint8_t *hash,
-		   uint32_t stored, void *buf, HfcErr *err);
+/* A block producer reading a local site. */
+typedef struct HfcSiteReader HfcSiteReader;
+
+/* Makes a reader of idx's blocks from site for up to `jobs` workers; -errno. */
+int hfc_site_reader_new(HfcSite *site, const HfcIndex *idx, unsigned jobs, HfcSiteReader **ret);
+
+/* Frees a reader; NULL is fine. */
+void hfc_site_reader_free(HfcSiteReader *sr);
+
+static inline void hfc_site_reader_freep(HfcSiteReader **sr)
+{
+	hfc_site_reader_free(*sr);
+}
+
+/* The HfcBlockFn of a site reader (ctx is the HfcSiteReader). */
+int hfc_site_reader_block(void *ctx, unsigned worker, uint64_t i, void *out, HfcErr *err);
 
 /*
- * Writes the image that idx describes to out, checking every block against its name.
- * Returns 0 or -errno with err filled ("block N (name): what").
+ * Writes the image that idx describes to out with `jobs` producers. Returns 0 or -errno with
+ * err filled ("block N (name): what").
  */
-int hfc_image_write(const HfcIndex *idx, HfcFetchFn fetch, void *ctx, HfcOutput *out,
-		    unsigned jobs, bool progress, const char *what, HfcErr *err);
+int hfc_image_write(const HfcIndex *idx, HfcBlockFn get, void *ctx, HfcOutput *out, unsigned jobs,
+		    bool progress, const char *what, HfcErr *err);

@@ -344,7 +344,8 @@ int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **r
 		if (r < 0)
 			return r;
 		if (r == 0)
-			return fail(&p, "truncated: missing key '%s'", header_keys[want]);
+			return fail(&p, "truncated: missing key '%s'",
+				    header_keys[want == 3 ? 4 : want]);
 		const char *sp = memchr(p.cur, ' ', p.curlen);
 		size_t klen = sp ? (size_t)(sp - p.cur) : p.curlen;
 		int k = key_index(p.cur, klen);

@@ -25,6 +25,7 @@ typedef struct HfcRemoteOptions {
 	unsigned readahead;      /* blocks fetched ahead after sequential reads (0: off) */
 	const char *trace_path;  /* NULL: no trace */
 	bool offline_ok;         /* with a cache: work without any server (index from cache) */
+	bool allow_older;        /* accept a current version older than one seen before */
 } HfcRemoteOptions;
 
 typedef struct HfcRemoteStats {

@@ -206,9 +206,10 @@ int hfc_site_load_index(HfcSite *s, uint32_t v, HfcIndex **ret, HfcErr *err)
 	if (r < 0)
 		return r;
 	if (v != 0 && idx->version != v) {
+		uint32_t got = idx->version;
 		hfc_index_free(idx);
 		return hfc_err_set(err, -EBADMSG, "%s:2: version %u in a file named for version %u",
-				   display, idx->version, v);
+				   display, got, v);
 	}
 	*ret = idx;
 	return 0;

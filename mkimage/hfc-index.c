@@ -5,6 +5,7 @@
 #include "hashset.h"
 #include "image.h"
 #include "log.h"
+#include "pipeline.h"
 #include "progress.h"
 #include "store.h"
 #include "verify.h"
@@ -271,7 +272,14 @@ static int cmd_extract(const char *path, const char *out_path, const Args *a)
 	}
 	double t0 = hfc_monotonic();
 	HfcErr err = { "" };
-	r = hfc_image_write(idx, hfc_site_fetch, s, &out, a->jobs, !a->quiet, "extract", &err);
+	unsigned jobs = a->jobs ? a->jobs : hfc_cpu_count();
+	_cleanup_(hfc_site_reader_freep) HfcSiteReader *sr = NULL;
+	r = hfc_site_reader_new(s, idx, jobs, &sr);
+	if (r < 0) {
+		hfc_output_discard(&out);
+		return hfc_log_errno(r, "extract");
+	}
+	r = hfc_image_write(idx, hfc_site_reader_block, sr, &out, jobs, !a->quiet, "extract", &err);
 	if (r < 0) {
 		hfc_output_discard(&out);
 		return hfc_log_err(r, &err);

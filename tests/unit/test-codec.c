@@ -16,9 +16,10 @@
 
 #include "codec.h"
 
-static const size_t sizes[] = { 0,    1,	   2,	     7,	     511,    512,   4095,
-				4096, 4097,  5000,   65535,  65536,  65537, 100003,
-				131072, 262143, 262144, 262145 };
+static const size_t sizes[] = {
+	0, 1, 2, 7, 511, 512, 4095, 4096, 4097, 5000, 65535, 65536, 65537, 100003, 131072, 262143,
+	262144, 262145,
+};
 
 typedef enum Kind { TEXT, RANDOM, ZERO, KIND_MAX } Kind;
 
@@ -104,8 +105,8 @@ static void roundtrip_level(int level)
 			uLongf zlen = (uLongf)n;
 			r = uncompress(out, &zlen, comp, (uLong)clen);
 			if (r != Z_OK || zlen != n)
-				fail_msg("level %d %s %zu: zlib uncompress returned %d, %lu bytes", level,
-					 kind_name[kind], n, r, (unsigned long)zlen);
+				fail_msg("level %d %s %zu: zlib uncompress returned %d, %lu bytes",
+					 level, kind_name[kind], n, r, (unsigned long)zlen);
 			assert_memory_equal(in, out, n);
 			/* The header says deflate with a 32 KiB window or less (RFC 1950 2.2). */
 			assert_true(clen >= 6);
@@ -302,8 +303,8 @@ static void test_decompress_flipped_byte(void **state)
 			f.work[pos[k]] ^= 0x01;
 			int r = hfc_codec_decompress(f.c, f.work, f.clen, f.out, f.n);
 			if (r != -EBADMSG)
-				fail_msg("%s: flipping bit 0 of byte %zu of %zu: got %d", kind_name[kind],
-					 pos[k], f.clen, r);
+				fail_msg("%s: flipping bit 0 of byte %zu of %zu: got %d",
+					 kind_name[kind], pos[k], f.clen, r);
 		}
 		/*
 		 * Anywhere else: the decoder never returns different content as a success. (A flip
@@ -318,8 +319,8 @@ static void test_decompress_flipped_byte(void **state)
 					fail_msg("%s: bit %d of byte %zu decodes to other content",
 						 kind_name[kind], bit, i);
 				if (r != 0 && r != -EBADMSG)
-					fail_msg("%s: bit %d of byte %zu: got %d", kind_name[kind], bit,
-						 i, r);
+					fail_msg("%s: bit %d of byte %zu: got %d", kind_name[kind],
+						 bit, i, r);
 			}
 			if (kind == RANDOM && i > 64 && i < f.clen - 64)
 				i += 97; /* stored data: sample it, the loop is quadratic */
@@ -336,9 +337,11 @@ static void test_decompress_trailing_garbage(void **state)
 		fixture_make(&f, kind, 4096);
 		memcpy(f.work, f.comp, f.clen);
 		f.work[f.clen] = 0;
-		assert_int_equal(hfc_codec_decompress(f.c, f.work, f.clen + 1, f.out, f.n), -EBADMSG);
+		assert_int_equal(hfc_codec_decompress(f.c, f.work, f.clen + 1, f.out, f.n),
+				 -EBADMSG);
 		memset(f.work + f.clen, 0xff, 32);
-		assert_int_equal(hfc_codec_decompress(f.c, f.work, f.clen + 32, f.out, f.n), -EBADMSG);
+		assert_int_equal(hfc_codec_decompress(f.c, f.work, f.clen + 32, f.out, f.n),
+				 -EBADMSG);
 		/* A second copy of the stream appended. */
 		uint8_t *two = malloc(2 * f.clen);
 		assert_non_null(two);
@@ -365,8 +368,8 @@ static void test_decompress_truncated(void **state)
 			int r = hfc_codec_decompress(f.c, cut, len, f.out, f.n);
 			free(cut);
 			if (r != -EBADMSG)
-				fail_msg("%s: stream cut to %zu of %zu bytes: got %d", kind_name[kind],
-					 len, f.clen, r);
+				fail_msg("%s: stream cut to %zu of %zu bytes: got %d",
+					 kind_name[kind], len, f.clen, r);
 			if (kind == RANDOM && len > 64 && len < f.clen - 64)
 				len += 97;
 		}
@@ -434,12 +437,13 @@ static void test_is_zero(void **state)
 			assert_true(hfc_is_zero(p, n));
 			p[n] = 0;
 			for (size_t i = 0; i < n; i++) {
+				/* The ends, where the byte loop and the memcmp meet. */
 				if (n > 100 && i == 40)
-					i = n - 40; /* the ends, where the byte loop and memcmp meet */
+					i = n - 40;
 				for (int v = 1; v <= 0x80; v <<= 1) {
 					p[i] = (uint8_t)v;
 					if (hfc_is_zero(p, n))
-						fail_msg("len %zu off %zu: byte %zu = %#x reported zero",
+						fail_msg("len %zu off %zu: byte %zu = %#x is zero?",
 							 n, off, i, v);
 					p[i] = 0;
 				}

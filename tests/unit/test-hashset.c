@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests for hashset.c: put/get/set/iterate, growth to 100k keys, colliding buckets. */
+/*
+ * Unit tests for hashset.c: put/get/set/iterate/remove, growth to 100k keys, colliding buckets
+ * and probe chains that wrap around the table.
+ */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -216,6 +219,136 @@ static void test_key_len_respected(void **state)
 	hfc_hashmap_free(m);
 }
 
+/* Removes every other key of 100k, then checks all of them and puts the removed ones back. */
+static void test_remove_many(void **state)
+{
+	(void)state;
+	const size_t key_len = 16;
+	HfcHashMap *m = NULL;
+	assert_int_equal(hfc_hashmap_new(key_len, &m), 0);
+	uint8_t *keys = random_keys(NKEYS, key_len, 4242);
+	for (size_t i = 0; i < NKEYS; i++)
+		assert_int_equal(hfc_hashmap_put(m, keys + i * key_len, i, NULL), 1);
+	/* In a scrambled order, so removals hit chains at every position. */
+	for (size_t k = 0; k < NKEYS; k++) {
+		size_t i = (k * 7919) % NKEYS;
+		if (i % 2 == 0)
+			assert_int_equal(hfc_hashmap_remove(m, keys + i * key_len), 1);
+	}
+	assert_int_equal(hfc_hashmap_size(m), NKEYS / 2);
+	for (size_t i = 0; i < NKEYS; i++) {
+		uint64_t v = UINT64_MAX;
+		int r = hfc_hashmap_get(m, keys + i * key_len, &v);
+		if (r != (i % 2 == 1) || (r == 1 && v != i))
+			fail_msg("key %zu after removals: get=%d value=%ju", i, r, (uintmax_t)v);
+	}
+	/* Removing what is not there: 0, nothing changes. */
+	for (size_t i = 0; i < NKEYS; i += 2)
+		assert_int_equal(hfc_hashmap_remove(m, keys + i * key_len), 0);
+	assert_int_equal(hfc_hashmap_size(m), NKEYS / 2);
+	size_t iter = 0, count = 0;
+	const uint8_t *k;
+	uint64_t v;
+	while (hfc_hashmap_next(m, &iter, &k, &v)) {
+		assert_int_equal(v % 2, 1);
+		assert_memory_equal(k, keys + v * key_len, key_len);
+		count++;
+	}
+	assert_int_equal(count, NKEYS / 2);
+	for (size_t i = 0; i < NKEYS; i += 2)
+		assert_int_equal(hfc_hashmap_put(m, keys + i * key_len, i + 1, NULL), 1);
+	for (size_t i = 0; i < NKEYS; i++) {
+		assert_int_equal(hfc_hashmap_get(m, keys + i * key_len, &v), 1);
+		assert_int_equal(v, i % 2 ? i : i + 1);
+	}
+	/* Everything, down to an empty map. */
+	for (size_t i = 0; i < NKEYS; i++)
+		assert_int_equal(hfc_hashmap_remove(m, keys + i * key_len), 1);
+	assert_int_equal(hfc_hashmap_size(m), 0);
+	iter = 0;
+	assert_false(hfc_hashmap_next(m, &iter, &k, &v));
+	free(keys);
+	hfc_hashmap_free(m);
+}
+
+/*
+ * Removal with backward shifting, checked against a plain array: keys whose home buckets are
+ * the last and first few slots, so probe chains wrap around the end of the table, with random
+ * puts and removes.
+ */
+static void removal_model(size_t universe, uint64_t seed)
+{
+	enum { KL = 16, MAXU = 256 };
+	assert_true(universe <= MAXU);
+	uint8_t keys[MAXU][KL];
+	bool present[MAXU] = { false };
+	uint64_t value[MAXU] = { 0 };
+	rng_state = seed;
+	for (size_t i = 0; i < universe; i++) {
+		/* The bucket is (h ^ h >> 29) & (cap - 1) of the first 8 bytes: small h is home. */
+		static const uint64_t homes[] = { 60, 61, 62, 63, 0, 1, 2, 124, 125, 126, 127,
+						  255 };
+		uint64_t h = homes[i % (sizeof(homes) / sizeof(homes[0]))];
+		memcpy(keys[i], &h, 8);
+		uint64_t tail = rng() ^ i;
+		memcpy(keys[i] + 8, &tail, 8);
+	}
+	HfcHashMap *m = NULL;
+	assert_int_equal(hfc_hashmap_new(KL, &m), 0);
+	size_t n = 0;
+	for (int step = 0; step < 20000; step++) {
+		size_t i = rng() % universe;
+		switch (rng() % 3) {
+		case 0: {
+			uint64_t v = rng();
+			int r = hfc_hashmap_put(m, keys[i], v, NULL);
+			assert_int_equal(r, present[i] ? 0 : 1);
+			if (!present[i]) {
+				present[i] = true;
+				value[i] = v;
+				n++;
+			}
+			break;
+		}
+		case 1:
+			assert_int_equal(hfc_hashmap_remove(m, keys[i]), present[i] ? 1 : 0);
+			if (present[i]) {
+				present[i] = false;
+				n--;
+			}
+			break;
+		default:
+			if (present[i]) {
+				value[i] = rng();
+				assert_int_equal(hfc_hashmap_set(m, keys[i], value[i]), 0);
+			} else {
+				assert_int_equal(hfc_hashmap_set(m, keys[i], 1), -ENOENT);
+			}
+		}
+		assert_int_equal(hfc_hashmap_size(m), n);
+		/* Every key, present or not, is found exactly when it should be. */
+		if (step % 7 == 0 || universe < 40) {
+			for (size_t j = 0; j < universe; j++) {
+				uint64_t v = 0;
+				int r = hfc_hashmap_get(m, keys[j], &v);
+				if (r != (int)present[j] || (r && v != value[j]))
+					fail_msg("universe %zu step %d: key %zu: get=%d, want %d",
+						 universe, step, j, r, (int)present[j]);
+			}
+		}
+	}
+	hfc_hashmap_free(m);
+}
+
+static void test_remove_wraparound(void **state)
+{
+	(void)state;
+	removal_model(28, 1);	/* stays at 64 slots: chains wrap from slot 63 to 0 */
+	removal_model(28, 2);
+	removal_model(60, 3);	/* grows to 128 slots */
+	removal_model(250, 4);	/* and further */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +358,8 @@ int main(void)
 		cmocka_unit_test(test_many_sha256_keys),
 		cmocka_unit_test(test_colliding_keys),
 		cmocka_unit_test(test_key_len_respected),
+		cmocka_unit_test(test_remove_many),
+		cmocka_unit_test(test_remove_wraparound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,8 +98,8 @@ static void expect_bad_n(const char *buf, size_t len, unsigned line, const char 
 	int r = hfc_index_parse(buf, len, "t.idx", &idx, &err);
 	if (r != -EBADMSG || idx != NULL || !strstr(err.msg, want)) {
 		hfc_index_free(idx);
-		fail_msg("case at test-index.c:%d\n  want: -EBADMSG \"%s\"\n  got:  %d \"%s\"", srcline,
-			 want, r, err.msg);
+		fail_msg("case at test-index.c:%d\n  want: -EBADMSG \"%s\"\n  got:  %d \"%s\"",
+			 srcline, want, r, err.msg);
 	}
 }
 
@@ -310,25 +310,26 @@ static void test_format_md_vector(void **state)
 	for (uint64_t i = 0; i < 3; i++) {
 		if (hfc_is_zero(img + i * 4096, hfc_index_block_len(v1, i)))
 			continue;
-		assert_int_equal(hfc_digest(HFC_HASH_MD5, img + i * 4096, hfc_index_block_len(v1, i),
-					    v1->entries[i].hash),
+		assert_int_equal(hfc_digest(HFC_HASH_MD5, img + i * 4096,
+					    hfc_index_block_len(v1, i), v1->entries[i].hash),
 				 0);
 		v1->entries[i].stored = stored1[i];
 	}
-	static const char want1[] = "hfc-index 1\n"
-				    "version 1\n"
-				    "parent none\n"
-				    "created 2026-01-01T00:00:00Z\n"
-				    "label test vector\n"
-				    "image-size 10000\n"
-				    "block-size 4096\n"
-				    "hash md5\n"
-				    "compression zlib\n"
-				    "blocks 3\n"
-				    "82a7348c2e03731109d0cf45a7325b88 28\n"
-				    "-\n"
-				    "820f8de9fdc792d625793d3a2272d2fa 37\n"
-				    "end 02569ebbc5dacc649e08de831cb0b1e4ff05360b0d19d8bcaf4dc5614d5831f2\n";
+	static const char want1[] =
+		"hfc-index 1\n"
+		"version 1\n"
+		"parent none\n"
+		"created 2026-01-01T00:00:00Z\n"
+		"label test vector\n"
+		"image-size 10000\n"
+		"block-size 4096\n"
+		"hash md5\n"
+		"compression zlib\n"
+		"blocks 3\n"
+		"82a7348c2e03731109d0cf45a7325b88 28\n"
+		"-\n"
+		"820f8de9fdc792d625793d3a2272d2fa 37\n"
+		"end 02569ebbc5dacc649e08de831cb0b1e4ff05360b0d19d8bcaf4dc5614d5831f2\n";
 	char *buf = NULL;
 	size_t len = 0;
 	assert_int_equal(hfc_index_format(v1, &buf, &len), 0);
@@ -347,8 +348,8 @@ static void test_format_md_vector(void **state)
 	for (uint64_t i = 0; i < 3; i++) {
 		if (hfc_is_zero(img + i * 4096, hfc_index_block_len(v2, i)))
 			continue;
-		assert_int_equal(hfc_digest(HFC_HASH_MD5, img + i * 4096, hfc_index_block_len(v2, i),
-					    v2->entries[i].hash),
+		assert_int_equal(hfc_digest(HFC_HASH_MD5, img + i * 4096,
+					    hfc_index_block_len(v2, i), v2->entries[i].hash),
 				 0);
 		v2->entries[i].stored = stored2[i];
 	}
@@ -727,7 +728,8 @@ static void test_bad_missing_key(void **state)
 	/* The label is optional: the key missing after 'created' is image-size. */
 	BAD_END(HEAD_1_4 L_BSIZE L_HASH L_COMP L_BLOCKS BODY, 5, "missing key 'image-size'");
 	BAD_END(HEAD_1_4 L_HASH L_COMP L_BLOCKS BODY, 5, "missing key 'image-size'");
-	BAD_END(HEAD_1_4 L_LABEL L_ISIZE L_HASH L_COMP L_BLOCKS BODY, 7, "missing key 'block-size'");
+	BAD_END(HEAD_1_4 L_LABEL L_ISIZE L_HASH L_COMP L_BLOCKS BODY, 7,
+		"missing key 'block-size'");
 	/* Without blocks the first block line is taken for a key. */
 	BAD_END(HEAD_1_4 L_LABEL L_ISIZE L_BSIZE L_HASH L_COMP BODY, 10, "unknown key '" MD5A "'");
 }
@@ -847,7 +849,8 @@ static void test_bad_nul(void **state)
 static void test_bad_numbers(void **state)
 {
 	(void)state;
-	BAD_END(HEAD_1_4 L_LABEL "image-size 1234567890123456789012345\n" L_BSIZE, 6, BAD_ISIZE_MSG);
+	BAD_END(HEAD_1_4 L_LABEL "image-size 1234567890123456789012345\n" L_BSIZE, 6,
+		BAD_ISIZE_MSG);
 	BAD_END(HEAD_1_4 L_LABEL "image-size 18446744073709551616\n" L_BSIZE, 6, BAD_ISIZE_MSG);
 	BAD_END(HEAD_1_4 L_LABEL "image-size 18446744073709551615\n" L_BSIZE, 6, BAD_ISIZE_MSG);
 	BAD_END(HEAD_1_4 L_LABEL "image-size 1125899906842625\n" L_BSIZE, 6, BAD_ISIZE_MSG);
@@ -1038,8 +1041,8 @@ static void test_bad_signature(void **state)
 			snprintf(line, sizeof(line), "signature ed25519 %s %s\n", SIG_KEY, SIG_B64);
 			line[35 + at] = bad_chars[i];
 			char *s = with_end_then(ABOVE, line);
-			expect_bad_n(s, strlen(s), 15, "bad signature line: signature is not base64",
-				     __LINE__);
+			expect_bad_n(s, strlen(s), 15,
+				     "bad signature line: signature is not base64", __LINE__);
 			free(s);
 		}
 	}
@@ -1152,12 +1155,12 @@ static void test_index_new(void **state)
 	assert_int_equal(hfc_index_new(10000, 0, HFC_HASH_MD5, &idx), -EINVAL);
 	assert_int_equal(hfc_index_new(10000, HFC_BLOCK_SIZE_MAX + 512, HFC_HASH_MD5, &idx),
 			 -EINVAL);
-	assert_int_equal(hfc_index_new(HFC_IMAGE_SIZE_MAX + 1, HFC_BLOCK_SIZE_MAX, HFC_HASH_MD5, &idx),
+	assert_int_equal(hfc_index_new(HFC_IMAGE_SIZE_MAX + 1, HFC_BLOCK_SIZE_MAX, HFC_HASH_MD5,
+				       &idx),
 			 -EINVAL);
 	assert_int_equal(hfc_index_new(HFC_IMAGE_SIZE_MAX, 4096, HFC_HASH_MD5, &idx), -EFBIG);
-	assert_int_equal(hfc_index_new((uint64_t)HFC_INDEX_MAX_BLOCKS * 4096 + 1, 4096, HFC_HASH_MD5,
-				       &idx),
-			 -EFBIG);
+	uint64_t too_many = (uint64_t)HFC_INDEX_MAX_BLOCKS * 4096 + 1;
+	assert_int_equal(hfc_index_new(too_many, 4096, HFC_HASH_MD5, &idx), -EFBIG);
 	assert_null(idx);
 	assert_int_equal(hfc_index_new(0, 4096, HFC_HASH_SHA256, &idx), 0);
 	assert_int_equal(idx->nblocks, 0);

@@ -206,8 +206,8 @@ static void run_work_error(uint64_t n, unsigned jobs, unsigned window, uint64_t 
 			 (uintmax_t)c.next_sink - 1);
 	/* It stops: nothing past the window that was open when item k failed is started. */
 	if (atomic_load(&c.max_work_i) >= k + c.window)
-		fail_msg("work error at %ju (window %u): item %ju was started", (uintmax_t)k, c.window,
-			 (uintmax_t)atomic_load(&c.max_work_i));
+		fail_msg("work error at %ju (window %u): item %ju was started", (uintmax_t)k,
+			 c.window, (uintmax_t)atomic_load(&c.max_work_i));
 	if (jobs <= 1 && atomic_load(&c.worked) != k + 1)
 		fail_msg("work error at %ju with one job: %ju items worked", (uintmax_t)k,
 			 (uintmax_t)atomic_load(&c.worked));
@@ -240,8 +240,8 @@ static void run_sink_error(uint64_t n, unsigned jobs, unsigned window, uint64_t 
 		fail_msg("sink error at %ju: sink went on to item %ju", (uintmax_t)k,
 			 (uintmax_t)c.next_sink - 1);
 	if (atomic_load(&c.max_work_i) >= k + 1 + c.window)
-		fail_msg("sink error at %ju (window %u): item %ju was started", (uintmax_t)k, c.window,
-			 (uintmax_t)atomic_load(&c.max_work_i));
+		fail_msg("sink error at %ju (window %u): item %ju was started", (uintmax_t)k,
+			 c.window, (uintmax_t)atomic_load(&c.max_work_i));
 	free(c.work_count);
 }
 

@@ -23,7 +23,7 @@ blk=$(find "$T/bad/blocks" -type f -size +10k | head -1)
 printf 'X' | dd of="$blk" bs=1 seek=100 conv=notrunc status=none
 expect_error "^hfc-index: .*$(basename "$blk"): does not match its name \(corrupt block file\)$" hfc-index verify "$T/bad"
 grep -q "" "$T/out" || true
-expect_error "^hfc-index: block [0-9]+ \(blocks/.*\): does not match its name" hfc-index extract "$T/bad" "$T/x.img"
+expect_error "^hfc-index: .*/blocks/.*\(block [0-9]+\): does not match its name" hfc-index extract "$T/bad" "$T/x.img"
 [ ! -e "$T/x.img" ] || fail "a failed extract left its output"
 [ -z "$(find "$T" -maxdepth 1 -name '.x.img.tmp*')" ] || fail "a failed extract left a temporary file"
 # A missing block file, and one truncated to another size.
