@@ -32,9 +32,9 @@ LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 LIB_SRC = $(wildcard lib/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
 
-TOOLS = hfc-mkimage hfc-index
+TOOLS = hfc-mkimage hfc-index hfc-get hfc-mount
 TOOL_BIN = $(TOOLS:%=$(B)/%)
-MANS = mkimage/hfc-mkimage.1 mkimage/hfc-index.1
+MANS = mkimage/hfc-mkimage.1 mkimage/hfc-index.1 client/hfc-get.1 client/hfc-mount.1
 
 UNIT_SRC = $(wildcard tests/unit/test-*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -56,6 +56,16 @@ $(B)/hfc-mkimage: $(B)/mkimage/hfc-mkimage.o $(B)/libhfc.a
 
 $(B)/hfc-index: $(B)/mkimage/hfc-index.o $(B)/libhfc.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(B)/hfc-get: $(B)/client/hfc-get.o $(B)/libhfc.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(B)/client/hfc-mount.o: client/hfc-mount.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(shell $(PKG_CONFIG) --cflags $(FUSE_PKGS)) -c -o $@ $<
+
+$(B)/hfc-mount: $(B)/client/hfc-mount.o $(B)/libhfc.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs $(FUSE_PKGS))
 
 $(B)/tests/test-%.o: tests/unit/test-%.c
 	@mkdir -p $(dir $@)
@@ -93,7 +103,7 @@ clean:
 	rm -rf build build-san
 
 .PHONY: all deps unit check bench demo install clean
--include $(LIB_OBJ:.o=.d) $(B)/mkimage/*.d $(B)/tests/*.d
+-include $(LIB_OBJ:.o=.d) $(B)/mkimage/*.d $(B)/client/*.d $(B)/tests/*.d
 
 # Fuzzing the index parser with libFuzzer (clang). `make fuzz FUZZ_SECONDS=600` for a long run;
 # `make check` runs a short one.

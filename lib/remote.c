@@ -578,28 +578,32 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 		fprintf(r->trace, "# hfc-trace 1 version %u image-size %" PRIu64 " block-size %u\n",
 			r->idx->version, r->idx->image_size, r->idx->block_size);
 	}
-	if (o->readahead) {
-		/* Half the connections at most: demand reads always find one free. */
-		r->nra = MAX(1u, r->o.http.connections / 2);
-		r->ra_cap = MAX((size_t)o->readahead * 4, (size_t)64);
-		r->ra_queue = calloc(r->ra_cap, sizeof(uint64_t));
-		r->ra_threads = calloc(r->nra, sizeof(pthread_t));
-		if (!r->ra_queue || !r->ra_threads) {
-			k = hfc_err_set(err, -ENOMEM, "out of memory");
-			goto fail;
-		}
-		for (unsigned j = 0; j < r->nra; j++)
-			if (pthread_create(&r->ra_threads[j], NULL, readahead_main, r) != 0) {
-				r->nra = j;
-				k = hfc_err_set(err, -EAGAIN, "cannot start readahead threads");
-				goto fail;
-			}
-	}
 	*ret = r;
 	return 0;
 fail:
 	hfc_remote_free(r);
 	return k;
+}
+
+int hfc_remote_start(HfcRemote *r)
+{
+	if (!r->o.readahead || r->ra_threads)
+		return 0;
+	/* Half the connections at most: demand reads always find one free. */
+	unsigned n = MAX(1u, r->o.http.connections / 2);
+	r->ra_cap = MAX((size_t)r->o.readahead * 4, (size_t)64);
+	r->ra_queue = calloc(r->ra_cap, sizeof(uint64_t));
+	r->ra_threads = calloc(n, sizeof(pthread_t));
+	if (!r->ra_queue || !r->ra_threads)
+		return -ENOMEM;
+	for (unsigned j = 0; j < n; j++) {
+		if (pthread_create(&r->ra_threads[j], NULL, readahead_main, r) != 0)
+			return -EAGAIN;
+		pthread_mutex_lock(&r->lock);
+		r->nra = j + 1; /* readahead_note() queues only once a worker exists */
+		pthread_mutex_unlock(&r->lock);
+	}
+	return 0;
 }
 
 void hfc_remote_free(HfcRemote *r)

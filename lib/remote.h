@@ -49,6 +49,12 @@ void hfc_remote_options_default(HfcRemoteOptions *o);
 int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOptions *o,
 		    HfcRemote **ret, HfcErr *err);
 
+/*
+ * Starts the readahead workers (when readahead is on). Separate from open so a daemon can
+ * fork after checking the index and before any thread exists. Returns 0 or -errno.
+ */
+int hfc_remote_start(HfcRemote *r);
+
 /* Stops the readahead workers, flushes the trace and frees the remote; NULL is fine. */
 void hfc_remote_free(HfcRemote *r);
 
