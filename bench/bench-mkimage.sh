@@ -105,7 +105,7 @@ image_valid() {
 if image_valid; then
     say "reusing $IMG (stamp $KEY)"
 else
-    rm -f "$IMG" "$STAMP" "$RMLIST" "$TREEDESC"
+    rm -f "$IMG" "$IMG.tmp" "$STAMP" "$RMLIST" "$TREEDESC"
     stage=$W/image/stage
     rm -rf "$stage"; mkdir -p "$stage"
     say "staging ${chosen[*]} ($((total >> 20)) MiB) in $stage"
