@@ -246,6 +246,11 @@ int hfc_cache_get(HfcCache *c, const uint8_t *hash, uint32_t stored, void *buf)
 	_cleanup_close_ int fd = openat(c->fd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : negative_errno(); /* evicted meanwhile */
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if ((uint64_t)st.st_size != stored)
+		return -EBADMSG;
 	ssize_t got = hfc_pread_all(fd, buf, stored, 0);
 	if (got < 0)
 		return (int)got;

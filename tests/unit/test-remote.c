@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests for remote.c and http.c over file:// mirrors of real sites built with hfc_build:
+ * whole-image reads, verification with failover to a good mirror, EIO (never wrong bytes)
+ * when no mirror has a block right, one download for concurrent readers, the disk cache,
+ * readahead, the trace and the stats.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+
+#include "build.h"
+#include "helpers.h"
+#include "remote.h"
+#include "store.h"
+
+#define BS 65536u
+#define NBLK 40u
+
+typedef struct T {
+	char dir[256], img[300], site[300], bad[300], cache[300], trace[300];
+	uint8_t *image;
+} T;
+
+static int setup(void **state)
+{
+	T *t = calloc(1, sizeof(*t));
+	scratch_dir("remote", t->dir, sizeof(t->dir));
+	snprintf(t->img, sizeof(t->img), "%s/img", t->dir);
+	snprintf(t->site, sizeof(t->site), "%s/site", t->dir);
+	snprintf(t->bad, sizeof(t->bad), "%s/bad", t->dir);
+	snprintf(t->cache, sizeof(t->cache), "%s/cache", t->dir);
+	snprintf(t->trace, sizeof(t->trace), "%s/trace", t->dir);
+	/* 40 blocks: random ones, repeated ones, zero ones and a short last one. */
+	size_t size = (size_t)NBLK * BS - 1000;
+	t->image = calloc(1, size);
+	for (unsigned i = 0; i < NBLK; i++) {
+		if (i % 7 == 3)
+			continue; /* zero */
+		size_t len = MIN((size_t)BS, size - (size_t)i * BS);
+		fill_random(t->image + (size_t)i * BS, len, i % 5 == 4 ? 4 : i + 100);
+	}
+	write_file(t->img, t->image, size);
+	HfcBuildOptions o = { .block_size = BS, .jobs = 2 };
+	HfcBuildResult res;
+	HfcErr err = { "" };
+	if (hfc_build(t->img, t->site, &o, &res, &err) < 0) {
+		print_error("hfc_build: %s\n", err.msg);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	T *t = *state;
+	scratch_rm(t->dir);
+	free(t->image);
+	free(t);
+	return 0;
+}
+
+static size_t image_size(void)
+{
+	return (size_t)NBLK * BS - 1000;
+}
+
+static HfcRemote *open_remote(const char **bases, size_t n, HfcRemoteOptions *o)
+{
+	HfcRemote *r;
+	HfcErr err = { "" };
+	int k = hfc_remote_open(bases, n, o, &r, &err);
+	if (k < 0)
+		print_error("hfc_remote_open: %s\n", err.msg);
+	assert_int_equal(k, 0);
+	assert_int_equal(hfc_remote_start(r), 0);
+	return r;
+}
+
+/* Copies the site to t->bad and corrupts one byte of the block file of block i. */
+static void make_bad_copy(T *t, const HfcIndex *idx, uint64_t i)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", t->bad, t->site, t->bad);
+	assert_int_equal(system(cmd), 0);
+	char p[HFC_BLOCK_PATH_MAX], path[600];
+	hfc_block_path(idx->hash, idx->entries[i].hash, p);
+	snprintf(path, sizeof(path), "%s/%s", t->bad, p);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t b;
+	assert_int_equal(pread(fd, &b, 1, 40), 1);
+	b ^= 0x55;
+	assert_int_equal(pwrite(fd, &b, 1, 40), 1);
+	close(fd);
+}
+
+static void test_read_all(void **state)
+{
+	T *t = *state;
+	HfcRemoteOptions o;
+	hfc_remote_options_default(&o);
+	o.trace_path = t->trace;
+	const char *bases[] = { t->site };
+	HfcRemote *r = open_remote(bases, 1, &o);
+	const HfcIndex *idx = hfc_remote_index(r);
+	assert_int_equal(idx->image_size, image_size());
+	uint8_t *buf = malloc(image_size() + 10);
+	/* Odd-sized sequential reads across block edges, then past the end. */
+	size_t off = 0;
+	while (off < image_size()) {
+		ssize_t n = hfc_remote_pread(r, buf + off, 100000, off);
+		assert_true(n > 0);
+		off += (size_t)n;
+	}
+	assert_memory_equal(buf, t->image, image_size());
+	assert_int_equal(hfc_remote_pread(r, buf, 10, image_size()), 0);
+	HfcRemoteStats st;
+	hfc_remote_stats(r, &st);
+	assert_int_equal(st.errors, 0);
+	assert_int_equal(st.bad_blocks, 0);
+	/* Sequential reads started readahead, whose blocks were then read from memory. */
+	assert_true(st.readahead_fetched > 0);
+	assert_true(st.readahead_hits > 0);
+	char *text;
+	size_t len;
+	assert_int_equal(hfc_remote_stats_text(r, &text, &len), 0);
+	assert_non_null(strstr(text, "bad_blocks: 0\n"));
+	assert_non_null(strstr(text, "mirror: file://"));
+	free(text);
+	/* The whole-block path used by hfc-get. */
+	HfcErr err;
+	assert_int_equal(hfc_remote_block(r, 1, buf, &err), 0);
+	assert_memory_equal(buf, t->image + BS, BS);
+	hfc_remote_free(r);
+
+	FILE *f = fopen(t->trace, "r");
+	assert_non_null(f);
+	char line[256];
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_non_null(strstr(line, "# hfc-trace 1 version 1"));
+	unsigned lines = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long us, blk, bytes, lat;
+		char what[8];
+		assert_int_equal(sscanf(line, "%llu %llu %7s %llu %llu", &us, &blk, what, &bytes, &lat), 5);
+		assert_true(blk < NBLK);
+		assert_true(strcmp(what, "hit") == 0 || strcmp(what, "miss") == 0);
+		lines++;
+	}
+	fclose(f);
+	assert_true(lines >= NBLK);
+	free(buf);
+}
+
+static void test_bad_mirror_failover(void **state)
+{
+	T *t = *state;
+	HfcRemoteOptions o;
+	hfc_remote_options_default(&o);
+	o.readahead = 0;
+	o.http.probe = false;
+	const char *one[] = { t->site };
+	HfcRemote *r = open_remote(one, 1, &o);
+	make_bad_copy(t, hfc_remote_index(r), 5);
+	hfc_remote_free(r);
+
+	/* The corrupt copy first, the good one second: right bytes, the bad data counted. */
+	const char *bases[] = { t->bad, t->site };
+	r = open_remote(bases, 2, &o);
+	uint8_t *buf = malloc(BS);
+	assert_int_equal(hfc_remote_pread(r, buf, BS, 5 * (uint64_t)BS), BS);
+	assert_memory_equal(buf, t->image + 5 * (size_t)BS, BS);
+	HfcRemoteStats st;
+	hfc_remote_stats(r, &st);
+	assert_int_equal(st.bad_blocks, 1);
+	assert_int_equal(st.errors, 0);
+	hfc_remote_free(r);
+
+	/* Only the corrupt copy: EIO for that block, never its bytes; others still readable. */
+	const char *bad[] = { t->bad };
+	o.http.retries = 1;
+	r = open_remote(bad, 1, &o);
+	assert_int_equal(hfc_remote_pread(r, buf, 100, 5 * (uint64_t)BS + 10), -EIO);
+	assert_int_equal(hfc_remote_pread(r, buf, BS, 6 * (uint64_t)BS), BS);
+	assert_memory_equal(buf, t->image + 6 * (size_t)BS, BS);
+	hfc_remote_stats(r, &st);
+	assert_true(st.bad_blocks >= 1);
+	assert_int_equal(st.errors, 1);
+	hfc_remote_free(r);
+	free(buf);
+}
+
+static void test_missing_and_bad_index(void **state)
+{
+	T *t = *state;
+	HfcRemoteOptions o;
+	hfc_remote_options_default(&o);
+	o.readahead = 0;
+	o.http.retries = 1;
+	const char *one[] = { t->site };
+	HfcRemote *r = open_remote(one, 1, &o);
+	make_bad_copy(t, hfc_remote_index(r), 0);
+	char p[HFC_BLOCK_PATH_MAX], path[600];
+	hfc_block_path(hfc_remote_index(r)->hash, hfc_remote_index(r)->entries[0].hash, p);
+	hfc_remote_free(r);
+	snprintf(path, sizeof(path), "%s/%s", t->bad, p);
+	assert_int_equal(unlink(path), 0);
+	const char *bad[] = { t->bad };
+	r = open_remote(bad, 1, &o);
+	uint8_t buf[64];
+	assert_int_equal(hfc_remote_pread(r, buf, sizeof(buf), 0), -EIO);
+	hfc_remote_free(r);
+
+	/* A truncated index: refused with file:line. */
+	snprintf(path, sizeof(path), "%s/index.idx", t->bad);
+	assert_int_equal(truncate(path, 200), 0);
+	HfcErr err = { "" };
+	assert_int_equal(hfc_remote_open(bad, 1, &o, &r, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "/index.idx:"));
+	/* A mirror that is not there at all. */
+	const char *none[] = { "http://127.0.0.1:9/nothing" };
+	o.http.retries = 0;
+	assert_true(hfc_remote_open(none, 1, &o, &r, &err) < 0);
+	assert_non_null(strstr(err.msg, "http://127.0.0.1:9/nothing"));
+	const char *ftp[] = { "ftp://example/x" };
+	assert_int_equal(hfc_remote_open(ftp, 1, &o, &r, &err), -EPROTONOSUPPORT);
+}
+
+typedef struct Reader {
+	HfcRemote *r;
+	uint8_t buf[BS];
+	ssize_t n;
+} Reader;
+
+static void *read_block_7(void *arg)
+{
+	Reader *rd = arg;
+	rd->n = hfc_remote_pread(rd->r, rd->buf, BS, 7 * (uint64_t)BS);
+	return NULL;
+}
+
+static void test_single_flight_and_cache(void **state)
+{
+	T *t = *state;
+	HfcRemoteOptions o;
+	hfc_remote_options_default(&o);
+	o.readahead = 0;
+	o.cache_dir = t->cache;
+	char url[400];
+	snprintf(url, sizeof(url), "file://%s", t->site);
+	const char *one[] = { url };
+	HfcRemote *r = open_remote(one, 1, &o);
+	enum { N = 8 };
+	Reader *rd = calloc(N, sizeof(Reader));
+	pthread_t tid[N];
+	for (int k = 0; k < N; k++) {
+		rd[k].r = r;
+		assert_int_equal(pthread_create(&tid[k], NULL, read_block_7, &rd[k]), 0);
+	}
+	for (int k = 0; k < N; k++) {
+		pthread_join(tid[k], NULL);
+		assert_int_equal(rd[k].n, BS);
+		assert_memory_equal(rd[k].buf, t->image + 7 * (size_t)BS, BS);
+	}
+	HfcRemoteStats st;
+	hfc_remote_stats(r, &st);
+	/* One index fetch and one block fetch, however many readers. */
+	assert_int_equal(st.http.requests, 2);
+	assert_int_equal(st.misses, 1);
+	assert_int_equal(st.cache_files, 1);
+	hfc_remote_free(r);
+
+	/* The site gone: the cached index and block still serve (offline mode). */
+	char moved[400];
+	snprintf(moved, sizeof(moved), "%s.gone", t->site);
+	assert_int_equal(rename(t->site, moved), 0);
+	o.offline_ok = true;
+	o.http.retries = 0;
+	r = open_remote(one, 1, &o);
+	assert_int_equal(hfc_remote_pread(r, rd[0].buf, BS, 7 * (uint64_t)BS), BS);
+	assert_memory_equal(rd[0].buf, t->image + 7 * (size_t)BS, BS);
+	hfc_remote_stats(r, &st);
+	assert_int_equal(st.disk_hits, 1);
+	/* A block never cached cannot be had: EIO. */
+	assert_int_equal(hfc_remote_pread(r, rd[0].buf, 10, 8 * (uint64_t)BS), -EIO);
+	hfc_remote_free(r);
+	assert_int_equal(rename(moved, t->site), 0);
+	free(rd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_read_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_mirror_failover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_and_bad_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_single_flight_and_cache, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
