@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"      --timeout MS       one request's time limit (default 30000)\n"
 		"      --retries N        further attempts per block (default 4)\n"
 		"      --cache DIR        keep block files in DIR (as hfc-mount --cache)\n"
+		"      --cache-size SIZE  bound of the cache (default 1G; K, M, G, T suffixes)\n"
 		"      --allow-older      accept a current version older than one seen before\n"
 		"      --json             print the summary as one JSON object\n"
 		"  -q, --quiet            no progress bar, no summary\n"
@@ -62,7 +63,8 @@ static ssize_t remote_read(void *ctx, void *buf, size_t len, uint64_t offset)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_LS = 256, OPT_CAT, OPT_TIMEOUT, OPT_RETRIES, OPT_CACHE, OPT_JSON, OPT_OLDER };
+	enum { OPT_LS = 256, OPT_CAT, OPT_TIMEOUT, OPT_RETRIES, OPT_CACHE, OPT_CACHE_SIZE, OPT_JSON,
+	       OPT_OLDER };
 	static const struct option opts[] = {
 		{ "version", required_argument, NULL, 'v' },
 		{ "ls", no_argument, NULL, OPT_LS },
@@ -72,6 +74,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 		{ "allow-older", no_argument, NULL, OPT_OLDER },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -125,6 +128,13 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CACHE:
 			o.cache_dir = optarg;
+			break;
+		case OPT_CACHE_SIZE:
+			if (hfc_parse_size(optarg, &v) < 0 || v < (UINT64_C(1) << 20)) {
+				hfc_log_error("--cache-size", "'%s' is not a size of at least 1M", optarg);
+				return 2;
+			}
+			o.cache_size = v;
 			break;
 		case OPT_OLDER:
 			o.allow_older = true;
@@ -231,18 +241,21 @@ int main(int argc, char **argv)
 	FILE *sf = strcmp(target, "-") == 0 ? stderr : stdout;
 	if (json) {
 		fprintf(sf, "{\"version\":%u,\"image_size\":%" PRIu64 ",\"blocks\":%" PRIu64
-			    ",\"bytes_fetched\":%" PRIu64 ",\"requests\":%" PRIu64
+			    ",\"bytes_fetched\":%" PRIu64 ",\"cache_hits\":%" PRIu64
+			    ",\"requests\":%" PRIu64
 			    ",\"retries\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"bad_blocks\":%" PRIu64
 			    ",\"seconds\":%.3f,\"mb_per_s\":%.1f}\n",
-			idx->version, idx->image_size, idx->nblocks, st.bytes_fetched,
+			idx->version, idx->image_size, idx->nblocks, st.bytes_fetched, st.disk_hits,
 			st.http.requests, st.http.retries, st.http.errors, st.bad_blocks, sec, mbs);
 	} else if (!quiet) {
 		char a[32], b[32];
 		hfc_format_bytes(idx->image_size, a, sizeof(a));
 		hfc_format_bytes(st.bytes_fetched, b, sizeof(b));
-		fprintf(sf, "%s: version %u, %" PRIu64 " blocks, %s; fetched %s in %.2f s (%.1f MB/s)\n",
+		fprintf(sf,
+			"%s: version %u, %" PRIu64 " blocks, %s; fetched %s, %" PRIu64
+			" blocks from the cache, in %.2f s (%.1f MB/s)\n",
 			strcmp(target, "-") == 0 ? "stdout" : target, idx->version, idx->nblocks, a, b,
-			sec, mbs);
+			st.disk_hits, sec, mbs);
 	}
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "remote.h"
 
 #include <fuse3/fuse.h>
+#include <fuse3/fuse_lowlevel.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -36,7 +37,7 @@ static void usage(FILE *f)
 		"  -v, --version N          the version to mount (default: the current one)\n"
 		"  -c, --connections N      transfers at once (default 8)\n"
 		"      --cache DIR          keep block files in DIR across mounts\n"
-		"      --cache-size SIZE    bound of the cache (default 1G; K, M, G suffixes)\n"
+		"      --cache-size SIZE    bound of the cache (default 1G; K, M, G, T suffixes)\n"
 		"      --cache-high PCT     evict when the cache is above PCT of its size (default 80)\n"
 		"      --cache-low PCT      ... down to PCT (default 60)\n"
 		"      --mem-cache SIZE     decoded blocks kept in memory (default 64M)\n"
@@ -390,6 +391,9 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_set_idle_threads(cfg, 16);
 	}
 	k = fuse_loop_mt(f, cfg);
+	/* Stopped by SIGTERM/SIGINT or fusermount3 -u: a clean end, not a failure. */
+	if (k != 0 && fuse_session_exited(se))
+		k = 0;
 	fuse_loop_cfg_destroy(cfg);
 	fuse_remove_signal_handlers(se);
 	fuse_unmount(f);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 typedef struct Node {
@@ -20,6 +21,7 @@ typedef struct Node {
 
 struct HfcCache {
 	int fd;
+	int lock_fd; /* held for the cache's lifetime: one process owns a cache directory */
 	HfcHashAlgo algo;
 	uint64_t high, low;
 	pthread_mutex_t lock;
@@ -191,11 +193,22 @@ int hfc_cache_open(const char *dir, uint64_t size, unsigned high_pct, unsigned l
 	c->high = size / 100 * high_pct;
 	c->low = size / 100 * low_pct;
 	pthread_mutex_init(&c->lock, NULL);
+	c->lock_fd = -1;
 	c->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->fd < 0) {
 		r = negative_errno();
 		hfc_cache_free(c);
 		return hfc_err_set(err, r, "%s: %s", dir, strerror(-r));
+	}
+	/* The size accounting lives in this process: two owners would both overrun the bound. */
+	c->lock_fd = openat(c->fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = negative_errno();
+		hfc_cache_free(c);
+		if (r == -EWOULDBLOCK)
+			return hfc_err_set(err, r, "%s: cache directory in use by another hfc process",
+					   dir);
+		return hfc_err_set(err, r, "%s/.lock: %s", dir, strerror(-r));
 	}
 	r = hfc_hashmap_new(hfc_hash_len(algo), &c->map);
 	if (r >= 0 && ((mkdirat(c->fd, "blocks", 0755) < 0 && errno != EEXIST) ||
@@ -222,6 +235,8 @@ void hfc_cache_free(HfcCache *c)
 		free(n);
 	}
 	hfc_hashmap_free(c->map);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_mutex_destroy(&c->lock);
@@ -254,7 +269,11 @@ int hfc_cache_get(HfcCache *c, const uint8_t *hash, uint32_t stored, void *buf)
 	ssize_t got = hfc_pread_all(fd, buf, stored, 0);
 	if (got < 0)
 		return (int)got;
-	return (size_t)got == stored ? 0 : -EBADMSG;
+	if ((size_t)got != stored)
+		return -EBADMSG;
+	/* The mtime is the use time: a later mount rebuilds the LRU order from it. */
+	(void)futimens(fd, NULL);
+	return 0;
 }
 
 int hfc_cache_put(HfcCache *c, const uint8_t *hash, const void *data, size_t len)

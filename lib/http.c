@@ -289,7 +289,7 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 			skip = missing;
 		int m = pick_mirror(h, skip, hfc_monotonic());
 		double wait = m >= 0 ? h->mirrors[m].down_until - hfc_monotonic() : 0;
-		if (attempt > 0)
+		if (attempt > 0 && m >= 0)
 			h->stats.retries++;
 		pthread_mutex_unlock(&h->lock);
 		if (m < 0)
@@ -347,8 +347,9 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 				snprintf(what, sizeof(what), "%s", curl_easy_strerror(cc));
 			else
 				snprintf(what, sizeof(what), "HTTP status %ld", code);
-			mi->fails++;
+			/* 0.1 s, then doubling up to 30 s while the failures go on. */
 			double backoff = MIN(0.1 * (double)(1u << MIN(mi->fails, 9u)), 30.0);
+			mi->fails++;
 			mi->down_until = hfc_monotonic() + backoff;
 		}
 		pthread_mutex_unlock(&h->lock);

@@ -134,8 +134,9 @@ static void count(HfcRemote *r, uint64_t *field, uint64_t n)
  * mirror. *ret_fetched is the number of bytes downloaded (0 for a cache hit).
  */
 static int load_block(HfcRemote *r, uint64_t i, void *out, bool background, uint64_t *ret_fetched,
-		      HfcErr *err)
+		      bool *ret_disk, HfcErr *err)
 {
+	*ret_disk = false;
 	const HfcIndexEntry *e = &r->idx->entries[i];
 	size_t len = hfc_index_block_len(r->idx, i);
 	*ret_fetched = 0;
@@ -147,7 +148,7 @@ static int load_block(HfcRemote *r, uint64_t i, void *out, bool background, uint
 		k = hfc_block_decode_verified(s->codec, r->idx->hash, e->hash, s->stored, e->stored,
 					      out, len);
 		if (k == 0) {
-			count(r, &r->st.disk_hits, 1);
+			*ret_disk = true;
 			scratch_put(r, s);
 			return 0;
 		}
@@ -188,11 +189,7 @@ static int load_block(HfcRemote *r, uint64_t i, void *out, bool background, uint
 		k = -EIO;
 	}
 	scratch_put(r, s);
-	pthread_mutex_lock(&r->lock);
-	r->st.bytes_fetched += *ret_fetched;
-	if (k == 0)
-		r->st.misses++;
-	pthread_mutex_unlock(&r->lock);
+	count(r, &r->st.bytes_fetched, *ret_fetched);
 	return k == 0 ? 0 : -EIO;
 }
 
@@ -285,6 +282,8 @@ static int get_entry(HfcRemote *r, uint64_t i, bool background, Entry **ret, boo
 			return 0;
 		}
 		int k = e->error;
+		if (!background)
+			r->st.errors++;
 		entry_unref(r, e);
 		pthread_mutex_unlock(&r->lock);
 		return hfc_err_set(err, k, "block %" PRIu64 ": could not be fetched", i);
@@ -309,9 +308,14 @@ static int get_entry(HfcRemote *r, uint64_t i, bool background, Entry **ret, boo
 	(void)hfc_hashmap_set(r->entries, ie->hash, (uint64_t)(uintptr_t)e);
 	pthread_mutex_unlock(&r->lock);
 
-	int k = load_block(r, i, e->data, background, ret_fetched, err);
+	bool disk;
+	int k = load_block(r, i, e->data, background, ret_fetched, &disk, err);
 
 	pthread_mutex_lock(&r->lock);
+	if (background)
+		*(k < 0 ? &r->st.readahead_errors : &r->st.readahead_fetched) += 1;
+	else
+		*(k < 0 ? &r->st.errors : disk ? &r->st.disk_hits : &r->st.misses) += 1;
 	if (k == 0) {
 		e->state = ENTRY_READY;
 		lru_front(r, e);
@@ -322,7 +326,6 @@ static int get_entry(HfcRemote *r, uint64_t i, bool background, Entry **ret, boo
 		e->error = k;
 		(void)hfc_hashmap_remove(r->entries, e->hash);
 		e->in_map = false;
-		r->st.errors++;
 	}
 	pthread_cond_broadcast(&r->changed);
 	if (k < 0) {
@@ -413,11 +416,8 @@ static void *readahead_main(void *arg)
 		HfcErr err;
 		int k = get_entry(r, b, true, &e, &hit, &fetched, &err);
 		pthread_mutex_lock(&r->lock);
-		if (k == 0) {
-			if (!hit)
-				r->st.readahead_fetched++;
+		if (k == 0)
 			entry_unref(r, e);
-		}
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -438,6 +438,7 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 		double t = hfc_monotonic();
 		count(r, &r->st.reads, 1);
 		if (!idx->entries[b].stored) {
+			count(r, &r->st.zero_reads, 1);
 			memset((char *)buf + done, 0, n);
 			trace_line(r, b, true, 0, t);
 		} else {
@@ -469,9 +470,10 @@ int hfc_remote_block(HfcRemote *r, uint64_t i, void *out, HfcErr *err)
 		return 0;
 	}
 	uint64_t fetched;
-	int k = load_block(r, i, out, false, &fetched, err);
-	if (k < 0)
-		count(r, &r->st.errors, 1);
+	bool disk;
+	count(r, &r->st.reads, 1);
+	int k = load_block(r, i, out, false, &fetched, &disk, err);
+	count(r, k < 0 ? &r->st.errors : disk ? &r->st.disk_hits : &r->st.misses, 1);
 	return k;
 }
 
@@ -518,14 +520,14 @@ static int open_index(HfcRemote *r, const char *first_base, HfcErr *err)
 		return hfc_err_set(err, -EBADMSG, "%s:2: version %u in a file named for version %u",
 				   display, r->idx->version, r->o.version);
 	if (r->cache && !from_cache) {
-		if (!r->o.version) {
-			uint32_t seen = seen_version(r->cache);
-			if (seen > r->idx->version && !r->o.allow_older)
-				return hfc_err_set(err, -ESTALE,
-						   "%s: version %u is older than version %u seen before (a rollback is published as a newer version)",
-						   display, r->idx->version, seen);
-		}
-		(void)hfc_cache_put_index(r->cache, name, buf, len);
+		uint32_t seen = r->o.version ? 0 : seen_version(r->cache);
+		if (seen > r->idx->version && !r->o.allow_older)
+			return hfc_err_set(err, -ESTALE,
+					   "%s: version %u is older than version %u seen before (a rollback is published as a newer version)",
+					   display, r->idx->version, seen);
+		/* Remember the newest version seen; an allowed older one does not lower it. */
+		if (seen <= r->idx->version)
+			(void)hfc_cache_put_index(r->cache, name, buf, len);
 	}
 	return 0;
 }
@@ -647,6 +649,7 @@ void hfc_remote_stats(HfcRemote *r, HfcRemoteStats *s)
 {
 	pthread_mutex_lock(&r->lock);
 	*s = r->st;
+	s->mem_bytes = r->mem_bytes;
 	pthread_mutex_unlock(&r->lock);
 	if (r->cache)
 		hfc_cache_usage(r->cache, &s->cache_bytes, &s->cache_files, &s->evicted);
@@ -677,17 +680,18 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 	}
 	fprintf(f,
 		"version: %u\nimage_size: %" PRIu64 "\nblock_size: %u\nreads: %" PRIu64
-		"\nhits: %" PRIu64 "\nmem_hits: %" PRIu64 "\ndisk_hits: %" PRIu64
-		"\nmisses: %" PRIu64 "\nreadahead_fetched: %" PRIu64 "\nreadahead_hits: %" PRIu64
-		"\nbytes_fetched: %" PRIu64 "\nrequests: %" PRIu64 "\nretries: %" PRIu64
-		"\nerrors: %" PRIu64 "\nbad_blocks: %" PRIu64 "\nread_errors: %" PRIu64
+		"\nhits: %" PRIu64 "\nzero_reads: %" PRIu64 "\nmem_hits: %" PRIu64
+		"\ndisk_hits: %" PRIu64 "\nmisses: %" PRIu64 "\nread_errors: %" PRIu64
+		"\nreadahead_fetched: %" PRIu64 "\nreadahead_hits: %" PRIu64
+		"\nreadahead_errors: %" PRIu64 "\nbytes_fetched: %" PRIu64 "\nrequests: %" PRIu64
+		"\nretries: %" PRIu64 "\nerrors: %" PRIu64 "\nbad_blocks: %" PRIu64
 		"\ncache_bytes: %" PRIu64 "\ncache_files: %" PRIu64 "\ncache_evicted: %" PRIu64
 		"\nmem_cache_bytes: %" PRIu64 "\nmirror: %s\n",
 		r->idx->version, r->idx->image_size, r->idx->block_size, s.reads,
-		s.mem_hits + s.disk_hits, s.mem_hits, s.disk_hits, s.misses, s.readahead_fetched,
-		s.readahead_hits, s.bytes_fetched, hs.requests, hs.retries, hs.errors, s.bad_blocks,
-		s.errors, s.cache_bytes, s.cache_files, s.evicted, r->mem_bytes,
-		mi[hs.current_mirror].base);
+		s.zero_reads + s.mem_hits + s.disk_hits, s.zero_reads, s.mem_hits, s.disk_hits,
+		s.misses, s.errors, s.readahead_fetched, s.readahead_hits, s.readahead_errors,
+		s.bytes_fetched, hs.requests, hs.retries, hs.errors, s.bad_blocks, s.cache_bytes,
+		s.cache_files, s.evicted, s.mem_bytes, mi[hs.current_mirror].base);
 	for (size_t i = 0; i < nm; i++)
 		fprintf(f, "mirror.%zu: %s latency_ms=%.1f requests=%" PRIu64 " errors=%" PRIu64 " %s\n",
 			i, mi[i].base, mi[i].latency_ms, mi[i].requests, mi[i].errors,

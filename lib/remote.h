@@ -29,13 +29,17 @@ typedef struct HfcRemoteOptions {
 } HfcRemoteOptions;
 
 typedef struct HfcRemoteStats {
-	uint64_t reads;       /* block reads asked for */
-	uint64_t mem_hits, disk_hits, misses;
-	uint64_t readahead_fetched, readahead_hits;
+	/*
+	 * Demand block reads: reads = zero_reads + mem_hits + disk_hits + misses + errors (a read
+	 * of n blocks counts n). Readahead loads are counted apart, in readahead_*.
+	 */
+	uint64_t reads, zero_reads, mem_hits, disk_hits, misses;
+	uint64_t errors;      /* demand reads that failed (EIO) */
+	uint64_t readahead_fetched, readahead_hits, readahead_errors;
 	uint64_t bytes_fetched;
 	uint64_t bad_blocks;  /* fetched or cached data that failed verification */
-	uint64_t errors;      /* reads that failed (EIO) */
 	uint64_t cache_bytes, cache_files, evicted;
+	uint64_t mem_bytes;   /* decoded blocks held in memory */
 	HfcHttpStats http;
 } HfcRemoteStats;
 
