@@ -279,9 +279,11 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 	if (!path_ok(path))
 		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
 	uint64_t missing = 0; /* mirrors that answered 404 for this path */
+	uint64_t tried = 0;
 	int last = -EIO;
 	char what[256] = "";
-	for (unsigned attempt = 0; attempt <= h->o.retries; attempt++) {
+	unsigned attempts = flags & HFC_HTTP_ONCE ? (unsigned)h->nmirrors : h->o.retries + 1;
+	for (unsigned attempt = 0; attempt < attempts; attempt++) {
 		pthread_mutex_lock(&h->lock);
 		uint64_t skip = avoid | missing;
 		/* When every mirror is excluded, bad data beats none: retry the avoided ones. */
@@ -292,9 +294,10 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 		if (attempt > 0 && m >= 0)
 			h->stats.retries++;
 		pthread_mutex_unlock(&h->lock);
-		if (m < 0)
-			break; /* every mirror said 404 */
-		if (wait > 0) {
+		if (m < 0 || ((flags & HFC_HTTP_ONCE) && (tried & (UINT64_C(1) << m))))
+			break; /* every mirror said 404, or each was asked once */
+		tried |= UINT64_C(1) << m;
+		if (wait > 0 && !(flags & HFC_HTTP_ONCE)) {
 			/* Only down mirrors are left: wait for the first to come back. */
 			struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
 			nanosleep(&ts, NULL);
@@ -360,8 +363,8 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
 }
 
-int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, char **ret, size_t *ret_len,
-		       HfcErr *err)
+int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
+		       size_t *ret_len, HfcErr *err)
 {
 	/* Grow geometrically: index files are usually far below their bound. */
 	size_t cap = MIN(max, (size_t)1 << 20);
@@ -369,7 +372,7 @@ int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, char **ret, siz
 		char *buf = malloc(cap + 1);
 		if (!buf)
 			return hfc_err_set(err, -ENOMEM, "out of memory");
-		ssize_t n = hfc_http_get(h, path, buf, cap, 0, 0, NULL, err);
+		ssize_t n = hfc_http_get(h, path, buf, cap, 0, flags, NULL, err);
 		if (n >= 0) {
 			buf[n] = 0;
 			*ret = buf;
@@ -409,4 +412,86 @@ void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info)
 					   .down = m->down_until > now };
 	}
 	pthread_mutex_unlock(&h->lock);
+}
+
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	(void)data;
+	(void)ud;
+	return size * nmemb;
+}
+
+int hfc_http_head(HfcHttp *h, const char *path, int64_t *ret_size, unsigned *ret_mirror,
+		  HfcErr *err)
+{
+	if (!path_ok(path))
+		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
+	uint64_t missing = 0;
+	int last = -EIO;
+	char what[256] = "";
+	for (unsigned attempt = 0; attempt <= h->o.retries; attempt++) {
+		pthread_mutex_lock(&h->lock);
+		int m = pick_mirror(h, missing, hfc_monotonic());
+		double wait = m >= 0 ? h->mirrors[m].down_until - hfc_monotonic() : 0;
+		if (attempt > 0)
+			h->stats.retries++;
+		pthread_mutex_unlock(&h->lock);
+		if (m < 0)
+			break;
+		if (wait > 0) {
+			struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+			nanosleep(&ts, NULL);
+		}
+		char url[PATH_MAX];
+		snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
+		CURL *c = take_handle(h, false);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		/* The pool's handles are shared with hfc_http_get: never leave a stale sink set. */
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+		CURLcode cc = curl_easy_perform(c);
+		long code = 0;
+		curl_off_t len = -1;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		give_handle(h, c);
+
+		bool is_file = strncmp(url, "file://", 7) == 0;
+		pthread_mutex_lock(&h->lock);
+		Mirror *mi = &h->mirrors[m];
+		mi->requests++;
+		h->stats.requests++;
+		if (cc == CURLE_OK && (code == 200 || (is_file && code == 0))) {
+			mi->fails = 0;
+			mi->down_until = 0;
+			pthread_mutex_unlock(&h->lock);
+			*ret_size = len;
+			if (ret_mirror)
+				*ret_mirror = (unsigned)m;
+			return 0;
+		}
+		mi->errors++;
+		h->stats.errors++;
+		if (code == 404 || code == 410 || cc == CURLE_FILE_COULDNT_READ_FILE) {
+			last = -ENOENT;
+			snprintf(what, sizeof(what), "not found");
+			missing |= UINT64_C(1) << m;
+		} else {
+			last = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+			if (cc != CURLE_OK)
+				snprintf(what, sizeof(what), "%s", curl_easy_strerror(cc));
+			else
+				snprintf(what, sizeof(what), "HTTP status %ld", code);
+			mi->fails++;
+			double backoff = MIN(0.1 * (double)(1u << MIN(mi->fails, 9u)), 30.0);
+			mi->down_until = hfc_monotonic() + backoff;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (missing == ((UINT64_C(1) << h->nmirrors) - 1))
+		last = -ENOENT;
+	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
 }

@@ -48,6 +48,7 @@ static inline void hfc_http_freep(HfcHttp **h)
 
 /* Flags for hfc_http_get. */
 #define HFC_HTTP_BACKGROUND 1u /* readahead/prefetch: yields connections to demand requests */
+#define HFC_HTTP_ONCE 2u       /* one attempt per mirror, no retries or waiting for backoff */
 
 /*
  * Fetches base/path (a checked relative path) into buf (at most max bytes; more is an error).
@@ -60,8 +61,8 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 		     unsigned flags, unsigned *ret_mirror, HfcErr *err);
 
 /* Fetches into a new buffer of at most max bytes; returns 0 or -errno (see hfc_http_get). */
-int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, char **ret, size_t *ret_len,
-		       HfcErr *err);
+int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
+		       size_t *ret_len, HfcErr *err);
 
 /* Reports that mirror m served data that failed verification (counts an error, demotes it). */
 void hfc_http_report_bad(HfcHttp *h, unsigned m);
@@ -71,3 +72,12 @@ size_t hfc_http_mirrors(const HfcHttp *h);
 
 /* Fills stats and, when info is not NULL, one HfcMirrorInfo per mirror. */
 void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info);
+
+/*
+ * Asks for the headers of base/path (HEAD; for file:// the file's size) from the best mirror,
+ * with the retries and failover of hfc_http_get. Sets *ret_size to the Content-Length (-1 when
+ * the server sent none) and *ret_mirror (may be NULL). Returns 0, -ENOENT when every mirror
+ * answered 404, or -EIO or -ETIMEDOUT, with err filled.
+ */
+int hfc_http_head(HfcHttp *h, const char *path, int64_t *ret_size, unsigned *ret_mirror,
+		  HfcErr *err);

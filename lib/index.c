@@ -3,6 +3,7 @@
 
 #include "codec.h"
 #include "fileio.h"
+#include "lines.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -67,76 +68,12 @@ int64_t hfc_now(void)
 	return (int64_t)time(NULL);
 }
 
-/* The parser's cursor: one line at a time, with its number for messages. */
-typedef struct Parser {
-	const char *buf, *fname;
-	size_t len, pos;
-	unsigned line;
-	const char *cur; /* current line, not NUL-terminated */
-	size_t curlen;
-	HfcErr *err;
-} Parser;
-
-_printf_(2, 3) static int fail(Parser *p, const char *fmt, ...)
-{
-	if (p->err) {
-		char what[400];
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(what, sizeof(what), fmt, ap);
-		va_end(ap);
-		snprintf(p->err->msg, sizeof(p->err->msg), "%s:%u: %s", p->fname, p->line, what);
-	}
-	return -EBADMSG;
-}
-
-/* Advances to the next line; returns 1, 0 at end of input, or -EBADMSG. */
-static int next_line(Parser *p)
-{
-	if (p->pos >= p->len)
-		return 0;
-	p->line++;
-	const char *start = p->buf + p->pos;
-	const char *nl = memchr(start, '\n', p->len - p->pos);
-	if (!nl)
-		return fail(p, "truncated: last line has no newline");
-	p->cur = start;
-	p->curlen = (size_t)(nl - start);
-	p->pos += p->curlen + 1;
-	if (memchr(p->cur, 0, p->curlen))
-		return fail(p, "NUL byte in line");
-	if (p->curlen > 0 && p->cur[p->curlen - 1] == '\r')
-		return fail(p, "carriage return at end of line (CRLF line endings are not allowed)");
-	if (p->curlen > 1024)
-		return fail(p, "line too long");
-	return 1;
-}
-
-static bool line_is(const Parser *p, const char *s)
-{
-	size_t n = strlen(s);
-	return p->curlen == n && memcmp(p->cur, s, n) == 0;
-}
-
-/* Parses a canonical decimal (no sign, no leading zeros) of at most 20 digits; -1 on error. */
-static int parse_u64(const char *s, size_t n, uint64_t max, uint64_t *ret)
-{
-	if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
-		return -1;
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		unsigned d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	if (v > max)
-		return -1;
-	*ret = v;
-	return 0;
-}
+/* The index parser reads with the shared strict line reader (lines.c). */
+typedef HfcLines Parser;
+#define fail hfc_lines_fail
+#define next_line hfc_lines_next
+#define line_is hfc_lines_is
+#define parse_u64 hfc_parse_canonical
 
 static const char *const header_keys[] = {
 	"version", "parent", "created", "label", "image-size", "block-size", "hash", "compression",
@@ -316,7 +253,8 @@ static int parse_signature(Parser *p, HfcIndex *idx)
 
 int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **ret, HfcErr *err)
 {
-	Parser p = { .buf = buf, .len = len, .fname = fname, .err = err };
+	Parser p;
+	hfc_lines_init(&p, buf, len, fname, err);
 	_cleanup_(hfc_index_freep) HfcIndex *idx = calloc(1, sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
@@ -410,14 +348,9 @@ int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **r
 	if (p.curlen < 4 || memcmp(p.cur, "end ", 4) != 0)
 		return fail(&p, "expected 'end' line after %" PRIu64 " block lines (wrong block count?)",
 			    idx->nblocks);
-	uint8_t want_sha[32];
-	if (p.curlen != 4 + 64 || hfc_hex_decode(p.cur + 4, 32, want_sha) < 0)
-		return fail(&p, "bad end line: expected 64 lowercase hex digits");
-	r = hfc_digest(HFC_HASH_SHA256, buf, end_start, idx->end_sha256);
+	r = hfc_lines_check_end(&p, end_start, "index", idx->end_sha256);
 	if (r < 0)
 		return r;
-	if (memcmp(want_sha, idx->end_sha256, 32) != 0)
-		return fail(&p, "end checksum does not match the index (edited or corrupted)");
 
 	r = next_line(&p);
 	if (r < 0)

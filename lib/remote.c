@@ -378,6 +378,7 @@ static void readahead_note(HfcRemote *r, uint64_t first, uint64_t last)
 	if (s->run >= 2) {
 		uint64_t end = MIN(last + r->o.readahead, r->idx->nblocks - 1);
 		uint64_t from = MAX(last, s->queued_until) + 1;
+		size_t before = r->ra_len;
 		for (uint64_t b = from; b <= end; b++) {
 			if (!r->idx->entries[b].stored ||
 			    hfc_hashmap_get(r->entries, r->idx->entries[b].hash, NULL))
@@ -390,7 +391,9 @@ static void readahead_note(HfcRemote *r, uint64_t first, uint64_t last)
 		}
 		if (end > s->queued_until)
 			s->queued_until = end;
-		pthread_cond_broadcast(&r->ra_cond);
+		/* Wake the workers only for new work: most reads queue nothing. */
+		if (r->ra_len != before)
+			pthread_cond_broadcast(&r->ra_cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 }
@@ -504,7 +507,9 @@ static int open_index(HfcRemote *r, const char *first_base, HfcErr *err)
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
 	HfcErr ferr = { "" };
-	int k = hfc_http_get_alloc(r->http, path, HFC_INDEX_MAX_BYTES, &buf, &len, &ferr);
+	/* With a cache to fall back on, ask each mirror once rather than wait out the retries. */
+	int k = hfc_http_get_alloc(r->http, path, HFC_INDEX_MAX_BYTES,
+				   r->cache && r->o.offline_ok ? HFC_HTTP_ONCE : 0, &buf, &len, &ferr);
 	bool from_cache = false;
 	if (k < 0 && r->cache && r->o.offline_ok &&
 	    hfc_cache_get_index(r->cache, name, HFC_INDEX_MAX_BYTES, &buf, &len) == 0) {
