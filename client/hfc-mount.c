@@ -44,6 +44,11 @@ static void usage(FILE *f)
 		"      --readahead K        blocks fetched ahead after sequential reads (default 16,\n"
 		"                           0 turns readahead off)\n"
 		"      --trace FILE         one line per block read (see docs/FORMAT.md)\n"
+		"      --prefetch[=P]       DLAHEAD: fetch a boot profile's blocks ahead; P is a\n"
+		"                           profile file or auto (default: the site's profile of the\n"
+		"                           mounted version, profiles/NNNNNN.prof)\n"
+		"      --prefetch-connections N  prefetch transfers at once (default 4)\n"
+		"      --prefetch-memory SIZE    bound of prefetched blocks not read yet (default 512M)\n"
 		"      --timeout MS         one request's time limit (default 30000)\n"
 		"      --retries N          further attempts per block (default 4)\n"
 		"      --offline            with --cache: start from the cached index when no mirror\n"
@@ -192,7 +197,8 @@ static int parse_pct(const char *opt, const char *s, unsigned *ret)
 int main(int argc, char **argv)
 {
 	enum { OPT_CACHE = 256, OPT_CACHE_SIZE, OPT_HIGH, OPT_LOW, OPT_MEM, OPT_RA, OPT_TRACE,
-	       OPT_TIMEOUT, OPT_RETRIES, OPT_OFFLINE, OPT_OLDER, OPT_OTHER };
+	       OPT_TIMEOUT, OPT_RETRIES, OPT_OFFLINE, OPT_OLDER, OPT_OTHER, OPT_PREFETCH,
+	       OPT_PF_CONN, OPT_PF_MEM };
 	static const struct option opts[] = {
 		{ "version", required_argument, NULL, 'v' },
 		{ "connections", required_argument, NULL, 'c' },
@@ -203,6 +209,9 @@ int main(int argc, char **argv)
 		{ "mem-cache", required_argument, NULL, OPT_MEM },
 		{ "readahead", required_argument, NULL, OPT_RA },
 		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "prefetch", optional_argument, NULL, OPT_PREFETCH },
+		{ "prefetch-connections", required_argument, NULL, OPT_PF_CONN },
+		{ "prefetch-memory", required_argument, NULL, OPT_PF_MEM },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "offline", no_argument, NULL, OPT_OFFLINE },
@@ -270,6 +279,24 @@ int main(int argc, char **argv)
 		case OPT_TRACE:
 			o.trace_path = optarg;
 			break;
+		case OPT_PREFETCH:
+			o.prefetch = optarg ? optarg : "auto";
+			break;
+		case OPT_PF_CONN:
+			if (hfc_parse_uint(optarg, 64, &v) < 0 || v == 0) {
+				hfc_log_error("--prefetch-connections", "'%s' is not a number from 1 to 64",
+					      optarg);
+				return 2;
+			}
+			o.prefetch_connections = (unsigned)v;
+			break;
+		case OPT_PF_MEM:
+			if (hfc_parse_size(optarg, &v) < 0 || v < (UINT64_C(1) << 20)) {
+				hfc_log_error("--prefetch-memory", "'%s' is not a size of at least 1M", optarg);
+				return 2;
+			}
+			o.prefetch_memory = v;
+			break;
 		case OPT_TIMEOUT:
 			if (hfc_parse_uint(optarg, 3600000, &v) < 0 || v < 100) {
 				hfc_log_error("--timeout", "'%s' is not a time from 100 to 3600000 ms", optarg);
@@ -317,6 +344,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* The daemon runs in "/": make the paths it keeps absolute first. */
+	char prefetch_abs[PATH_MAX];
+	if (o.prefetch && strcmp(o.prefetch, "auto") != 0) {
+		if (!realpath(o.prefetch, prefetch_abs)) {
+			hfc_log_errno(-errno, o.prefetch);
+			return 1;
+		}
+		o.prefetch = prefetch_abs;
+	}
 	if (o.cache_dir) {
 		if (hfc_mkdir_p(o.cache_dir) < 0 || !realpath(o.cache_dir, cache_abs)) {
 			hfc_log_errno(-errno, o.cache_dir);

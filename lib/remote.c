@@ -4,6 +4,7 @@
 #include "cache.h"
 #include "codec.h"
 #include "hashset.h"
+#include "profile.h"
 #include "progress.h"
 #include "store.h"
 
@@ -19,9 +20,11 @@ typedef struct Entry {
 	uint8_t hash[HFC_HASH_MAX];
 	uint8_t *data;
 	size_t len;
+	uint32_t stored;
 	int state, error;
 	unsigned refs;
 	bool in_map, prefetched, used;
+	bool pinned; /* loaded by the profile's prefetch and not read yet: never evicted */
 	struct Entry *prev, *next; /* LRU of READY entries; head is the most recent */
 } Entry;
 
@@ -66,6 +69,14 @@ struct HfcRemote {
 	Stream streams[NSTREAMS];
 	uint64_t stream_clock;
 
+	/* DLAHEAD prefetch */
+	HfcProfile *profile;
+	pthread_t *pf_threads;
+	unsigned npf;
+	size_t pf_next;
+	uint64_t pinned_bytes;
+	pthread_cond_t pf_cond;
+
 	/* trace */
 	FILE *trace;
 	pthread_mutex_t trace_lock;
@@ -84,6 +95,8 @@ void hfc_remote_options_default(HfcRemoteOptions *o)
 		.cache_low_pct = 60,
 		.mem_cache = UINT64_C(64) << 20,
 		.readahead = 16,
+		.prefetch_connections = 4,
+		.prefetch_memory = UINT64_C(512) << 20,
 	};
 }
 
@@ -235,9 +248,10 @@ static void entry_unref(HfcRemote *r, Entry *e)
 static void mem_evict(HfcRemote *r)
 {
 	Entry *e = r->lru_tail;
-	while (r->mem_bytes > r->o.mem_cache && e) {
+	/* Pinned prefetch blocks have their own bound (prefetch_memory). */
+	while (r->mem_bytes - r->pinned_bytes > r->o.mem_cache && e) {
 		Entry *prev = e->prev;
-		if (e->refs == 0) {
+		if (e->refs == 0 && !e->pinned) {
 			lru_unlink(r, e);
 			(void)hfc_hashmap_remove(r->entries, e->hash);
 			e->in_map = false;
@@ -248,15 +262,36 @@ static void mem_evict(HfcRemote *r)
 	}
 }
 
+/* Who asks for a block: a read, sequential readahead, or the DLAHEAD profile's prefetch. */
+typedef enum Origin { ORIGIN_DEMAND, ORIGIN_READAHEAD, ORIGIN_PREFETCH } Origin;
+
+/* First use of an entry by a read: readahead and prefetch hits, unpinning. Lock held. */
+static void entry_first_use(HfcRemote *r, Entry *e)
+{
+	if (e->used)
+		return;
+	e->used = true;
+	if (e->prefetched)
+		r->st.readahead_hits++;
+	if (e->pinned) {
+		e->pinned = false;
+		r->pinned_bytes -= e->len;
+		r->st.prefetch_hits++;
+		r->st.prefetch_unused_bytes -= e->stored;
+		pthread_cond_broadcast(&r->pf_cond); /* room for more prefetching */
+	}
+}
+
 /*
  * Returns a referenced READY entry for block i: from memory, after waiting for a load already
  * under way (one download for concurrent readers), or loaded now. *ret_hit says whether it was
  * already in memory.
  */
-static int get_entry(HfcRemote *r, uint64_t i, bool background, Entry **ret, bool *ret_hit,
+static int get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool *ret_hit,
 		     uint64_t *ret_fetched, HfcErr *err)
 {
 	const HfcIndexEntry *ie = &r->idx->entries[i];
+	bool background = origin != ORIGIN_DEMAND;
 	*ret_fetched = 0;
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
@@ -272,9 +307,7 @@ static int get_entry(HfcRemote *r, uint64_t i, bool background, Entry **ret, boo
 			lru_front(r, e);
 			if (!background) {
 				r->st.mem_hits++;
-				if (e->prefetched && !e->used)
-					r->st.readahead_hits++;
-				e->used = true;
+				entry_first_use(r, e);
 			}
 			pthread_mutex_unlock(&r->lock);
 			*ret = e;
@@ -300,10 +333,11 @@ static int get_entry(HfcRemote *r, uint64_t i, bool background, Entry **ret, boo
 	}
 	memcpy(e->hash, ie->hash, r->hash_len);
 	e->len = len;
+	e->stored = ie->stored;
 	e->state = ENTRY_LOADING;
 	e->refs = 1;
 	e->in_map = true;
-	e->prefetched = background;
+	e->prefetched = origin == ORIGIN_READAHEAD;
 	e->used = !background;
 	(void)hfc_hashmap_set(r->entries, ie->hash, (uint64_t)(uintptr_t)e);
 	pthread_mutex_unlock(&r->lock);
@@ -312,14 +346,23 @@ static int get_entry(HfcRemote *r, uint64_t i, bool background, Entry **ret, boo
 	int k = load_block(r, i, e->data, background, ret_fetched, &disk, err);
 
 	pthread_mutex_lock(&r->lock);
-	if (background)
+	if (origin == ORIGIN_READAHEAD)
 		*(k < 0 ? &r->st.readahead_errors : &r->st.readahead_fetched) += 1;
+	else if (origin == ORIGIN_PREFETCH)
+		*(k < 0 ? &r->st.prefetch_errors : &r->st.prefetch_done) += 1;
 	else
 		*(k < 0 ? &r->st.errors : disk ? &r->st.disk_hits : &r->st.misses) += 1;
 	if (k == 0) {
 		e->state = ENTRY_READY;
 		lru_front(r, e);
 		r->mem_bytes += e->len;
+		if (origin == ORIGIN_PREFETCH && !e->used) {
+			/* Pinned until a read uses it: prefetch never evicts its own blocks. */
+			e->pinned = true;
+			r->pinned_bytes += e->len;
+			r->st.prefetch_bytes += *ret_fetched;
+			r->st.prefetch_unused_bytes += e->stored;
+		}
 		mem_evict(r);
 	} else {
 		e->state = ENTRY_FAILED;
@@ -417,13 +460,83 @@ static void *readahead_main(void *arg)
 		bool hit;
 		uint64_t fetched;
 		HfcErr err;
-		int k = get_entry(r, b, true, &e, &hit, &fetched, &err);
+		int k = get_entry(r, b, ORIGIN_READAHEAD, &e, &hit, &fetched, &err);
 		pthread_mutex_lock(&r->lock);
 		if (k == 0)
 			entry_unref(r, e);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
+}
+
+/* Fetches the profile's blocks in its order, ahead of the reads that will want them. */
+static void *prefetch_main(void *arg)
+{
+	HfcRemote *r = arg;
+	size_t hl = r->hash_len;
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->stopping && r->pf_next < r->profile->n &&
+		       r->pinned_bytes + r->idx->block_size > r->o.prefetch_memory)
+			pthread_cond_wait(&r->pf_cond, &r->lock);
+		if (r->stopping || r->pf_next >= r->profile->n)
+			break;
+		const HfcProfileEntry *pe = &r->profile->e[r->pf_next++];
+		const HfcIndexEntry *ie = &r->idx->entries[pe->block];
+		/* Blocks already in memory (a read came first) or changed since: nothing to do. */
+		if (!ie->stored || memcmp(ie->hash, pe->hash, hl) != 0 ||
+		    hfc_hashmap_get(r->entries, ie->hash, NULL))
+			continue;
+		pthread_mutex_unlock(&r->lock);
+		Entry *e;
+		bool hit;
+		uint64_t fetched;
+		HfcErr err;
+		int k = get_entry(r, pe->block, ORIGIN_PREFETCH, &e, &hit, &fetched, &err);
+		pthread_mutex_lock(&r->lock);
+		if (k == 0)
+			entry_unref(r, e);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* Loads and checks the DLAHEAD profile against the mounted version. */
+static int open_profile(HfcRemote *r, HfcErr *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	char display[4200];
+	int k;
+	if (strcmp(r->o.prefetch, "auto") == 0) {
+		char path[48];
+		snprintf(path, sizeof(path), "profiles/%06u.prof", r->idx->version);
+		HfcErr ferr = { "" };
+		k = hfc_http_get_alloc(r->http, path, HFC_INDEX_MAX_BYTES, 0, &buf, &len, &ferr);
+		if (k == -ENOENT)
+			return hfc_err_set(err, k, "%s: the site has no profile for version %u",
+					   path, r->idx->version);
+		if (k < 0)
+			return hfc_err_set(err, k, "%s", ferr.msg);
+		snprintf(display, sizeof(display), "%s", path);
+		k = hfc_profile_parse(buf, len, display, &r->profile, err);
+	} else {
+		k = hfc_profile_load(r->o.prefetch, &r->profile, err);
+	}
+	if (k < 0)
+		return k;
+	size_t same, changed, zero;
+	k = hfc_profile_match(r->profile, r->idx, &same, &changed, &zero, err);
+	if (k < 0)
+		return k;
+	/* Most blocks of a boot survive an update; a profile sharing few names is not ours. */
+	if (r->profile->n && same * 2 < r->profile->n)
+		return hfc_err_set(err, -EINVAL,
+				   "%s: profile does not match version %u of this site (%zu of %zu blocks)",
+				   r->o.prefetch, r->idx->version, same, r->profile->n);
+	r->st.prefetch_total = same;
+	r->st.prefetch_skipped = changed + zero;
+	return 0;
 }
 
 ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
@@ -449,7 +562,7 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 			bool hit;
 			uint64_t fetched;
 			HfcErr err;
-			int k = get_entry(r, b, false, &e, &hit, &fetched, &err);
+			int k = get_entry(r, b, ORIGIN_DEMAND, &e, &hit, &fetched, &err);
 			if (k < 0)
 				return -EIO;
 			memcpy((char *)buf + done, e->data + in, n);
@@ -548,8 +661,12 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 	pthread_mutex_init(&r->trace_lock, NULL);
 	pthread_cond_init(&r->changed, NULL);
 	pthread_cond_init(&r->ra_cond, NULL);
+	pthread_cond_init(&r->pf_cond, NULL);
 	r->t0 = hfc_monotonic();
-	int k = hfc_http_new(bases, nbases, &o->http, &r->http, err);
+	HfcHttpOptions ho = o->http;
+	if (o->prefetch) /* prefetch gets connections of its own; demand still goes first */
+		ho.connections += o->prefetch_connections;
+	int k = hfc_http_new(bases, nbases, &ho, &r->http, err);
 	if (k < 0)
 		goto fail;
 	if (o->cache_dir) {
@@ -575,6 +692,11 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 	k = hfc_hashmap_new(r->hash_len, &r->entries);
 	if (k < 0)
 		goto fail;
+	if (o->prefetch) {
+		k = open_profile(r, err);
+		if (k < 0)
+			goto fail;
+	}
 	if (o->trace_path) {
 		r->trace = fopen(o->trace_path, "we");
 		if (!r->trace) {
@@ -592,8 +714,27 @@ fail:
 	return k;
 }
 
+static int start_prefetch(HfcRemote *r)
+{
+	if (!r->profile || r->pf_threads)
+		return 0;
+	unsigned n = MAX(1u, r->o.prefetch_connections);
+	r->pf_threads = calloc(n, sizeof(pthread_t));
+	if (!r->pf_threads)
+		return -ENOMEM;
+	for (unsigned j = 0; j < n; j++) {
+		if (pthread_create(&r->pf_threads[j], NULL, prefetch_main, r) != 0)
+			return -EAGAIN;
+		r->npf = j + 1;
+	}
+	return 0;
+}
+
 int hfc_remote_start(HfcRemote *r)
 {
+	int k = start_prefetch(r);
+	if (k < 0)
+		return k;
 	if (!r->o.readahead || r->ra_threads)
 		return 0;
 	/* Half the connections at most: demand reads always find one free. */
@@ -620,9 +761,14 @@ void hfc_remote_free(HfcRemote *r)
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_cond_broadcast(&r->ra_cond);
+	pthread_cond_broadcast(&r->pf_cond);
 	pthread_mutex_unlock(&r->lock);
 	for (unsigned j = 0; j < r->nra; j++)
 		pthread_join(r->ra_threads[j], NULL);
+	for (unsigned j = 0; j < r->npf; j++)
+		pthread_join(r->pf_threads[j], NULL);
+	free(r->pf_threads);
+	hfc_profile_free(r->profile);
 	free(r->ra_threads);
 	free(r->ra_queue);
 	if (r->trace)
@@ -644,6 +790,7 @@ void hfc_remote_free(HfcRemote *r)
 	hfc_index_free(r->idx);
 	hfc_http_free(r->http);
 	pthread_cond_destroy(&r->ra_cond);
+	pthread_cond_destroy(&r->pf_cond);
 	pthread_cond_destroy(&r->changed);
 	pthread_mutex_destroy(&r->trace_lock);
 	pthread_mutex_destroy(&r->lock);
@@ -691,12 +838,17 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		"\nreadahead_errors: %" PRIu64 "\nbytes_fetched: %" PRIu64 "\nrequests: %" PRIu64
 		"\nretries: %" PRIu64 "\nerrors: %" PRIu64 "\nbad_blocks: %" PRIu64
 		"\ncache_bytes: %" PRIu64 "\ncache_files: %" PRIu64 "\ncache_evicted: %" PRIu64
-		"\nmem_cache_bytes: %" PRIu64 "\nmirror: %s\n",
+		"\nmem_cache_bytes: %" PRIu64 "\nprefetch_total: %" PRIu64 "\nprefetch_done: %" PRIu64
+		"\nprefetch_errors: %" PRIu64 "\nprefetch_skipped: %" PRIu64
+		"\nprefetch_hits: %" PRIu64 "\nprefetch_bytes: %" PRIu64
+		"\nprefetch_wasted_bytes: %" PRIu64 "\nmirror: %s\n",
 		r->idx->version, r->idx->image_size, r->idx->block_size, s.reads,
 		s.zero_reads + s.mem_hits + s.disk_hits, s.zero_reads, s.mem_hits, s.disk_hits,
 		s.misses, s.errors, s.readahead_fetched, s.readahead_hits, s.readahead_errors,
 		s.bytes_fetched, hs.requests, hs.retries, hs.errors, s.bad_blocks, s.cache_bytes,
-		s.cache_files, s.evicted, s.mem_bytes, mi[hs.current_mirror].base);
+		s.cache_files, s.evicted, s.mem_bytes, s.prefetch_total, s.prefetch_done,
+		s.prefetch_errors, s.prefetch_skipped, s.prefetch_hits, s.prefetch_bytes,
+		s.prefetch_unused_bytes, mi[hs.current_mirror].base);
 	for (size_t i = 0; i < nm; i++)
 		fprintf(f, "mirror.%zu: %s latency_ms=%.1f requests=%" PRIu64 " errors=%" PRIu64 " %s\n",
 			i, mi[i].base, mi[i].latency_ms, mi[i].requests, mi[i].errors,

@@ -26,6 +26,10 @@ typedef struct HfcRemoteOptions {
 	const char *trace_path;  /* NULL: no trace */
 	bool offline_ok;         /* with a cache: work without any server (index from cache) */
 	bool allow_older;        /* accept a current version older than one seen before */
+	const char *prefetch;    /* DLAHEAD: a profile file, "auto" (the site's profile of the
+				    mounted version), or NULL for none */
+	unsigned prefetch_connections; /* prefetch transfers at once (default 4, as the paper) */
+	uint64_t prefetch_memory; /* bound of prefetched blocks not read yet (default 512 MiB) */
 } HfcRemoteOptions;
 
 typedef struct HfcRemoteStats {
@@ -40,6 +44,10 @@ typedef struct HfcRemoteStats {
 	uint64_t bad_blocks;  /* fetched or cached data that failed verification */
 	uint64_t cache_bytes, cache_files, evicted;
 	uint64_t mem_bytes;   /* decoded blocks held in memory */
+	/* DLAHEAD prefetch: profile blocks to fetch, done, failed, first used by a read. */
+	uint64_t prefetch_total, prefetch_done, prefetch_errors, prefetch_hits, prefetch_skipped;
+	uint64_t prefetch_bytes;        /* bytes downloaded by prefetch */
+	uint64_t prefetch_unused_bytes; /* stored bytes of prefetched blocks no read used yet */
 	HfcHttpStats http;
 } HfcRemoteStats;
 

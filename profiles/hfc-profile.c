@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* hfc-profile: DLAHEAD profiles from traces; show, carry to a new version, install in a site. */
+
+#include "cli.h"
+#include "fileio.h"
+#include "log.h"
+#include "profile.h"
+#include "progress.h"
+#include "remote.h"
+#include "store.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct Args {
+	const char *out, *site, *trace;
+	uint32_t version, to;
+	HfcTraceFormat format;
+	double min_share;
+	bool json, quiet;
+} Args;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: hfc-profile record -o OUT --site SITE [-v N] [--format F] [--min-share X] TRACE...\n"
+		"       hfc-profile show PROFILE [--site SITE [-v N]] [--trace TRACE]\n"
+		"       hfc-profile carry PROFILE SITE --to N -o OUT\n"
+		"       hfc-profile install PROFILE SITE [-v N]\n"
+		"DLAHEAD profiles: the blocks a boot reads, in order, for hfc-mount --prefetch.\n"
+		"\n"
+		"  -o, --output FILE     where record and carry write the profile\n"
+		"  -s, --site SITE       the site (a directory or an http(s):// URL) whose index names\n"
+		"                        the blocks\n"
+		"  -v, --version N       the site's version (record: default the version a client\n"
+		"                        trace names, else the current one)\n"
+		"      --to N            carry: the version to carry the profile to\n"
+		"      --format F        traces are auto (default), client (hfc-mount --trace),\n"
+		"                        blkparse (blkparse output of a loop device) or sectors\n"
+		"                        ('sector count' lines, 512-byte sectors)\n"
+		"      --min-share X     keep blocks read in at least this share of the runs\n"
+		"                        (0 < X <= 1, default 0.5)\n"
+		"      --trace TRACE     show: how much of this trace's reads the profile covers\n"
+		"      --json            machine-readable output (record, show, carry)\n"
+		"  -q, --quiet           no summary\n"
+		"  -h, --help            show this help\n");
+}
+
+/* Opens a site (directory or URL) read-only for its index of version v (0: current). */
+static int open_site_index(const char *site, uint32_t v, HfcRemote **ret)
+{
+	HfcRemoteOptions o;
+	hfc_remote_options_default(&o);
+	o.version = v;
+	o.readahead = 0;
+	o.mem_cache = 0;
+	o.http.probe = false;
+	HfcErr err = { "" };
+	int r = hfc_remote_open(&site, 1, &o, ret, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	return 0;
+}
+
+static int write_profile(const HfcProfile *p, const char *path)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = hfc_profile_format(p, &buf, &len);
+	if (r < 0)
+		return hfc_log_errno(r, "profile");
+	HfcOutput out;
+	r = hfc_output_open(path, &out);
+	if (r >= 0)
+		r = hfc_write_all(out.fd, buf, len);
+	if (r >= 0)
+		r = hfc_output_commit(&out, len);
+	hfc_output_discard(&out);
+	if (r < 0)
+		return hfc_log_errno(r, path);
+	return 0;
+}
+
+/* The stored bytes of a profile's blocks whose names are the index's (what a prefetch fetches). */
+static uint64_t fetch_bytes(const HfcProfile *p, const HfcIndex *idx)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		const HfcIndexEntry *e = &idx->entries[p->e[i].block];
+		if (e->stored && memcmp(e->hash, p->e[i].hash, hfc_hash_len(idx->hash)) == 0)
+			bytes += e->stored;
+	}
+	return bytes;
+}
+
+static int cmd_record(char **traces, int ntraces, const Args *a)
+{
+	if (!a->out || !a->site) {
+		hfc_log_error("usage", "record needs -o OUT and --site SITE");
+		return -2;
+	}
+	_cleanup_(hfc_remote_freep) HfcRemote *cur = NULL;
+	if (open_site_index(a->site, a->version, &cur) < 0)
+		return -1;
+	const HfcIndex *idx = hfc_remote_index(cur);
+	HfcTraceRun *runs = calloc((size_t)ntraces, sizeof(*runs));
+	if (!runs)
+		return hfc_log_errno(-ENOMEM, "record");
+	uint32_t trace_version = 0;
+	int r = 0;
+	for (int k = 0; k < ntraces && r >= 0; k++) {
+		_cleanup_free_ char *buf = NULL;
+		size_t len;
+		r = hfc_read_file_at(AT_FDCWD, traces[k], HFC_TRACE_MAX_BYTES, &buf, &len);
+		if (r < 0) {
+			hfc_log_errno(r, traces[k]);
+			break;
+		}
+		HfcErr err = { "" };
+		uint32_t tv;
+		r = hfc_trace_parse(buf, len, traces[k], a->format, idx->image_size, idx->block_size,
+				    &runs[k], &tv, &err);
+		if (r < 0) {
+			hfc_log_err(r, &err);
+			break;
+		}
+		if (tv && trace_version && tv != trace_version) {
+			hfc_log_error(traces[k], "traces of versions %u and %u: record each version apart",
+				      trace_version, tv);
+			r = -EINVAL;
+			break;
+		}
+		if (tv)
+			trace_version = tv;
+	}
+	_cleanup_(hfc_remote_freep) HfcRemote *at = NULL;
+	const HfcIndex *use = idx;
+	if (r >= 0 && !a->version && trace_version && trace_version != idx->version) {
+		/* The traces name the version they were read from: take its block names. */
+		if (open_site_index(a->site, trace_version, &at) < 0)
+			r = -1;
+		else
+			use = hfc_remote_index(at);
+	}
+	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
+	if (r >= 0) {
+		r = hfc_profile_from_runs(runs, (size_t)ntraces, a->min_share, use, &p);
+		if (r < 0)
+			hfc_log_errno(r, "record");
+	}
+	for (int k = 0; k < ntraces; k++)
+		hfc_trace_run_done(&runs[k]);
+	free(runs);
+	if (r < 0)
+		return -1;
+	if (write_profile(p, a->out) < 0)
+		return -1;
+	uint64_t bytes = fetch_bytes(p, use);
+	if (a->json)
+	{
+		printf("{\"profile\":");
+		hfc_json_string(stdout, a->out);
+		printf(",\"version\":%u,\"runs\":%d,\"blocks\":%zu,\"bytes\":%" PRIu64 "}\n",
+		       p->version, ntraces, p->n, bytes);
+	}
+	else if (!a->quiet) {
+		char b[32];
+		hfc_format_bytes(bytes, b, sizeof(b));
+		printf("%s: version %u, %zu blocks (%s to fetch) from %d run%s\n", a->out, p->version,
+		       p->n, b, ntraces, ntraces == 1 ? "" : "s");
+	}
+	return 0;
+}
+
+static int cmd_show(const char *path, const Args *a)
+{
+	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
+	HfcErr err = { "" };
+	int r = hfc_profile_load(path, &p, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	_cleanup_(hfc_remote_freep) HfcRemote *site = NULL;
+	const HfcIndex *idx = NULL;
+	size_t same = 0, changed = 0, zero = 0;
+	uint64_t bytes = 0;
+	if (a->site) {
+		if (open_site_index(a->site, a->version ? a->version : p->version, &site) < 0)
+			return -1;
+		idx = hfc_remote_index(site);
+		r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
+		if (r < 0)
+			return hfc_log_err(r, &err);
+		bytes = fetch_bytes(p, idx);
+	}
+	double coverage = -1;
+	size_t trace_blocks = 0, covered = 0;
+	if (a->trace) {
+		_cleanup_free_ char *buf = NULL;
+		size_t len;
+		r = hfc_read_file_at(AT_FDCWD, a->trace, HFC_TRACE_MAX_BYTES, &buf, &len);
+		if (r < 0)
+			return hfc_log_errno(r, a->trace);
+		HfcTraceRun run;
+		uint32_t tv;
+		r = hfc_trace_parse(buf, len, a->trace, a->format, p->image_size, p->block_size, &run,
+				    &tv, &err);
+		if (r < 0)
+			return hfc_log_err(r, &err);
+		uint64_t nb = DIV_ROUND_UP(p->image_size, p->block_size);
+		uint8_t *in = calloc(nb / 8 + 1, 1);
+		if (!in) {
+			hfc_trace_run_done(&run);
+			return hfc_log_errno(-ENOMEM, "show");
+		}
+		for (size_t i = 0; i < p->n; i++)
+			in[p->e[i].block / 8] |= (uint8_t)(1u << (p->e[i].block % 8));
+		for (size_t i = 0; i < run.n; i++) {
+			uint64_t b = run.blocks[i];
+			if (idx && !idx->entries[b].stored)
+				continue; /* zero blocks cost nothing: not counted */
+			trace_blocks++;
+			if (in[b / 8] & (1u << (b % 8)))
+				covered++;
+		}
+		free(in);
+		hfc_trace_run_done(&run);
+		coverage = trace_blocks ? (double)covered / (double)trace_blocks : 1.0;
+	}
+	if (a->json) {
+		printf("{\"profile\":");
+		hfc_json_string(stdout, path);
+		printf(",\"version\":%u,\"image_size\":%" PRIu64 ",\"block_size\":%u,\"hash\":\"%s\","
+		       "\"blocks\":%zu",
+		       p->version, p->image_size, p->block_size, hfc_hash_name(p->hash), p->n);
+		if (idx)
+			printf(",\"site_version\":%u,\"same\":%zu,\"changed\":%zu,\"zero\":%zu,"
+			       "\"bytes\":%" PRIu64,
+			       idx->version, same, changed, zero, bytes);
+		if (coverage >= 0)
+			printf(",\"trace_blocks\":%zu,\"covered\":%zu,\"coverage\":%.4f", trace_blocks,
+			       covered, coverage);
+		printf("}\n");
+		return 0;
+	}
+	printf("profile:     %s\nversion:     %u\nimage size:  %" PRIu64 "\nblock size:  %u\n"
+	       "hash:        %s\nblocks:      %zu\n",
+	       path, p->version, p->image_size, p->block_size, hfc_hash_name(p->hash), p->n);
+	if (idx) {
+		char b[32];
+		hfc_format_bytes(bytes, b, sizeof(b));
+		printf("at version %u: %zu same, %zu changed, %zu now zero; %s to fetch\n",
+		       idx->version, same, changed, zero, b);
+	}
+	if (coverage >= 0)
+		printf("trace %s: %zu of %zu blocks read are in the profile (%.1f%%)\n", a->trace,
+		       covered, trace_blocks, coverage * 100);
+	return 0;
+}
+
+static int cmd_carry(const char *path, const char *site, const Args *a)
+{
+	if (!a->to || !a->out) {
+		hfc_log_error("usage", "carry needs --to N and -o OUT");
+		return -2;
+	}
+	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
+	HfcErr err = { "" };
+	int r = hfc_profile_load(path, &p, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	_cleanup_(hfc_remote_freep) HfcRemote *rem = NULL;
+	if (open_site_index(site, a->to, &rem) < 0)
+		return -1;
+	const HfcIndex *idx = hfc_remote_index(rem);
+	size_t same, changed, zero;
+	r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	_cleanup_(hfc_profile_freep) HfcProfile *q = NULL;
+	r = hfc_profile_carry(p, idx, &q, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	if (write_profile(q, a->out) < 0)
+		return -1;
+	if (a->json)
+		printf("{\"from\":%u,\"to\":%u,\"blocks\":%zu,\"same\":%zu,\"changed\":%zu,"
+		       "\"dropped\":%zu}\n",
+		       p->version, idx->version, q->n, same, changed, zero);
+	else if (!a->quiet)
+		printf("%s: version %u -> %u: %zu blocks, %zu changed, %zu now zero (dropped)\n",
+		       a->out, p->version, idx->version, q->n, changed, zero);
+	return 0;
+}
+
+static int cmd_install(const char *path, const char *site_path, const Args *a)
+{
+	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
+	HfcErr err = { "" };
+	int r = hfc_profile_load(path, &p, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
+	r = hfc_site_open(site_path, false, &s, &err);
+	if (r >= 0)
+		r = hfc_site_lock(s, true, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	uint32_t v = a->version ? a->version : p->version;
+	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
+	r = hfc_site_load_index(s, v, &idx, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	size_t same, changed, zero;
+	r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	if (changed || zero || p->version != v)
+		return hfc_log_error(path,
+				     "made for version %u: %zu of its %zu blocks differ at version %u "
+				     "(hfc-profile carry makes one for it)",
+				     p->version, changed + zero, p->n, v);
+	r = hfc_profile_install(s, p, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	if (!a->quiet)
+		printf("%s/profiles/%06u.prof: %zu blocks for version %u\n", site_path, v, p->n, v);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_TO = 256, OPT_FORMAT, OPT_SHARE, OPT_TRACE, OPT_JSON };
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "site", required_argument, NULL, 's' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "min-share", required_argument, NULL, OPT_SHARE },
+		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	hfc_log_set_program("hfc-profile");
+	Args a = { .min_share = 0.5 };
+	uint64_t v;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:s:v:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			a.out = optarg;
+			break;
+		case 's':
+			a.site = optarg;
+			break;
+		case 'v':
+		case OPT_TO:
+			if (hfc_parse_uint(optarg, HFC_VERSION_MAX, &v) < 0 || v == 0) {
+				hfc_log_error(c == 'v' ? "--version" : "--to",
+					      "'%s' is not a version number", optarg);
+				return 2;
+			}
+			*(c == 'v' ? &a.version : &a.to) = (uint32_t)v;
+			break;
+		case OPT_FORMAT:
+			if (hfc_trace_format_from_name(optarg, &a.format) < 0) {
+				hfc_log_error("--format", "'%s' is not auto, client, blkparse or sectors",
+					      optarg);
+				return 2;
+			}
+			break;
+		case OPT_SHARE: {
+			char *end;
+			errno = 0;
+			a.min_share = strtod(optarg, &end);
+			if (errno || *end || !(a.min_share > 0 && a.min_share <= 1)) {
+				hfc_log_error("--min-share", "'%s' is not a share in (0, 1]", optarg);
+				return 2;
+			}
+			break;
+		}
+		case OPT_TRACE:
+			a.trace = optarg;
+			break;
+		case OPT_JSON:
+			a.json = true;
+			break;
+		case 'q':
+			a.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	int n = argc - optind;
+	if (n < 1) {
+		hfc_log_error("usage", "expected a command (see --help)");
+		return 2;
+	}
+	const char *cmd = argv[optind];
+	char **rest = argv + optind + 1;
+	n--;
+	int r;
+	if (strcmp(cmd, "record") == 0 && n >= 1)
+		r = cmd_record(rest, n, &a);
+	else if (strcmp(cmd, "show") == 0 && n == 1)
+		r = cmd_show(rest[0], &a);
+	else if (strcmp(cmd, "carry") == 0 && n == 2)
+		r = cmd_carry(rest[0], rest[1], &a);
+	else if (strcmp(cmd, "install") == 0 && n == 2)
+		r = cmd_install(rest[0], rest[1], &a);
+	else {
+		hfc_log_error("usage", "unknown command or wrong arguments '%s' (see --help)", cmd);
+		return 2;
+	}
+	if (r == -2)
+		return 2;
+	if (fflush(stdout) != 0) {
+		hfc_log_errno(-errno, "stdout");
+		return 1;
+	}
+	return r < 0 ? 1 : 0;
+}
