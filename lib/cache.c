@@ -341,14 +341,16 @@ void hfc_cache_usage(HfcCache *c, uint64_t *ret_bytes, uint64_t *ret_files, uint
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* "index.idx", "NNNNNN.idx" (indexes) or "NNNNNN.prof" (DLAHEAD profiles). */
 static bool index_name_ok(const char *name)
 {
 	size_t n = strlen(name);
 	if (strcmp(name, "index.idx") == 0)
 		return true;
-	if (n < 10 || n > 12 || strcmp(name + n - 4, ".idx") != 0)
+	size_t ext = n > 5 && strcmp(name + n - 5, ".prof") == 0 ? 5 : 4;
+	if (n < 6 + ext || n > 8 + ext || (ext == 4 && strcmp(name + n - 4, ".idx") != 0))
 		return false;
-	for (size_t i = 0; i < n - 4; i++)
+	for (size_t i = 0; i < n - ext; i++)
 		if (name[i] < '0' || name[i] > '9')
 			return false;
 	return true;

@@ -274,6 +274,36 @@ int hfc_profile_install(HfcSite *s, const HfcProfile *p, HfcErr *err)
 	return 0;
 }
 
+uint32_t hfc_trace_version(const char *buf, size_t len)
+{
+	unsigned long long v;
+	char head[128];
+	size_t n = MIN(len, sizeof(head) - 1);
+	memcpy(head, buf, n);
+	head[n] = 0;
+	if (sscanf(head, "# hfc-trace 1 version %llu ", &v) != 1 || v == 0 || v > HFC_VERSION_MAX)
+		return 0;
+	return (uint32_t)v;
+}
+
+int hfc_profile_check(const HfcProfile *p, const HfcIndex *idx, const char *display,
+		      size_t *ret_same, HfcErr *err)
+{
+	size_t same, changed, zero;
+	HfcErr e = { "" };
+	int r = hfc_profile_match(p, idx, &same, &changed, &zero, &e);
+	if (r < 0)
+		return hfc_err_set(err, r, "%s: %s", display, e.msg);
+	/* Most blocks of a boot survive an update; a profile sharing few names is not ours. */
+	if (p->n && same * 2 < p->n)
+		return hfc_err_set(err, -EINVAL,
+				   "%s: profile does not match version %u of this site (%zu of %zu blocks)",
+				   display, idx->version, same, p->n);
+	if (ret_same)
+		*ret_same = same;
+	return 0;
+}
+
 int hfc_trace_format_from_name(const char *s, HfcTraceFormat *ret)
 {
 	static const char *const names[] = { "auto", "client", "blkparse", "sectors" };
@@ -301,11 +331,13 @@ typedef struct Collect {
 
 static void collect_range(Collect *c, uint64_t first_block, uint64_t last_block, double t)
 {
-	for (uint64_t b = first_block; b <= last_block && b < c->nblocks; b++)
-		if (c->first[b] < 0) {
-			c->first[b] = t;
+	for (uint64_t b = first_block; b <= last_block && b < c->nblocks; b++) {
+		if (c->first[b] < 0)
 			c->count++;
-		}
+		else if (c->first[b] <= t)
+			continue;
+		c->first[b] = t; /* the earliest read, whatever the order of the lines */
+	}
 }
 
 /* Splits the current line into up to max whitespace-separated fields (in a copy). */
@@ -352,6 +384,10 @@ int hfc_trace_parse(const char *buf, size_t len, const char *fname, HfcTraceForm
 	*ret_version = 0;
 	if (len > HFC_TRACE_MAX_BYTES)
 		return hfc_lines_fail(&l, "trace larger than %zu bytes", HFC_TRACE_MAX_BYTES);
+	/* A trace of a client that was killed may end in a cut-off line: leave it out. */
+	while (len > 0 && buf[len - 1] != '\n')
+		len--;
+	l.len = len;
 	if (fmt == HFC_TRACE_AUTO) {
 		fmt = len >= 13 && memcmp(buf, "# hfc-trace 1", 13) == 0 ? HFC_TRACE_CLIENT
 									 : HFC_TRACE_SECTORS;

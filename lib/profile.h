@@ -67,6 +67,16 @@ typedef struct HfcSite HfcSite;
  */
 int hfc_profile_install(HfcSite *s, const HfcProfile *p, HfcErr *err);
 
+/*
+ * Checks that p belongs to idx's image: the same geometry and at least half of its blocks'
+ * names. Returns 0 (and the matching count) or -EINVAL with "display: what".
+ */
+int hfc_profile_check(const HfcProfile *p, const HfcIndex *idx, const char *display,
+		      size_t *ret_same, HfcErr *err);
+
+/* Returns the version a client trace's header names, or 0 (no header, another format). */
+uint32_t hfc_trace_version(const char *buf, size_t len);
+
 /* One trace: the blocks a run read, each with the time of its first read (seconds). */
 typedef struct HfcTraceRun {
 	size_t n;

@@ -20,7 +20,7 @@ typedef struct Entry {
 	uint8_t hash[HFC_HASH_MAX];
 	uint8_t *data;
 	size_t len;
-	uint32_t stored;
+	uint32_t stored, fetched; /* fetched: bytes downloaded for it (0 from the disk cache) */
 	int state, error;
 	unsigned refs;
 	bool in_map, prefetched, used;
@@ -74,7 +74,8 @@ struct HfcRemote {
 	pthread_t *pf_threads;
 	unsigned npf;
 	size_t pf_next;
-	uint64_t pinned_bytes;
+	uint64_t pinned_bytes; /* decoded bytes of pinned entries (all in mem_bytes) */
+	uint64_t pf_reserved;  /* bytes of prefetch loads under way */
 	pthread_cond_t pf_cond;
 
 	/* trace */
@@ -277,7 +278,7 @@ static void entry_first_use(HfcRemote *r, Entry *e)
 		e->pinned = false;
 		r->pinned_bytes -= e->len;
 		r->st.prefetch_hits++;
-		r->st.prefetch_unused_bytes -= e->stored;
+		r->st.prefetch_unused_bytes -= e->fetched;
 		pthread_cond_broadcast(&r->pf_cond); /* room for more prefetching */
 	}
 }
@@ -360,8 +361,9 @@ static int get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 			/* Pinned until a read uses it: prefetch never evicts its own blocks. */
 			e->pinned = true;
 			r->pinned_bytes += e->len;
+			e->fetched = (uint32_t)*ret_fetched;
 			r->st.prefetch_bytes += *ret_fetched;
-			r->st.prefetch_unused_bytes += e->stored;
+			r->st.prefetch_unused_bytes += e->fetched;
 		}
 		mem_evict(r);
 	} else {
@@ -476,17 +478,24 @@ static void *prefetch_main(void *arg)
 	size_t hl = r->hash_len;
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
+		/* Reserve the block's memory first: threads together stay within the bound, and
+		 * one block always fits, whatever the block size. */
 		while (!r->stopping && r->pf_next < r->profile->n &&
-		       r->pinned_bytes + r->idx->block_size > r->o.prefetch_memory)
+		       r->pinned_bytes + r->pf_reserved > 0 &&
+		       r->pinned_bytes + r->pf_reserved + r->idx->block_size > r->o.prefetch_memory)
 			pthread_cond_wait(&r->pf_cond, &r->lock);
 		if (r->stopping || r->pf_next >= r->profile->n)
 			break;
 		const HfcProfileEntry *pe = &r->profile->e[r->pf_next++];
 		const HfcIndexEntry *ie = &r->idx->entries[pe->block];
-		/* Blocks already in memory (a read came first) or changed since: nothing to do. */
-		if (!ie->stored || memcmp(ie->hash, pe->hash, hl) != 0 ||
-		    hfc_hashmap_get(r->entries, ie->hash, NULL))
+		if (!ie->stored || memcmp(ie->hash, pe->hash, hl) != 0)
+			continue; /* changed since the profile was made: counted as skipped */
+		if (hfc_hashmap_get(r->entries, ie->hash, NULL)) {
+			r->st.prefetch_present++; /* a read (or a repeat in the profile) came first */
 			continue;
+		}
+		size_t len = hfc_index_block_len(r->idx, pe->block);
+		r->pf_reserved += len;
 		pthread_mutex_unlock(&r->lock);
 		Entry *e;
 		bool hit;
@@ -494,8 +503,13 @@ static void *prefetch_main(void *arg)
 		HfcErr err;
 		int k = get_entry(r, pe->block, ORIGIN_PREFETCH, &e, &hit, &fetched, &err);
 		pthread_mutex_lock(&r->lock);
-		if (k == 0)
+		r->pf_reserved -= len; /* the reservation ends; a pinned entry counts itself */
+		if (k == 0) {
+			if (hit)
+				r->st.prefetch_present++;
 			entry_unref(r, e);
+		}
+		pthread_cond_broadcast(&r->pf_cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
@@ -513,29 +527,38 @@ static int open_profile(HfcRemote *r, HfcErr *err)
 		snprintf(path, sizeof(path), "profiles/%06u.prof", r->idx->version);
 		HfcErr ferr = { "" };
 		k = hfc_http_get_alloc(r->http, path, HFC_INDEX_MAX_BYTES, 0, &buf, &len, &ferr);
-		if (k == -ENOENT)
+		char name[32];
+		snprintf(name, sizeof(name), "%06u.prof", r->idx->version);
+		bool cached = false;
+		if (k < 0 && r->cache && r->o.offline_ok &&
+		    hfc_cache_get_index(r->cache, name, HFC_INDEX_MAX_BYTES, &buf, &len) == 0)
+			cached = true; /* offline: the profile this cache saw with the index */
+		else if (k == -ENOENT)
 			return hfc_err_set(err, k, "%s: the site has no profile for version %u",
 					   path, r->idx->version);
-		if (k < 0)
+		else if (k < 0)
 			return hfc_err_set(err, k, "%s", ferr.msg);
-		snprintf(display, sizeof(display), "%s", path);
+		snprintf(display, sizeof(display), "%s%s", cached ? "cache/" : "", path);
 		k = hfc_profile_parse(buf, len, display, &r->profile, err);
+		if (k < 0)
+			return k;
+		if (r->profile->version != r->idx->version)
+			return hfc_err_set(err, -EBADMSG, "%s:2: version %u in a profile named for version %u",
+					   display, r->profile->version, r->idx->version);
+		if (r->cache && !cached)
+			(void)hfc_cache_put_index(r->cache, name, buf, len);
 	} else {
+		snprintf(display, sizeof(display), "%s", r->o.prefetch);
 		k = hfc_profile_load(r->o.prefetch, &r->profile, err);
+		if (k < 0)
+			return k;
 	}
+	size_t same;
+	k = hfc_profile_check(r->profile, r->idx, display, &same, err);
 	if (k < 0)
 		return k;
-	size_t same, changed, zero;
-	k = hfc_profile_match(r->profile, r->idx, &same, &changed, &zero, err);
-	if (k < 0)
-		return k;
-	/* Most blocks of a boot survive an update; a profile sharing few names is not ours. */
-	if (r->profile->n && same * 2 < r->profile->n)
-		return hfc_err_set(err, -EINVAL,
-				   "%s: profile does not match version %u of this site (%zu of %zu blocks)",
-				   r->o.prefetch, r->idx->version, same, r->profile->n);
 	r->st.prefetch_total = same;
-	r->st.prefetch_skipped = changed + zero;
+	r->st.prefetch_skipped = r->profile->n - same;
 	return 0;
 }
 
@@ -839,7 +862,8 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		"\nretries: %" PRIu64 "\nerrors: %" PRIu64 "\nbad_blocks: %" PRIu64
 		"\ncache_bytes: %" PRIu64 "\ncache_files: %" PRIu64 "\ncache_evicted: %" PRIu64
 		"\nmem_cache_bytes: %" PRIu64 "\nprefetch_total: %" PRIu64 "\nprefetch_done: %" PRIu64
-		"\nprefetch_errors: %" PRIu64 "\nprefetch_skipped: %" PRIu64
+		"\nprefetch_errors: %" PRIu64 "\nprefetch_present: %" PRIu64
+		"\nprefetch_skipped: %" PRIu64
 		"\nprefetch_hits: %" PRIu64 "\nprefetch_bytes: %" PRIu64
 		"\nprefetch_wasted_bytes: %" PRIu64 "\nmirror: %s\n",
 		r->idx->version, r->idx->image_size, r->idx->block_size, s.reads,
@@ -847,7 +871,8 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		s.misses, s.errors, s.readahead_fetched, s.readahead_hits, s.readahead_errors,
 		s.bytes_fetched, hs.requests, hs.retries, hs.errors, s.bad_blocks, s.cache_bytes,
 		s.cache_files, s.evicted, s.mem_bytes, s.prefetch_total, s.prefetch_done,
-		s.prefetch_errors, s.prefetch_skipped, s.prefetch_hits, s.prefetch_bytes,
+		s.prefetch_errors, s.prefetch_present, s.prefetch_skipped, s.prefetch_hits,
+		s.prefetch_bytes,
 		s.prefetch_unused_bytes, mi[hs.current_mirror].base);
 	for (size_t i = 0; i < nm; i++)
 		fprintf(f, "mirror.%zu: %s latency_ms=%.1f requests=%" PRIu64 " errors=%" PRIu64 " %s\n",

@@ -45,9 +45,11 @@ typedef struct HfcRemoteStats {
 	uint64_t cache_bytes, cache_files, evicted;
 	uint64_t mem_bytes;   /* decoded blocks held in memory */
 	/* DLAHEAD prefetch: profile blocks to fetch, done, failed, first used by a read. */
+	/* total = done + errors + present once prefetch has walked the whole profile. */
 	uint64_t prefetch_total, prefetch_done, prefetch_errors, prefetch_hits, prefetch_skipped;
+	uint64_t prefetch_present; /* already in memory (a read came first) when prefetch got there */
 	uint64_t prefetch_bytes;        /* bytes downloaded by prefetch */
-	uint64_t prefetch_unused_bytes; /* stored bytes of prefetched blocks no read used yet */
+	uint64_t prefetch_unused_bytes; /* bytes prefetch downloaded for blocks no read used yet */
 	HfcHttpStats http;
 } HfcRemoteStats;
 

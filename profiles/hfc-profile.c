@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A usage error from a command (not an errno: -ENOENT is -2). */
+#define USAGE (-10000)
+
 typedef struct Args {
 	const char *out, *site, *trace;
 	uint32_t version, to;
@@ -100,10 +103,18 @@ static int cmd_record(char **traces, int ntraces, const Args *a)
 {
 	if (!a->out || !a->site) {
 		hfc_log_error("usage", "record needs -o OUT and --site SITE");
-		return -2;
+		return USAGE;
+	}
+	/* The version: -v, else the one the first client trace names, else the current one. */
+	uint32_t version = a->version;
+	if (!version) {
+		_cleanup_free_ char *head = NULL;
+		size_t hlen;
+		if (hfc_read_file_at(AT_FDCWD, traces[0], HFC_TRACE_MAX_BYTES, &head, &hlen) >= 0)
+			version = hfc_trace_version(head, hlen);
 	}
 	_cleanup_(hfc_remote_freep) HfcRemote *cur = NULL;
-	if (open_site_index(a->site, a->version, &cur) < 0)
+	if (open_site_index(a->site, version, &cur) < 0)
 		return -1;
 	const HfcIndex *idx = hfc_remote_index(cur);
 	HfcTraceRun *runs = calloc((size_t)ntraces, sizeof(*runs));
@@ -136,15 +147,7 @@ static int cmd_record(char **traces, int ntraces, const Args *a)
 		if (tv)
 			trace_version = tv;
 	}
-	_cleanup_(hfc_remote_freep) HfcRemote *at = NULL;
 	const HfcIndex *use = idx;
-	if (r >= 0 && !a->version && trace_version && trace_version != idx->version) {
-		/* The traces name the version they were read from: take its block names. */
-		if (open_site_index(a->site, trace_version, &at) < 0)
-			r = -1;
-		else
-			use = hfc_remote_index(at);
-	}
 	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
 	if (r >= 0) {
 		r = hfc_profile_from_runs(runs, (size_t)ntraces, a->min_share, use, &p);
@@ -169,8 +172,10 @@ static int cmd_record(char **traces, int ntraces, const Args *a)
 	else if (!a->quiet) {
 		char b[32];
 		hfc_format_bytes(bytes, b, sizeof(b));
-		printf("%s: version %u, %zu blocks (%s to fetch) from %d run%s\n", a->out, p->version,
-		       p->n, b, ntraces, ntraces == 1 ? "" : "s");
+		/* With -o - the profile is the output: the summary goes to stderr. */
+		fprintf(strcmp(a->out, "-") == 0 ? stderr : stdout,
+			"%s: version %u, %zu block%s (%s to fetch) from %d run%s\n", a->out,
+			p->version, p->n, p->n == 1 ? "" : "s", b, ntraces, ntraces == 1 ? "" : "s");
 	}
 	return 0;
 }
@@ -190,9 +195,10 @@ static int cmd_show(const char *path, const Args *a)
 		if (open_site_index(a->site, a->version ? a->version : p->version, &site) < 0)
 			return -1;
 		idx = hfc_remote_index(site);
-		r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
+		HfcErr e2 = { "" };
+		r = hfc_profile_match(p, idx, &same, &changed, &zero, &e2);
 		if (r < 0)
-			return hfc_log_err(r, &err);
+			return hfc_log_error(path, "%s", e2.msg);
 		bytes = fetch_bytes(p, idx);
 	}
 	double coverage = -1;
@@ -264,7 +270,7 @@ static int cmd_carry(const char *path, const char *site, const Args *a)
 {
 	if (!a->to || !a->out) {
 		hfc_log_error("usage", "carry needs --to N and -o OUT");
-		return -2;
+		return USAGE;
 	}
 	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
 	HfcErr err = { "" };
@@ -276,7 +282,9 @@ static int cmd_carry(const char *path, const char *site, const Args *a)
 		return -1;
 	const HfcIndex *idx = hfc_remote_index(rem);
 	size_t same, changed, zero;
-	r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
+	r = hfc_profile_check(p, idx, path, NULL, &err);
+	if (r >= 0)
+		r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
 	_cleanup_(hfc_profile_freep) HfcProfile *q = NULL;
@@ -290,8 +298,9 @@ static int cmd_carry(const char *path, const char *site, const Args *a)
 		       "\"dropped\":%zu}\n",
 		       p->version, idx->version, q->n, same, changed, zero);
 	else if (!a->quiet)
-		printf("%s: version %u -> %u: %zu blocks, %zu changed, %zu now zero (dropped)\n",
-		       a->out, p->version, idx->version, q->n, changed, zero);
+		fprintf(strcmp(a->out, "-") == 0 ? stderr : stdout,
+			"%s: version %u -> %u: %zu blocks, %zu changed, %zu now zero (dropped)\n",
+			a->out, p->version, idx->version, q->n, changed, zero);
 	return 0;
 }
 
@@ -314,19 +323,23 @@ static int cmd_install(const char *path, const char *site_path, const Args *a)
 	if (r < 0)
 		return hfc_log_err(r, &err);
 	size_t same, changed, zero;
-	r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
+	HfcErr e2 = { "" };
+	r = hfc_profile_match(p, idx, &same, &changed, &zero, &e2);
 	if (r < 0)
-		return hfc_log_err(r, &err);
-	if (changed || zero || p->version != v)
+		return hfc_log_error(path, "%s", e2.msg);
+	/* Clients prefetch by the names: every one must be the version's. */
+	if (changed || zero)
 		return hfc_log_error(path,
 				     "made for version %u: %zu of its %zu blocks differ at version %u "
 				     "(hfc-profile carry makes one for it)",
 				     p->version, changed + zero, p->n, v);
+	p->version = v; /* the same blocks: valid for version v as it stands */
 	r = hfc_profile_install(s, p, &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
 	if (!a->quiet)
-		printf("%s/profiles/%06u.prof: %zu blocks for version %u\n", site_path, v, p->n, v);
+		printf("%s/profiles/%06u.prof: %zu block%s for version %u\n", site_path, v, p->n,
+		       p->n == 1 ? "" : "s", v);
 	return 0;
 }
 
@@ -422,7 +435,7 @@ int main(int argc, char **argv)
 		hfc_log_error("usage", "unknown command or wrong arguments '%s' (see --help)", cmd);
 		return 2;
 	}
-	if (r == -2)
+	if (r == USAGE)
 		return 2;
 	if (fflush(stdout) != 0) {
 		hfc_log_errno(-errno, "stdout");
