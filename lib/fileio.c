@@ -125,6 +125,59 @@ int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, si
 	return 0;
 }
 
+int hfc_read_input(const char *path, size_t max, char **ret_buf, size_t *ret_len)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	struct stat st;
+	int r = fstat(fd, &st) < 0 ? negative_errno() : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	while (r >= 0) {
+		if (len + 1 >= cap) {
+			if (cap > max) {
+				r = -EFBIG;
+				break;
+			}
+			size_t ncap = MIN(MAX(cap * 2, (size_t)65536), max + 2);
+			char *nb = realloc(buf, ncap);
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = negative_errno();
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max)
+			r = -EFBIG;
+	}
+	if (!is_stdin)
+		close(fd);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	if (!buf && !(buf = malloc(1)))
+		return -ENOMEM;
+	buf[len] = 0;
+	*ret_buf = buf;
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
 void hfc_tmp_name(const char *name, char *out, size_t outlen)
 {
 	static atomic_uint counter;

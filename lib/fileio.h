@@ -22,6 +22,12 @@ int hfc_pwrite_all(int fd, const void *buf, size_t len, off_t offset);
  */
 int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len);
 
+/*
+ * Reads a user-given input (a file, a pipe such as /dev/fd/N, or "-" for stdin; links are
+ * followed) into a NUL-terminated buffer of at most max bytes. Returns 0, -EFBIG or -errno.
+ */
+int hfc_read_input(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+
 /* Makes a temporary name for name in the same directory: ".name.tmp.PID.N". */
 void hfc_tmp_name(const char *name, char *out, size_t outlen);
 

@@ -140,7 +140,7 @@ int hfc_profile_load(const char *path, HfcProfile **ret, HfcErr *err)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	int r = hfc_read_file_at(AT_FDCWD, path, HFC_INDEX_MAX_BYTES, &buf, &len);
+	int r = hfc_read_input(path, HFC_INDEX_MAX_BYTES, &buf, &len);
 	if (r < 0)
 		return hfc_err_set(err, r, "%s: %s", path,
 				   r == -EFBIG ? "profile too large" : strerror(-r));

@@ -105,35 +105,30 @@ static int cmd_record(char **traces, int ntraces, const Args *a)
 		hfc_log_error("usage", "record needs -o OUT and --site SITE");
 		return USAGE;
 	}
+	/* Traces may be pipes: each is read once, before anything else. */
+	char **bufs = calloc((size_t)ntraces, sizeof(char *));
+	size_t *lens = calloc((size_t)ntraces, sizeof(size_t));
+	HfcTraceRun *runs = calloc((size_t)ntraces, sizeof(*runs));
+	int r = bufs && lens && runs ? 0 : hfc_log_errno(-ENOMEM, "record");
+	for (int k = 0; k < ntraces && r >= 0; k++) {
+		r = hfc_read_input(traces[k], HFC_TRACE_MAX_BYTES, &bufs[k], &lens[k]);
+		if (r < 0)
+			hfc_log_errno(r, traces[k]);
+	}
 	/* The version: -v, else the one the first client trace names, else the current one. */
 	uint32_t version = a->version;
-	if (!version) {
-		_cleanup_free_ char *head = NULL;
-		size_t hlen;
-		if (hfc_read_file_at(AT_FDCWD, traces[0], HFC_TRACE_MAX_BYTES, &head, &hlen) >= 0)
-			version = hfc_trace_version(head, hlen);
-	}
+	if (r >= 0 && !version)
+		version = hfc_trace_version(bufs[0], lens[0]);
 	_cleanup_(hfc_remote_freep) HfcRemote *cur = NULL;
-	if (open_site_index(a->site, version, &cur) < 0)
-		return -1;
-	const HfcIndex *idx = hfc_remote_index(cur);
-	HfcTraceRun *runs = calloc((size_t)ntraces, sizeof(*runs));
-	if (!runs)
-		return hfc_log_errno(-ENOMEM, "record");
+	if (r >= 0 && open_site_index(a->site, version, &cur) < 0)
+		r = -1;
+	const HfcIndex *idx = cur ? hfc_remote_index(cur) : NULL;
 	uint32_t trace_version = 0;
-	int r = 0;
 	for (int k = 0; k < ntraces && r >= 0; k++) {
-		_cleanup_free_ char *buf = NULL;
-		size_t len;
-		r = hfc_read_file_at(AT_FDCWD, traces[k], HFC_TRACE_MAX_BYTES, &buf, &len);
-		if (r < 0) {
-			hfc_log_errno(r, traces[k]);
-			break;
-		}
 		HfcErr err = { "" };
 		uint32_t tv;
-		r = hfc_trace_parse(buf, len, traces[k], a->format, idx->image_size, idx->block_size,
-				    &runs[k], &tv, &err);
+		r = hfc_trace_parse(bufs[k], lens[k], traces[k], a->format, idx->image_size,
+				    idx->block_size, &runs[k], &tv, &err);
 		if (r < 0) {
 			hfc_log_err(r, &err);
 			break;
@@ -147,6 +142,10 @@ static int cmd_record(char **traces, int ntraces, const Args *a)
 		if (tv)
 			trace_version = tv;
 	}
+	for (int k = 0; bufs && k < ntraces; k++)
+		free(bufs[k]);
+	free(bufs);
+	free(lens);
 	const HfcIndex *use = idx;
 	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
 	if (r >= 0) {
@@ -154,7 +153,7 @@ static int cmd_record(char **traces, int ntraces, const Args *a)
 		if (r < 0)
 			hfc_log_errno(r, "record");
 	}
-	for (int k = 0; k < ntraces; k++)
+	for (int k = 0; runs && k < ntraces; k++)
 		hfc_trace_run_done(&runs[k]);
 	free(runs);
 	if (r < 0)
@@ -206,7 +205,7 @@ static int cmd_show(const char *path, const Args *a)
 	if (a->trace) {
 		_cleanup_free_ char *buf = NULL;
 		size_t len;
-		r = hfc_read_file_at(AT_FDCWD, a->trace, HFC_TRACE_MAX_BYTES, &buf, &len);
+		r = hfc_read_input(a->trace, HFC_TRACE_MAX_BYTES, &buf, &len);
 		if (r < 0)
 			return hfc_log_errno(r, a->trace);
 		HfcTraceRun run;
