@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -426,8 +427,11 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_set_idle_threads(cfg, 16);
 	}
 	k = fuse_loop_mt(f, cfg);
-	/* Stopped by SIGTERM/SIGINT or fusermount3 -u: a clean end, not a failure. */
-	if (k != 0 && fuse_session_exited(se))
+	/*
+	 * Stopped by a signal (libfuse returns its number) or by fusermount3 -u: a clean end, not
+	 * a failure; the file system is unmounted below either way.
+	 */
+	if (k == SIGTERM || k == SIGINT || k == SIGHUP)
 		k = 0;
 	fuse_loop_cfg_destroy(cfg);
 	fuse_remove_signal_handlers(se);
