@@ -38,18 +38,6 @@ static void usage(FILE *f)
 		"  -h, --help             show this help\n");
 }
 
-/* Splits "a,b,c" into mirror bases (in place); returns the count or -1. */
-static int split_urls(char *s, const char **out, int max)
-{
-	int n = 0;
-	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-		if (n == max)
-			return -1;
-		out[n++] = tok;
-	}
-	return n;
-}
-
 static int remote_block(void *ctx, unsigned worker, uint64_t i, void *out, HfcErr *err)
 {
 	(void)worker;
@@ -90,10 +78,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "v:lc:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
-			if (hfc_parse_uint(optarg, HFC_VERSION_MAX, &v) < 0 || v == 0) {
-				hfc_log_error("--version", "'%s' is not a version number", optarg);
+			if (hfc_opt_uint("--version", optarg, 1, HFC_VERSION_MAX, &v) < 0)
 				return 2;
-			}
 			o.version = (uint32_t)v;
 			break;
 		case OPT_LS:
@@ -106,35 +92,26 @@ int main(int argc, char **argv)
 			cat = true;
 			break;
 		case 'c':
-			if (hfc_parse_uint(optarg, 64, &v) < 0 || v == 0) {
-				hfc_log_error("--connections", "'%s' is not a number from 1 to 64", optarg);
+			if (hfc_opt_uint("--connections", optarg, 1, 64, &v) < 0)
 				return 2;
-			}
 			o.http.connections = (unsigned)v;
 			break;
 		case OPT_TIMEOUT:
-			if (hfc_parse_uint(optarg, 3600000, &v) < 0 || v < 100) {
-				hfc_log_error("--timeout", "'%s' is not a time from 100 to 3600000 ms", optarg);
+			if (hfc_opt_uint("--timeout", optarg, 100, 3600000, &v) < 0)
 				return 2;
-			}
 			o.http.timeout_ms = (unsigned)v;
 			break;
 		case OPT_RETRIES:
-			if (hfc_parse_uint(optarg, 100, &v) < 0) {
-				hfc_log_error("--retries", "'%s' is not a number from 0 to 100", optarg);
+			if (hfc_opt_uint("--retries", optarg, 0, 100, &v) < 0)
 				return 2;
-			}
 			o.http.retries = (unsigned)v;
 			break;
 		case OPT_CACHE:
 			o.cache_dir = optarg;
 			break;
 		case OPT_CACHE_SIZE:
-			if (hfc_parse_size(optarg, &v) < 0 || v < (UINT64_C(1) << 20)) {
-				hfc_log_error("--cache-size", "'%s' is not a size of at least 1M", optarg);
+			if (hfc_opt_size("--cache-size", optarg, UINT64_C(1) << 20, &o.cache_size) < 0)
 				return 2;
-			}
-			o.cache_size = v;
 			break;
 		case OPT_OLDER:
 			o.allow_older = true;
@@ -166,11 +143,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *bases[64];
-	int nb = split_urls(argv[optind], bases, 64);
-	if (nb <= 0) {
-		hfc_log_error("usage", "expected 1 to 64 comma-separated URLs");
+	int nb = hfc_split_urls(argv[optind], bases, 64);
+	if (nb < 0)
 		return 2;
-	}
 	const char *target = argv[optind + 1];
 	if (!(ls || cat)) {
 		/* Whole blocks stream once: no memory cache, no readahead (every block is asked). */

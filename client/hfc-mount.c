@@ -187,10 +187,8 @@ static const struct fuse_operations ops = {
 static int parse_pct(const char *opt, const char *s, unsigned *ret)
 {
 	uint64_t v;
-	if (hfc_parse_uint(s, 100, &v) < 0) {
-		hfc_log_error(opt, "'%s' is not a percentage from 0 to 100", s);
+	if (hfc_opt_uint(opt, s, 0, 100, &v) < 0)
 		return -1;
-	}
 	*ret = (unsigned)v;
 	return 0;
 }
@@ -232,28 +230,21 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "v:c:fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
-			if (hfc_parse_uint(optarg, HFC_VERSION_MAX, &v) < 0 || v == 0) {
-				hfc_log_error("--version", "'%s' is not a version number", optarg);
+			if (hfc_opt_uint("--version", optarg, 1, HFC_VERSION_MAX, &v) < 0)
 				return 2;
-			}
 			o.version = (uint32_t)v;
 			break;
 		case 'c':
-			if (hfc_parse_uint(optarg, 64, &v) < 0 || v == 0) {
-				hfc_log_error("--connections", "'%s' is not a number from 1 to 64", optarg);
+			if (hfc_opt_uint("--connections", optarg, 1, 64, &v) < 0)
 				return 2;
-			}
 			o.http.connections = (unsigned)v;
 			break;
 		case OPT_CACHE:
 			o.cache_dir = optarg;
 			break;
 		case OPT_CACHE_SIZE:
-			if (hfc_parse_size(optarg, &v) < 0 || v < (UINT64_C(1) << 20)) {
-				hfc_log_error("--cache-size", "'%s' is not a size of at least 1M", optarg);
+			if (hfc_opt_size("--cache-size", optarg, UINT64_C(1) << 20, &o.cache_size) < 0)
 				return 2;
-			}
-			o.cache_size = v;
 			break;
 		case OPT_HIGH:
 			if (parse_pct("--cache-high", optarg, &o.cache_high_pct) < 0)
@@ -264,17 +255,12 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case OPT_MEM:
-			if (hfc_parse_size(optarg, &v) < 0) {
-				hfc_log_error("--mem-cache", "'%s' is not a size", optarg);
+			if (hfc_opt_size("--mem-cache", optarg, 0, &o.mem_cache) < 0)
 				return 2;
-			}
-			o.mem_cache = v;
 			break;
 		case OPT_RA:
-			if (hfc_parse_uint(optarg, 1024, &v) < 0) {
-				hfc_log_error("--readahead", "'%s' is not a number from 0 to 1024", optarg);
+			if (hfc_opt_uint("--readahead", optarg, 0, 1024, &v) < 0)
 				return 2;
-			}
 			o.readahead = (unsigned)v;
 			break;
 		case OPT_TRACE:
@@ -284,32 +270,23 @@ int main(int argc, char **argv)
 			o.prefetch = optarg ? optarg : "auto";
 			break;
 		case OPT_PF_CONN:
-			if (hfc_parse_uint(optarg, 64, &v) < 0 || v == 0) {
-				hfc_log_error("--prefetch-connections", "'%s' is not a number from 1 to 64",
-					      optarg);
+			if (hfc_opt_uint("--prefetch-connections", optarg, 1, 64, &v) < 0)
 				return 2;
-			}
 			o.prefetch_connections = (unsigned)v;
 			break;
 		case OPT_PF_MEM:
-			if (hfc_parse_size(optarg, &v) < 0 || v < (UINT64_C(1) << 20)) {
-				hfc_log_error("--prefetch-memory", "'%s' is not a size of at least 1M", optarg);
+			if (hfc_opt_size("--prefetch-memory", optarg, UINT64_C(1) << 20,
+					 &o.prefetch_memory) < 0)
 				return 2;
-			}
-			o.prefetch_memory = v;
 			break;
 		case OPT_TIMEOUT:
-			if (hfc_parse_uint(optarg, 3600000, &v) < 0 || v < 100) {
-				hfc_log_error("--timeout", "'%s' is not a time from 100 to 3600000 ms", optarg);
+			if (hfc_opt_uint("--timeout", optarg, 100, 3600000, &v) < 0)
 				return 2;
-			}
 			o.http.timeout_ms = (unsigned)v;
 			break;
 		case OPT_RETRIES:
-			if (hfc_parse_uint(optarg, 100, &v) < 0) {
-				hfc_log_error("--retries", "'%s' is not a number from 0 to 100", optarg);
+			if (hfc_opt_uint("--retries", optarg, 0, 100, &v) < 0)
 				return 2;
-			}
 			o.http.retries = (unsigned)v;
 			break;
 		case OPT_OFFLINE:
@@ -363,18 +340,9 @@ int main(int argc, char **argv)
 	char *urls = argv[optind];
 	const char *mountpoint = argv[optind + 1];
 	const char *bases[64];
-	int nb = 0;
-	for (char *tok = strtok(urls, ","); tok; tok = strtok(NULL, ",")) {
-		if (nb == 64) {
-			hfc_log_error("usage", "at most 64 mirrors");
-			return 2;
-		}
-		bases[nb++] = tok;
-	}
-	if (nb == 0) {
-		hfc_log_error("usage", "no URL given");
+	int nb = hfc_split_urls(urls, bases, 64);
+	if (nb < 0)
 		return 2;
-	}
 	struct stat mst;
 	if (stat(mountpoint, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
 		hfc_log_error(mountpoint, "not a directory");

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "cli.h"
 
+#include "log.h"
+#include "progress.h"
+
 #include <string.h>
 
 int hfc_parse_uint(const char *s, uint64_t max, uint64_t *ret)
@@ -52,4 +55,43 @@ void hfc_json_string(FILE *f, const char *s)
 			fputc(c, f);
 	}
 	fputc('"', f);
+}
+
+int hfc_opt_uint(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	if (hfc_parse_uint(arg, max, ret) < 0 || *ret < min) {
+		hfc_log_error(name, "'%s' is not a number from %llu to %llu", arg,
+			      (unsigned long long)min, (unsigned long long)max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int hfc_opt_size(const char *name, const char *arg, uint64_t min, uint64_t *ret)
+{
+	if (hfc_parse_size(arg, ret) < 0 || *ret < min) {
+		char m[32];
+		hfc_format_bytes(min, m, sizeof(m));
+		hfc_log_error(name, "'%s' is not a size of at least %s (K, M, G, T suffixes)", arg, m);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int hfc_split_urls(char *s, const char **out, int max)
+{
+	int n = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == max) {
+			hfc_log_error("usage", "at most %d mirrors", max);
+			return -EINVAL;
+		}
+		out[n++] = tok;
+	}
+	if (n == 0) {
+		hfc_log_error("usage", "no URL given");
+		return -EINVAL;
+	}
+	return n;
 }

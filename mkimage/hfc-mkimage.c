@@ -65,18 +65,13 @@ int main(int argc, char **argv)
 			o.block_size = (uint32_t)v;
 			break;
 		case 'j':
-			if (hfc_parse_uint(optarg, 1024, &v) < 0 || v == 0) {
-				hfc_log_error("--jobs", "'%s' is not a number from 1 to 1024", optarg);
+			if (hfc_opt_uint("--jobs", optarg, 1, 1024, &v) < 0)
 				return 2;
-			}
 			o.jobs = (unsigned)v;
 			break;
 		case 'l':
-			if (hfc_parse_uint(optarg, HFC_LEVEL_MAX, &v) < 0 || v < HFC_LEVEL_MIN) {
-				hfc_log_error("--level", "'%s' is not a level from %d to %d", optarg,
-					      HFC_LEVEL_MIN, HFC_LEVEL_MAX);
+			if (hfc_opt_uint("--level", optarg, HFC_LEVEL_MIN, HFC_LEVEL_MAX, &v) < 0)
 				return 2;
-			}
 			o.level = (int)v;
 			break;
 		case 'H':

@@ -372,11 +372,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 		case OPT_TO:
-			if (hfc_parse_uint(optarg, HFC_VERSION_MAX, &v) < 0 || v == 0) {
-				hfc_log_error(c == 'v' ? "--version" : "--to",
-					      "'%s' is not a version number", optarg);
+			if (hfc_opt_uint(c == 'v' ? "--version" : "--to", optarg, 1, HFC_VERSION_MAX,
+					 &v) < 0)
 				return 2;
-			}
 			*(c == 'v' ? &a.version : &a.to) = (uint32_t)v;
 			break;
 		case OPT_FORMAT:
