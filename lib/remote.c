@@ -397,7 +397,7 @@ static void trace_line(HfcRemote *r, uint64_t block, bool hit, uint64_t bytes, d
 }
 
 /* Notes a read of blocks [first, last] and queues readahead when it continues a sequence. */
-static void readahead_note(HfcRemote *r, uint64_t first, uint64_t last)
+static void readahead_note(HfcRemote *r, uint64_t first, uint64_t last, bool missed)
 {
 	if (!r->nra || !r->o.readahead)
 		return;
@@ -420,8 +420,14 @@ static void readahead_note(HfcRemote *r, uint64_t first, uint64_t last)
 		s->last = last;
 	}
 	s->used = ++r->stream_clock;
-	if (s->run >= 2) {
-		uint64_t end = MIN(last + r->o.readahead, r->idx->nblocks - 1);
+	/*
+	 * A sequence gets the full window. A miss outside one gets a short window: files and
+	 * directories sit in runs of blocks, and over a long round trip the next blocks are
+	 * cheaper fetched now, in parallel, than one by one when asked.
+	 */
+	unsigned window = s->run >= 2 ? r->o.readahead : missed ? MAX(1u, r->o.readahead / 4) : 0;
+	if (window) {
+		uint64_t end = MIN(last + window, r->idx->nblocks - 1);
 		uint64_t from = MAX(last, s->queued_until) + 1;
 		size_t before = r->ra_len;
 		for (uint64_t b = from; b <= end; b++) {
@@ -570,6 +576,7 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 	len = (size_t)MIN((uint64_t)len, idx->image_size - offset);
 	uint64_t first = offset / idx->block_size, last = (offset + len - 1) / idx->block_size;
 	size_t done = 0;
+	bool missed = false;
 	for (uint64_t b = first; b <= last; b++) {
 		uint64_t boff = b * idx->block_size;
 		size_t in = (size_t)(offset + done - boff);
@@ -585,6 +592,14 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 			bool hit;
 			uint64_t fetched;
 			HfcErr err;
+			if (!missed && r->nra) {
+				/* About to wait a round trip: start the blocks after it now, too. */
+				pthread_mutex_lock(&r->lock);
+				missed = !hfc_hashmap_get(r->entries, idx->entries[b].hash, NULL);
+				pthread_mutex_unlock(&r->lock);
+				if (missed)
+					readahead_note(r, b, b, true);
+			}
 			int k = get_entry(r, b, ORIGIN_DEMAND, &e, &hit, &fetched, &err);
 			if (k < 0)
 				return -EIO;
@@ -596,7 +611,7 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 		}
 		done += n;
 	}
-	readahead_note(r, first, last);
+	readahead_note(r, first, last, false);
 	return (ssize_t)done;
 }
 
@@ -760,8 +775,11 @@ int hfc_remote_start(HfcRemote *r)
 		return k;
 	if (!r->o.readahead || r->ra_threads)
 		return 0;
-	/* Half the connections at most: demand reads always find one free. */
-	unsigned n = MAX(1u, r->o.http.connections / 2);
+	/*
+	 * All but two connections: the handle pool keeps the last two for demand reads and hands
+	 * a freed handle to a waiting read first, so readahead never delays one.
+	 */
+	unsigned n = MAX(1u, r->o.http.connections > 2 ? r->o.http.connections - 2 : 1);
 	r->ra_cap = MAX((size_t)r->o.readahead * 4, (size_t)64);
 	r->ra_queue = calloc(r->ra_cap, sizeof(uint64_t));
 	r->ra_threads = calloc(n, sizeof(pthread_t));
