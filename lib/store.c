@@ -15,6 +15,7 @@
 struct HfcSite {
 	int fd;
 	int lock_fd;
+	bool exclusive; /* the lock held is exclusive: removals are allowed */
 	char *path;
 };
 
@@ -106,6 +107,7 @@ int hfc_site_lock(HfcSite *s, bool exclusive, HfcErr *err)
 					   s->path);
 		return hfc_err_set(err, r, "%s/.lock: %s", s->path, strerror(-r));
 	}
+	s->exclusive = exclusive;
 	return 0;
 }
 
@@ -290,7 +292,7 @@ static int write_noreplace_at(int dirfd, const char *name, const void *data, siz
 	return hfc_fsync_fd(dirfd);
 }
 
-int hfc_site_publish(HfcSite *s, HfcIndex *idx, HfcErr *err)
+static int site_publish(HfcSite *s, HfcIndex *idx, bool as_is, HfcErr *err)
 {
 	uint32_t latest;
 	int r = hfc_site_latest(s, &latest);
@@ -299,7 +301,11 @@ int hfc_site_publish(HfcSite *s, HfcIndex *idx, HfcErr *err)
 	if (idx->version <= latest)
 		return hfc_err_set(err, -EEXIST, "%s: version %u is not newer than version %u",
 				   s->path, idx->version, latest);
-	idx->parent = 0;
+	if (as_is && latest)
+		return hfc_err_set(err, -EEXIST, "%s: has versions: a version keeps its parent line only on a new site",
+				   s->path);
+	if (!as_is)
+		idx->parent = 0;
 	if (latest) {
 		/*
 		 * The parent is named by its end checksum: it commits to every byte of the parent's
@@ -339,6 +345,16 @@ int hfc_site_publish(HfcSite *s, HfcIndex *idx, HfcErr *err)
 	return 0;
 }
 
+int hfc_site_publish(HfcSite *s, HfcIndex *idx, HfcErr *err)
+{
+	return site_publish(s, idx, false, err);
+}
+
+int hfc_site_publish_as_is(HfcSite *s, HfcIndex *idx, HfcErr *err)
+{
+	return site_publish(s, idx, true, err);
+}
+
 static int clean_tmp_dir(int parent_fd, const char *sub, bool recurse)
 {
 	int fd = openat(parent_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -372,8 +388,9 @@ int hfc_site_clean_tmp(HfcSite *s)
 {
 	int r = clean_tmp_dir(s->fd, "blocks", true);
 	int k = clean_tmp_dir(s->fd, "indexes", false);
+	int p = clean_tmp_dir(s->fd, "profiles", false);
 	int j = clean_tmp_dir(s->fd, ".", false);
-	return r < 0 ? r : k < 0 ? k : j;
+	return r < 0 ? r : k < 0 ? k : p < 0 ? p : j;
 }
 
 /* ---- block transactions ---- */
@@ -534,4 +551,64 @@ void hfc_block_txn_abort(HfcBlockTxn *t)
 		(void)unlinkat(t->site->fd, p, 0);
 	}
 	hfc_block_txn_free(t);
+}
+
+/* ---- removals (pruning) ---- */
+
+int hfc_site_blocks_remove(HfcSite *s, HfcHashAlgo algo, const uint8_t *hashes, size_t n,
+			   uint64_t *ret_removed)
+{
+	if (!s->exclusive)
+		return -ENOLCK;
+	size_t hl = hfc_hash_len(algo);
+	uint8_t touched[256] = { 0 };
+	uint64_t removed = 0;
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		char p[HFC_BLOCK_PATH_MAX];
+		hfc_block_path(algo, hashes + i * hl, p);
+		if (unlinkat(s->fd, p, 0) < 0) {
+			if (errno == ENOENT)
+				continue;
+			r = negative_errno();
+			break;
+		}
+		touched[hashes[i * hl]] = 1;
+		removed++;
+	}
+	/* Make the removals durable, whatever happened: they are done. */
+	for (unsigned d = 0; d < 256; d++) {
+		if (!touched[d])
+			continue;
+		char dir[16];
+		snprintf(dir, sizeof(dir), "blocks/%02x", d);
+		_cleanup_close_ int fd = openat(s->fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int k = fd < 0 ? negative_errno() : hfc_fsync_fd(fd);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	if (ret_removed)
+		*ret_removed = removed;
+	return r;
+}
+
+int hfc_site_version_remove(HfcSite *s, uint32_t v)
+{
+	if (!s->exclusive)
+		return -ENOLCK;
+	uint32_t latest;
+	int r = hfc_site_latest(s, &latest);
+	if (r < 0)
+		return r;
+	/* The newest version is what index.idx names (or is about to): never removed. */
+	if (v >= latest)
+		return -EBUSY;
+	_cleanup_close_ int ifd = openat(s->fd, "indexes", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ifd < 0)
+		return negative_errno();
+	char name[32];
+	snprintf(name, sizeof(name), "%06u.idx", v);
+	if (unlinkat(ifd, name, 0) < 0)
+		return negative_errno();
+	return hfc_fsync_fd(ifd);
 }

@@ -106,3 +106,25 @@ void hfc_block_txn_abort(HfcBlockTxn *t);
 
 /* Frees a committed transaction; NULL is fine. */
 void hfc_block_txn_free(HfcBlockTxn *t);
+
+/*
+ * Removes the block files named by hashes[0..n) (n names of hfc_hash_len(algo) bytes each) and
+ * fsyncs the directories they were in; missing files are skipped. Only with the exclusive lock
+ * held (else -ENOLCK), and only for blocks that no version kept on the site names: the caller
+ * decides that. Sets *ret_removed (may be NULL). Returns 0 or -errno.
+ */
+int hfc_site_blocks_remove(HfcSite *s, HfcHashAlgo algo, const uint8_t *hashes, size_t n,
+			   uint64_t *ret_removed);
+
+/*
+ * Removes indexes/NNNNNN.idx of version v and fsyncs indexes/. Only with the exclusive lock held
+ * (else -ENOLCK); the newest version is never removed (-EBUSY). Returns 0 or -errno.
+ */
+int hfc_site_version_remove(HfcSite *s, uint32_t v);
+
+/*
+ * Like hfc_site_publish, but keeps idx's parent line as it is: for a site that has no version
+ * yet (a new mirror seeded with a full bundle of a version whose parent it will never hold, as
+ * after a prune). Returns 0, -EEXIST when the site has versions, or -errno.
+ */
+int hfc_site_publish_as_is(HfcSite *s, HfcIndex *idx, HfcErr *err);

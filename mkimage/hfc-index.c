@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* hfc-index: list, show, print, verify and extract the versions of a site. */
+/* hfc-index: list, show, print, verify, extract, roll back and prune the versions of a site. */
 
 #include "cli.h"
 #include "hashset.h"
+#include "history.h"
 #include "image.h"
 #include "log.h"
 #include "pipeline.h"
@@ -19,13 +20,15 @@ typedef struct Args {
 	bool json, quiet;
 	unsigned jobs;
 	uint32_t version; /* 0: current */
+	HfcPruneOptions prune;
+	bool keep_set;
 } Args;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: hfc-index COMMAND [OPTIONS] SITE [ARGS]\n"
-		"List, show, print, verify and extract the versions of a site.\n"
+		"List, show, print, verify, extract, roll back and prune the versions of a site.\n"
 		"\n"
 		"Commands:\n"
 		"  list SITE                 every version: number, date, blocks, new bytes, label\n"
@@ -33,11 +36,18 @@ static void usage(FILE *f)
 		"  cat SITE [N]              print an index file, after checking it\n"
 		"  verify SITE               check every index and every block file; report orphans\n"
 		"  extract SITE [-v N] OUT   rebuild the image, checking each block (OUT - is stdout)\n"
+		"  rollback SITE N           publish a new version whose blocks are version N's\n"
+		"  prune SITE --keep K       remove old versions and the block files only they name\n"
+		"        [--keep-since DATE] [--yes]   (a dry run without --yes)\n"
 		"\n"
 		"Options:\n"
 		"  -v, --version N   the version to use (extract; show and cat also take N)\n"
 		"  -j, --jobs N      threads (default: all cores)\n"
-		"      --json        machine-readable output (list, show, verify)\n"
+		"      --json        machine-readable output (list, show, verify, rollback, prune)\n"
+		"      --keep K      prune: keep the K newest versions (and always the current one)\n"
+		"      --keep-since DATE  prune: also keep versions created at or after DATE\n"
+		"                    (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC)\n"
+		"      --yes         prune: delete (without it, only show what would go)\n"
 		"  -q, --quiet       no progress bar, no summary\n"
 		"  -h, --help        show this help\n");
 }
@@ -301,6 +311,91 @@ static int cmd_extract(const char *path, const char *out_path, const Args *a)
 	return 0;
 }
 
+static int cmd_rollback(const char *path, const Args *a)
+{
+	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
+	HfcErr err = { "" };
+	int r = hfc_site_open(path, false, &s, &err);
+	HfcRollbackResult res;
+	if (r >= 0)
+		r = hfc_site_rollback(s, a->version, &res, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	if (a->json) {
+		printf("{\"site\":");
+		hfc_json_string(stdout, path);
+		printf(",\"version\":%u,\"target\":%u,\"from\":%u,\"blocks\":%" PRIu64 "}\n",
+		       res.version, res.target, res.from, res.blocks);
+	} else if (!a->quiet) {
+		printf("%s: version %u published: rollback to %u (was version %u)\n", path,
+		       res.version, res.target, res.from);
+	}
+	return 0;
+}
+
+/* Prints versions as ranges: "1-3, 7". */
+static void print_versions(const uint32_t *v, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && v[j + 1] == v[j] + 1)
+			j++;
+		printf("%s%u", i ? ", " : "", v[i]);
+		if (j > i)
+			printf("-%u", v[j]);
+		i = j + 1;
+	}
+	if (n == 0)
+		printf("none");
+}
+
+static int cmd_prune(const char *path, const Args *a)
+{
+	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
+	HfcErr err = { "" };
+	int r = hfc_site_open(path, false, &s, &err);
+	HfcPruneResult res = { 0 };
+	if (r >= 0)
+		r = hfc_site_prune(s, &a->prune, &res, &err);
+	if (r < 0) {
+		hfc_prune_result_done(&res);
+		return hfc_log_err(r, &err);
+	}
+	uint64_t freed = res.block_bytes + res.index_bytes;
+	if (a->json) {
+		printf("{\"site\":");
+		hfc_json_string(stdout, path);
+		printf(",\"dry_run\":%s,\"current\":%u,\"removed_versions\":[",
+		       res.deleted ? "false" : "true", res.current);
+		for (size_t i = 0; i < res.n_removed; i++)
+			printf("%s%u", i ? "," : "", res.removed[i]);
+		printf("],\"kept_versions\":[");
+		for (size_t i = 0; i < res.n_kept; i++)
+			printf("%s%u", i ? "," : "", res.kept[i]);
+		printf("],\"blocks_removed\":%" PRIu64 ",\"block_bytes\":%" PRIu64
+		       ",\"index_bytes\":%" PRIu64 ",\"freed_bytes\":%" PRIu64
+		       ",\"blocks_kept\":%" PRIu64 ",\"kept_bytes\":%" PRIu64 "}\n",
+		       res.blocks_removed, res.block_bytes, res.index_bytes, freed, res.blocks_kept,
+		       res.kept_bytes);
+	} else if (!a->quiet) {
+		char f[32], k[32];
+		hfc_format_bytes(freed, f, sizeof(f));
+		hfc_format_bytes(res.kept_bytes, k, sizeof(k));
+		printf("%s: %s %zu versions (", path, res.deleted ? "removed" : "would remove",
+		       res.n_removed);
+		print_versions(res.removed, res.n_removed);
+		printf(") and %" PRIu64 " block files: %s %s (%" PRIu64 " bytes); kept %zu versions (",
+		       res.blocks_removed, res.deleted ? "freed" : "would free", f, freed, res.n_kept);
+		print_versions(res.kept, res.n_kept);
+		printf(", current %u) and %" PRIu64 " block files (%s)\n", res.current,
+		       res.blocks_kept, k);
+		if (!res.deleted)
+			printf("dry run: nothing was deleted (--yes deletes)\n");
+	}
+	hfc_prune_result_done(&res);
+	return 0;
+}
+
 static int parse_version(const char *s, uint32_t *ret)
 {
 	uint64_t v;
@@ -319,6 +414,9 @@ int main(int argc, char **argv)
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "keep", required_argument, NULL, 'K' },
+		{ "keep-since", required_argument, NULL, 'S' },
+		{ "yes", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -333,10 +431,8 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		case 'j':
-			if (hfc_parse_uint(optarg, 1024, &v) < 0 || v == 0) {
-				hfc_log_error("--jobs", "'%s' is not a number from 1 to 1024", optarg);
+			if (hfc_opt_uint("--jobs", optarg, 1, 1024, &v) < 0)
 				return 2;
-			}
 			a.jobs = (unsigned)v;
 			break;
 		case 'J':
@@ -344,6 +440,26 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			a.quiet = true;
+			break;
+		case 'K':
+			if (hfc_parse_uint(optarg, HFC_VERSION_MAX, &v) < 0 || v == 0) {
+				hfc_log_error("--keep", "'%s' is not a number of versions from 1", optarg);
+				return 2;
+			}
+			a.prune.keep = (uint32_t)v;
+			a.keep_set = true;
+			break;
+		case 'S':
+			if (hfc_parse_date(optarg, &a.prune.since) < 0) {
+				hfc_log_error("--keep-since", "'%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
+					      optarg);
+				return 2;
+			}
+			a.prune.since_set = true;
+			a.keep_set = true;
+			break;
+		case 'y':
+			a.prune.yes = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -362,8 +478,18 @@ int main(int argc, char **argv)
 	char **rest = argv + optind + 1;
 	nargs--;
 	int r;
-	if (a.version && (strcmp(cmd, "list") == 0 || strcmp(cmd, "verify") == 0)) {
+	if (a.version && (strcmp(cmd, "list") == 0 || strcmp(cmd, "verify") == 0 ||
+			  strcmp(cmd, "prune") == 0)) {
 		hfc_log_error("usage", "'%s' takes no version", cmd);
+		return 2;
+	}
+	bool is_prune = strcmp(cmd, "prune") == 0;
+	if (!is_prune && (a.keep_set || a.prune.yes)) {
+		hfc_log_error("usage", "--keep, --keep-since and --yes go with 'prune'");
+		return 2;
+	}
+	if (is_prune && !a.keep_set) {
+		hfc_log_error("usage", "prune needs --keep K or --keep-since DATE (see --help)");
 		return 2;
 	}
 	if (strcmp(cmd, "list") == 0 && nargs == 1) {
@@ -377,9 +503,15 @@ int main(int argc, char **argv)
 		r = cmd_verify(rest[0], &a);
 	} else if (strcmp(cmd, "extract") == 0 && nargs == 2) {
 		r = cmd_extract(rest[0], rest[1], &a);
+	} else if (strcmp(cmd, "rollback") == 0 && (nargs == 2 || (nargs == 1 && a.version))) {
+		if (nargs == 2 && parse_version(rest[1], &a.version) < 0)
+			return 2;
+		r = cmd_rollback(rest[0], &a);
+	} else if (is_prune && nargs == 1) {
+		r = cmd_prune(rest[0], &a);
 	} else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "show") == 0 ||
 		   strcmp(cmd, "cat") == 0 || strcmp(cmd, "verify") == 0 ||
-		   strcmp(cmd, "extract") == 0) {
+		   strcmp(cmd, "extract") == 0 || strcmp(cmd, "rollback") == 0 || is_prune) {
 		hfc_log_error("usage", "wrong arguments for '%s' (see --help)", cmd);
 		return 2;
 	} else {

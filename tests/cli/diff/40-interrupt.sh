@@ -1,0 +1,55 @@
+# An interrupted apply can simply be run again: hfc-apply killed (SIGKILL) at several moments
+# leaves a site whose index.idx is the old or the new version, never a mixture; the next run
+# completes it. Also the states an interruption leaves, made by hand: stale temporary files,
+# some block files already renamed, and indexes/N.idx installed without index.idx.
+. "$HFC_TOP/tests/lib.sh"
+. "$HFC_TOP/tests/cli/diff/fixture.inc"
+diff_fixture
+# A bundle with real work in it: the update rebuilt from scratch (every block file is new).
+cp -a "$D/site1" "$T/src"
+SOURCE_DATE_EPOCH=172800 hfc-mkimage -q "$D/v2r.img" "$T/src"
+hfc-diff -q --bundle "$T/r.tar" "$T/src" 1 2 || fail "making the bundle failed"
+v1=$(sha256sum <"$D/site1/index.idx")
+v2=$(sha256sum <"$T/src/indexes/000002.idx")
+
+check_done() { # MIRROR: version 2 verified and byte-identical
+	expect_status 0 hfc-index verify "$1"
+	grep -q "ok: 2 versions" "$T/out" || fail "verify: $(cat "$T/out")"
+	cmp "$1/index.idx" "$T/src/index.idx" || fail "index.idx differs from the source's"
+	hfc-index extract -q "$1" - | cmp - "$D/v2r.img" || fail "v2 does not extract byte-identical"
+}
+
+for delay in 0.1 0.6 1.2; do
+	rm -rf "$T/m" && cp -a "$D/site1" "$T/m"
+	hfc-apply -q "$T/r.tar" "$T/m" &
+	pid=$!
+	sleep "$delay"
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	now=$(sha256sum <"$T/m/index.idx")
+	[ "$now" = "$v1" ] || [ "$now" = "$v2" ] || fail "killed after ${delay}s: index.idx is neither version"
+	state=$([ "$now" = "$v1" ] && echo "version 1" || echo "version 2")
+	tmps=$(find "$T/m" -name '.*.tmp.*' | wc -l)
+	expect_status 0 hfc-apply --json "$T/r.tar" "$T/m"
+	note "killed after ${delay}s: index.idx was $state, $tmps temporary files; re-run wrote $(json_get "$T/out" written), found $(json_get "$T/out" present)"
+	[ -z "$(find "$T/m" -name '.*.tmp.*')" ] || fail "temporary files left after the re-run"
+	check_done "$T/m"
+done
+
+# By hand: temporary files, half the block files renamed already, the index installed but not
+# made current (a cut-short publish). The re-run takes the index back and publishes it again.
+rm -rf "$T/m" && cp -a "$D/site1" "$T/m"
+expect_status 1 hfc-diff --list "$T/src" 1 2
+awk 'NR % 2' "$T/out" | while read -r p; do
+	mkdir -p "$T/m/$(dirname "$p")" && cp "$T/src/$p" "$T/m/$p"
+done
+blk=$(sed -n 2p "$T/out")
+cp "$T/src/$blk" "$T/m/$(dirname "$blk")/.$(basename "$blk").tmp.4242"
+cp "$T/src/indexes/000002.idx" "$T/m/indexes/.000002.idx.tmp.4242.1"
+cp "$T/src/indexes/000002.idx" "$T/m/indexes/000002.idx"
+expect_status 0 hfc-apply --json "$T/r.tar" "$T/m"
+cp "$T/out" "$T/rerun.json"
+[ "$(json_get "$T/rerun.json" present)" -gt 0 ] || fail "the re-run did not use the block files already there"
+[ -z "$(find "$T/m" -name '.*.tmp.*')" ] || fail "temporary files left"
+check_done "$T/m"
+note "by hand: $(json_get "$T/rerun.json" present) block files were there, $(json_get "$T/rerun.json" written) written"
