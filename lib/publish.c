@@ -1039,10 +1039,24 @@ static int repair_mirror(Run *run, size_t mi, HfcHttp *h, HfcMirrorReport *rep, 
 	rep->sent.sent += st.sent;
 	rep->sent.received += st.received;
 	rep->sent.seconds += st.seconds;
-	rep->bad_blocks = rep->blocks_checked = 0;
-	rep->nfaults = 0;
 	*ret_step = "verify";
-	return check_mirror(run, mi, h, rep, NULL, NULL, err);
+	/*
+	 * The server may serve the replaced files' old bytes for a moment (lighttpd's stat cache,
+	 * a proxy): look again for a while, as for index.idx, before calling the repair failed.
+	 */
+	double deadline = hfc_monotonic() + run->c->verify_settle_ms / 1000.0;
+	unsigned wait_ms = 100;
+	for (;;) {
+		rep->bad_blocks = rep->blocks_checked = 0;
+		rep->nfaults = 0;
+		r = check_mirror(run, mi, h, rep, NULL, NULL, err);
+		if (r != -EBADMSG || !rep->bad_blocks ||
+		    hfc_monotonic() + wait_ms / 1000.0 > deadline)
+			return r;
+		struct timespec ts = { wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		wait_ms = MIN(wait_ms * 2, 2000u);
+	}
 }
 
 static void publish_one(Run *run, size_t mi)
