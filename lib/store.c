@@ -444,6 +444,12 @@ int hfc_block_txn_add(HfcBlockTxn *t, HfcHashAlgo algo, const uint8_t *hash, con
 	if (fd < 0)
 		return negative_errno();
 	int r = hfc_write_all(fd, data, len);
+	/*
+	 * Start writeback now: the data goes to disk while the build goes on, and the syncfs()
+	 * before the renames finds little left to write. Only a hint; errors surface in syncfs().
+	 */
+	if (r >= 0)
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) < 0 && r >= 0)
 		r = negative_errno();
 	if (r >= 0) {
