@@ -28,24 +28,11 @@ write_publish_yaml "$cfg" "$site" \
 	b "$T/wwwB/hfc" "$SITE_URL_B" -
 expect_status 0 hfc-publish -q -c "$cfg"
 
-# The site prunes: keep the newest version only (as hfc-index prune --keep 1 --yes does):
-# older indexes go, and every block file no kept version names.
-python3 - "$site" <<'PY'
-import os, sys
-site = sys.argv[1]
-idx = sorted(f for f in os.listdir(site + "/indexes") if f.endswith(".idx") and not f.startswith("."))
-keep = set()
-for l in open(os.path.join(site, "indexes", idx[-1])):
-    w = l.split()
-    if len(w) == 2 and len(w[0]) == 32:
-        keep.add(w[0])
-for f in idx[:-1]:
-    os.remove(os.path.join(site, "indexes", f))
-for d in os.listdir(site + "/blocks"):
-    for f in os.listdir(os.path.join(site, "blocks", d)):
-        if f not in keep:
-            os.remove(os.path.join(site, "blocks", d, f))
-PY
+# The site prunes with hfc-index: keep the newest version only; older indexes go, and every
+# block file no kept version names.
+expect_status 0 hfc-index prune "$site" --keep 1 --yes
+grep -q "removed 2 versions (1-2)" "$T/out" || fail "hfc-index prune: $(cat "$T/out")"
+[ "$(ls "$site/indexes")" = "000003.idx" ] || fail "indexes left after the prune: $(ls "$site/indexes")"
 files() { (cd "$1" && find . -type f ! -name '.*' | sort); }
 files "$site" >"$T/site.files"
 gone=$(comm -13 "$T/site.files" <(files "$T/wwwB/hfc") | wc -l)
