@@ -643,6 +643,7 @@ static int write_tar(Maker *m, HfcOutput *out, HfcErr *err)
 	r = hfc_tar_writer_close(tw, err);
 	if (r < 0)
 		return r;
+	res->bundle_bytes = hfc_tar_writer_bytes(tw);
 	res->bases = m->nbases;
 	res->delta_bytes = m->csize;
 	res->blocks = res->recipes + res->raw;
@@ -842,7 +843,8 @@ int hfc_bundle_make(HfcSite *s, const HfcIndex *a, HfcIndex *b, const char *out_
 	r = write_tar(&m, &out, err);
 	if (r < 0)
 		goto out;
-	off_t size = out.fd == STDOUT_FILENO ? 0 : lseek(out.fd, 0, SEEK_CUR);
+	/* On a pipe the archive's own count is the size; a file's end is its size. */
+	off_t size = out.fd == STDOUT_FILENO ? (off_t)res->bundle_bytes : lseek(out.fd, 0, SEEK_CUR);
 	if (size < 0) {
 		r = hfc_err_set(err, negative_errno(), "%s: %s", out.display, strerror(errno));
 		goto out;

@@ -132,6 +132,12 @@ int hfc_tar_writer_close(HfcTarWriter *w, HfcErr *err)
 	return 0;
 }
 
+uint64_t hfc_tar_writer_bytes(HfcTarWriter *w)
+{
+	int64_t n = archive_filter_bytes(w->a, -1);
+	return n > 0 ? (uint64_t)n : 0;
+}
+
 void hfc_tar_writer_free(HfcTarWriter *w)
 {
 	if (!w)

@@ -49,6 +49,9 @@ int hfc_tar_writer_add(HfcTarWriter *w, const char *name, const void *data, size
 		       HfcErr *err);
 
 /* Writes the end of the archive and flushes it; returns 0 or -errno with err filled. */
+/* Returns the bytes written so far (after close: the whole archive, padding included). */
+uint64_t hfc_tar_writer_bytes(HfcTarWriter *w);
+
 int hfc_tar_writer_close(HfcTarWriter *w, HfcErr *err);
 
 /* Frees a writer (without finishing the archive); NULL is fine. */
