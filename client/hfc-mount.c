@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		"      --cache-size SIZE    bound of the cache (default 1G; K, M, G, T suffixes)\n"
 		"      --cache-high PCT     evict when the cache is above PCT of its size (default 80)\n"
 		"      --cache-low PCT      ... down to PCT (default 60)\n"
-		"      --mem-cache SIZE     decoded blocks kept in memory (default 64M)\n"
+		"      --mem-cache SIZE     decoded blocks kept in memory (default 256M)\n"
 		"      --readahead K        blocks fetched ahead after sequential reads (default 16,\n"
 		"                           0 turns readahead off)\n"
 		"      --trace FILE         one line per block read (see docs/FORMAT.md)\n"

@@ -94,7 +94,7 @@ void hfc_remote_options_default(HfcRemoteOptions *o)
 		.cache_size = UINT64_C(1) << 30,
 		.cache_high_pct = 80,
 		.cache_low_pct = 60,
-		.mem_cache = UINT64_C(64) << 20,
+		.mem_cache = UINT64_C(256) << 20,
 		.readahead = 16,
 		.prefetch_connections = 4,
 		.prefetch_memory = UINT64_C(512) << 20,
@@ -231,6 +231,17 @@ static void lru_front(HfcRemote *r, Entry *e)
 		r->lru_tail = e;
 }
 
+static void lru_back(HfcRemote *r, Entry *e)
+{
+	e->prev = r->lru_tail;
+	e->next = NULL;
+	if (r->lru_tail)
+		r->lru_tail->next = e;
+	r->lru_tail = e;
+	if (!r->lru_head)
+		r->lru_head = e;
+}
+
 static void entry_free(Entry *e)
 {
 	free(e->data);
@@ -266,14 +277,19 @@ static void mem_evict(HfcRemote *r)
 /* Who asks for a block: a read, sequential readahead, or the DLAHEAD profile's prefetch. */
 typedef enum Origin { ORIGIN_DEMAND, ORIGIN_READAHEAD, ORIGIN_PREFETCH } Origin;
 
-/* First use of an entry by a read: readahead and prefetch hits, unpinning. Lock held. */
-static void entry_first_use(HfcRemote *r, Entry *e)
+/*
+ * First use of an entry by a read: readahead and prefetch hits, unpinning. Lock held. Returns
+ * true when the read used a block that readahead fetched.
+ */
+static bool entry_first_use(HfcRemote *r, Entry *e)
 {
 	if (e->used)
-		return;
+		return false;
 	e->used = true;
-	if (e->prefetched)
+	if (e->prefetched) {
 		r->st.readahead_hits++;
+		r->st.readahead_unused_bytes -= e->fetched;
+	}
 	if (e->pinned) {
 		e->pinned = false;
 		r->pinned_bytes -= e->len;
@@ -281,6 +297,7 @@ static void entry_first_use(HfcRemote *r, Entry *e)
 		r->st.prefetch_unused_bytes -= e->fetched;
 		pthread_cond_broadcast(&r->pf_cond); /* room for more prefetching */
 	}
+	return e->prefetched;
 }
 
 /*
@@ -289,11 +306,13 @@ static void entry_first_use(HfcRemote *r, Entry *e)
  * already in memory.
  */
 static int get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool *ret_hit,
-		     uint64_t *ret_fetched, HfcErr *err)
+		     uint64_t *ret_fetched, bool *ret_ra_used, HfcErr *err)
 {
 	const HfcIndexEntry *ie = &r->idx->entries[i];
 	bool background = origin != ORIGIN_DEMAND;
 	*ret_fetched = 0;
+	if (ret_ra_used)
+		*ret_ra_used = false;
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		uint64_t v;
@@ -308,7 +327,9 @@ static int get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 			lru_front(r, e);
 			if (!background) {
 				r->st.mem_hits++;
-				entry_first_use(r, e);
+				bool ra = entry_first_use(r, e);
+				if (ret_ra_used)
+					*ret_ra_used = ra;
 			}
 			pthread_mutex_unlock(&r->lock);
 			*ret = e;
@@ -355,7 +376,17 @@ static int get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 		*(k < 0 ? &r->st.errors : disk ? &r->st.disk_hits : &r->st.misses) += 1;
 	if (k == 0) {
 		e->state = ENTRY_READY;
-		lru_front(r, e);
+		/*
+		 * A guess of readahead's goes in at the cold end: until a read uses it, it must not
+		 * push out blocks that reads have used (a boot reads its blocks several times).
+		 */
+		if (origin == ORIGIN_READAHEAD && !e->used) {
+			lru_back(r, e);
+			e->fetched = (uint32_t)*ret_fetched;
+			r->st.readahead_unused_bytes += e->fetched;
+		} else {
+			lru_front(r, e);
+		}
 		r->mem_bytes += e->len;
 		if (origin == ORIGIN_PREFETCH && !e->used) {
 			/* Pinned until a read uses it: prefetch never evicts its own blocks. */
@@ -425,7 +456,7 @@ static void readahead_note(HfcRemote *r, uint64_t first, uint64_t last, bool mis
 	 * directories sit in runs of blocks, and over a long round trip the next blocks are
 	 * cheaper fetched now, in parallel, than one by one when asked.
 	 */
-	unsigned window = s->run >= 2 ? r->o.readahead : missed ? MAX(1u, r->o.readahead / 4) : 0;
+	unsigned window = s->run >= 2 ? r->o.readahead : missed ? MAX(1u, r->o.readahead / 2) : 0;
 	if (window) {
 		uint64_t end = MIN(last + window, r->idx->nblocks - 1);
 		uint64_t from = MAX(last, s->queued_until) + 1;
@@ -468,7 +499,7 @@ static void *readahead_main(void *arg)
 		bool hit;
 		uint64_t fetched;
 		HfcErr err;
-		int k = get_entry(r, b, ORIGIN_READAHEAD, &e, &hit, &fetched, &err);
+		int k = get_entry(r, b, ORIGIN_READAHEAD, &e, &hit, &fetched, NULL, &err);
 		pthread_mutex_lock(&r->lock);
 		if (k == 0)
 			entry_unref(r, e);
@@ -507,7 +538,7 @@ static void *prefetch_main(void *arg)
 		bool hit;
 		uint64_t fetched;
 		HfcErr err;
-		int k = get_entry(r, pe->block, ORIGIN_PREFETCH, &e, &hit, &fetched, &err);
+		int k = get_entry(r, pe->block, ORIGIN_PREFETCH, &e, &hit, &fetched, NULL, &err);
 		pthread_mutex_lock(&r->lock);
 		r->pf_reserved -= len; /* the reservation ends; a pinned entry counts itself */
 		if (k == 0) {
@@ -600,9 +631,15 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 				if (missed)
 					readahead_note(r, b, b, true);
 			}
-			int k = get_entry(r, b, ORIGIN_DEMAND, &e, &hit, &fetched, &err);
+			bool ra_used;
+			int k = get_entry(r, b, ORIGIN_DEMAND, &e, &hit, &fetched, &ra_used, &err);
 			if (k < 0)
 				return -EIO;
+			/* A read that lands on a block readahead guessed: keep the window ahead of it. */
+			if (ra_used && !missed) {
+				missed = true;
+				readahead_note(r, b, b, true);
+			}
 			memcpy((char *)buf + done, e->data + in, n);
 			pthread_mutex_lock(&r->lock);
 			entry_unref(r, e);
@@ -876,7 +913,8 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		"\nhits: %" PRIu64 "\nzero_reads: %" PRIu64 "\nmem_hits: %" PRIu64
 		"\ndisk_hits: %" PRIu64 "\nmisses: %" PRIu64 "\nread_errors: %" PRIu64
 		"\nreadahead_fetched: %" PRIu64 "\nreadahead_hits: %" PRIu64
-		"\nreadahead_errors: %" PRIu64 "\nbytes_fetched: %" PRIu64 "\nrequests: %" PRIu64
+		"\nreadahead_errors: %" PRIu64 "\nreadahead_wasted_bytes: %" PRIu64
+		"\nbytes_fetched: %" PRIu64 "\nrequests: %" PRIu64
 		"\nretries: %" PRIu64 "\nerrors: %" PRIu64 "\nbad_blocks: %" PRIu64
 		"\ncache_bytes: %" PRIu64 "\ncache_files: %" PRIu64 "\ncache_evicted: %" PRIu64
 		"\nmem_cache_bytes: %" PRIu64 "\nprefetch_total: %" PRIu64 "\nprefetch_done: %" PRIu64
@@ -887,7 +925,7 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		r->idx->version, r->idx->image_size, r->idx->block_size, s.reads,
 		s.zero_reads + s.mem_hits + s.disk_hits, s.zero_reads, s.mem_hits, s.disk_hits,
 		s.misses, s.errors, s.readahead_fetched, s.readahead_hits, s.readahead_errors,
-		s.bytes_fetched, hs.requests, hs.retries, hs.errors, s.bad_blocks, s.cache_bytes,
+		s.readahead_unused_bytes, s.bytes_fetched, hs.requests, hs.retries, hs.errors, s.bad_blocks, s.cache_bytes,
 		s.cache_files, s.evicted, s.mem_bytes, s.prefetch_total, s.prefetch_done,
 		s.prefetch_errors, s.prefetch_present, s.prefetch_skipped, s.prefetch_hits,
 		s.prefetch_bytes,

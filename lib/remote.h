@@ -21,7 +21,7 @@ typedef struct HfcRemoteOptions {
 	uint64_t cache_size;     /* bound of the disk cache (default 1 GiB) */
 	unsigned cache_high_pct; /* evict when above this % of cache_size (default 80) */
 	unsigned cache_low_pct;  /* ... down to this % (default 60) */
-	uint64_t mem_cache;      /* bytes of decoded blocks kept in memory (default 64 MiB) */
+	uint64_t mem_cache;      /* bytes of decoded blocks kept in memory (default 256 MiB) */
 	unsigned readahead;      /* blocks fetched ahead after sequential reads (0: off) */
 	const char *trace_path;  /* NULL: no trace */
 	bool offline_ok;         /* with a cache: work without any server (index from cache) */
@@ -40,6 +40,7 @@ typedef struct HfcRemoteStats {
 	uint64_t reads, zero_reads, mem_hits, disk_hits, misses;
 	uint64_t errors;      /* demand reads that failed (EIO) */
 	uint64_t readahead_fetched, readahead_hits, readahead_errors;
+	uint64_t readahead_unused_bytes; /* bytes readahead downloaded that no read used (yet) */
 	uint64_t bytes_fetched;
 	uint64_t bad_blocks;  /* fetched or cached data that failed verification */
 	uint64_t cache_bytes, cache_files, evicted;
