@@ -231,17 +231,6 @@ static void lru_front(HfcRemote *r, Entry *e)
 		r->lru_tail = e;
 }
 
-static void lru_back(HfcRemote *r, Entry *e)
-{
-	e->prev = r->lru_tail;
-	e->next = NULL;
-	if (r->lru_tail)
-		r->lru_tail->next = e;
-	r->lru_tail = e;
-	if (!r->lru_head)
-		r->lru_head = e;
-}
-
 static void entry_free(Entry *e)
 {
 	free(e->data);
@@ -377,15 +366,14 @@ static int get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 	if (k == 0) {
 		e->state = ENTRY_READY;
 		/*
-		 * A guess of readahead's goes in at the cold end: until a read uses it, it must not
-		 * push out blocks that reads have used (a boot reads its blocks several times).
+		 * Readahead's guesses go in as most recent too: at the cold end, a sequential reader
+		 * that fills the cache would evict them before it gets to them. The cache is sized to
+		 * hold a boot's blocks and the guesses together (256 MiB by default).
 		 */
+		lru_front(r, e);
 		if (origin == ORIGIN_READAHEAD && !e->used) {
-			lru_back(r, e);
 			e->fetched = (uint32_t)*ret_fetched;
 			r->st.readahead_unused_bytes += e->fetched;
-		} else {
-			lru_front(r, e);
 		}
 		r->mem_bytes += e->len;
 		if (origin == ORIGIN_PREFETCH && !e->used) {
