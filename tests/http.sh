@@ -92,8 +92,10 @@ _world_readable() {
 	done
 }
 
-_nginx_conf() {
-	local d=$1 root=$2 port=$3 user=
+# _nginx_conf_with DIR BODY: the main nginx.conf of a test server in DIR (pid, logs, temp paths
+# inside DIR), with BODY (server blocks or an include) in its http block.
+_nginx_conf_with() {
+	local d=$1 body=$2 user=
 	[ "$(id -u)" = 0 ] && user="user nobody nogroup;"
 	mkdir -p "$d/tmp"
 	cat >"$d/nginx.conf" <<EOF
@@ -119,8 +121,15 @@ http {
 	keepalive_timeout 65s;
 	keepalive_requests 100000;
 	server_tokens off;
-	$NGINX_EXTRA
-	types {
+	${NGINX_EXTRA:-}
+$body
+}
+EOF
+}
+
+_nginx_conf() {
+	local d=$1 root=$2 port=$3
+	_nginx_conf_with "$d" "	types {
 		application/octet-stream idx;
 	}
 	default_type application/octet-stream;
@@ -131,9 +140,7 @@ http {
 		autoindex off;
 		location / {
 		}
-	}
-}
-EOF
+	}"
 }
 
 # _spawn_reaped DIR CMD...: runs CMD (a program that daemonizes) under a small subreaper that

@@ -68,38 +68,16 @@ _launch_site_nginx() {
 }
 
 start_nginx_site() {
-	local name=$1 docroot=$2 prefix=$3 d port try user=
+	local name=$1 docroot=$2 prefix=$3 d port try
 	d=$_HTTP/nginx-$name
 	mkdir -p "$d/tmp" "$docroot$prefix"
 	_world_readable "$docroot$prefix"
 	realpath "$docroot" >"$d/root"
-	[ "$(id -u)" = 0 ] && user="user nobody nogroup;"
 	for ((try = 0; try < 10; try++)); do
 		port=$(_free_port)
 		render_template "$TEMPLATES/nginx.conf" "$d/server.conf" "LISTEN=127.0.0.1:$port" \
 			SERVER_NAME=localhost "DOCROOT=$(realpath "$docroot")" "PREFIX=$prefix"
-		cat >"$d/nginx.conf" <<EOF
-daemon on;
-master_process on;
-worker_processes 2;
-$user
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events {
-	worker_connections 512;
-}
-http {
-	access_log $d/access.log;
-	client_body_temp_path $d/tmp/body;
-	proxy_temp_path $d/tmp/proxy;
-	fastcgi_temp_path $d/tmp/fastcgi;
-	uwsgi_temp_path $d/tmp/uwsgi;
-	scgi_temp_path $d/tmp/scgi;
-	sendfile on;
-	keepalive_requests 100000;
-	include $d/server.conf;
-}
-EOF
+		_nginx_conf_with "$d" "	include $d/server.conf;"
 		_launch_site_nginx "$name" "$port" && break
 		port=
 	done
