@@ -185,9 +185,15 @@ _reaped_status() {
 
 # _nginx_launch NAME PORT: starts the server of NAME on PORT; returns 1 when it could not bind.
 _nginx_launch() {
-	local name=$1 port=$2 d=$_HTTP/nginx-$1 root pid n
-	root=$(cat "$d/root")
-	_nginx_conf "$d" "$root" "$port"
+	local name=$1 port=$2 d=$_HTTP/nginx-$1
+	_nginx_conf "$d" "$(cat "$d/root")" "$port"
+	_nginx_spawn "$name" "$port"
+}
+
+# _nginx_spawn NAME PORT: starts nginx with $_HTTP/nginx-NAME/nginx.conf (already written for
+# PORT) under the subreaper and waits until it answers; returns 1 when it could not bind.
+_nginx_spawn() {
+	local name=$1 port=$2 d=$_HTTP/nginx-$1 pid n
 	rm -f "$d/nginx.pid"
 	if ! _spawn_reaped "$d" nginx -p "$d/" -e "$d/error.log" -c "$d/nginx.conf"; then
 		grep -q "Address already in use" "$d/out" "$d/error.log" && return 1

@@ -42,31 +42,6 @@ open(dst, "w").write(text)
 PY
 }
 
-# _launch_nginx NAME PORT: the helpers of tests/http.sh start the daemon and reap it.
-_launch_site_nginx() {
-	local name=$1 port=$2 d=$_HTTP/nginx-$1 pid n
-	if ! _spawn_reaped "$d" nginx -p "$d/" -e "$d/error.log" -c "$d/nginx.conf"; then
-		grep -q "Address already in use" "$d/out" "$d/error.log" && return 1
-		cat "$d/out" "$d/error.log" >&2
-		fail "nginx $name did not start"
-	fi
-	for ((n = 0; n < 100; n++)); do
-		[ -s "$d/nginx.pid" ] && break
-		sleep 0.05
-	done
-	[ -s "$d/nginx.pid" ] || fail "nginx $name wrote no pid file"
-	pid=$(cat "$d/nginx.pid")
-	echo "$pid" >"$d/master"
-	echo "$port" >"$d/port"
-	for ((n = 0; n < 200; n++)); do
-		_port_open "$port" && return 0
-		_alive "$pid" || break
-		sleep 0.05
-	done
-	cat "$d/error.log" >&2
-	fail "nginx $name does not answer on port $port"
-}
-
 start_nginx_site() {
 	local name=$1 docroot=$2 prefix=$3 d port try
 	d=$_HTTP/nginx-$name
@@ -78,7 +53,7 @@ start_nginx_site() {
 		render_template "$TEMPLATES/nginx.conf" "$d/server.conf" "LISTEN=127.0.0.1:$port" \
 			SERVER_NAME=localhost "DOCROOT=$(realpath "$docroot")" "PREFIX=$prefix"
 		_nginx_conf_with "$d" "	include $d/server.conf;"
-		_launch_site_nginx "$name" "$port" && break
+		_nginx_spawn "$name" "$port" && break
 		port=
 	done
 	[ -n "$port" ] || fail "start_nginx_site: no free port after 10 tries"
