@@ -1,5 +1,6 @@
 # hfcloop — plain Makefile. `make`, `make check`, `make bench`, `make install`.
 # `make check SAN=1` builds and tests with ASan+UBSan into build-san/.
+# The layers and what each may include: docs/ARCHITECTURE.md (checked by tests/check-layers.sh).
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -8,9 +9,11 @@ MANDIR = $(PREFIX)/share/man/man1
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-PKGS = libdeflate libcrypto libcurl ext2fs com_err yaml-0.1
-# libarchive: bundles (lib/tar.c, the only file that uses it).
-PKGS += libarchive
+# One adapter file in lib/ for each: libdeflate (base/codec), libcrypto (base/digest), libcurl
+# (client/http), libext2fs (fs/ext2), libyaml (publish/config), libarchive (fs/tar).
+PKGS = libdeflate libcrypto libcurl ext2fs com_err yaml-0.1 libarchive
+# The programs layer: JSON output (programs/json), FUSE (client/hfc-mount only).
+PROG_PKGS = jansson
 FUSE_PKGS = fuse3
 
 ifeq ($(SAN),1)
@@ -25,21 +28,25 @@ endif
 
 CFLAGS ?= $(OPT) -g
 WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
-CPPFLAGS_ALL = -D_GNU_SOURCE -Ilib $(CPPFLAGS)
+CPPFLAGS_ALL = -D_GNU_SOURCE -Ilib -I. $(CPPFLAGS)
 CFLAGS_ALL = $(WARN) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(PROG_PKGS) $(FUSE_PKGS))
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS)) -pthread
+PROG_LIBS = $(shell $(PKG_CONFIG) --libs $(PROG_PKGS)) -lm
 LDFLAGS_ALL = $(SANFLAGS) $(LDFLAGS)
 
-LIB_SRC = $(wildcard lib/*.c)
+# libhfc: every lib/<layer>/*.c. The programs layer: programs/*.c.
+LIB_SRC = $(wildcard lib/*/*.c)
 LIB_OBJ = $(LIB_SRC:%.c=$(B)/%.o)
+PROG_SRC = $(wildcard programs/*.c)
+PROG_OBJ = $(PROG_SRC:%.c=$(B)/%.o)
 
-TOOLS = hfc-mkimage hfc-index hfc-get hfc-mount hfc-publish hfc-profile
-TOOLS += hfc-diff hfc-apply
+# A tool is DIR/hfc-NAME.c (its main) plus DIR/hfc-NAME-*.c (its private parts), and its man
+# page DIR/hfc-NAME.1.
+TOOL_MAINS = $(wildcard */hfc-*.c)
+TOOLS = $(sort $(foreach m,$(TOOL_MAINS),$(if $(wildcard $(m:.c=.1)),$(notdir $(m:.c=)))))
 TOOL_BIN = $(TOOLS:%=$(B)/%)
-MANS = mkimage/hfc-mkimage.1 mkimage/hfc-index.1 client/hfc-get.1 client/hfc-mount.1 \
-	publish/hfc-publish.1 profiles/hfc-profile.1
-MANS += diff/hfc-diff.1 diff/hfc-apply.1
+MANS = $(foreach t,$(TOOLS),$(wildcard */$(t).1))
 
 UNIT_SRC = $(wildcard tests/unit/test-*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -61,40 +68,24 @@ $(B)/libhfc.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/hfc-mkimage: $(B)/mkimage/hfc-mkimage.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+$(B)/libhfcprog.a: $(PROG_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(B)/hfc-index: $(B)/mkimage/hfc-index.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+# One link rule for every tool.
+tool_objs = $(patsubst %.c,$(B)/%.o,$(wildcard */hfc-$(1).c */hfc-$(1)-*.c))
+.SECONDEXPANSION:
+$(B)/hfc-%: $$(call tool_objs,$$*) $(B)/libhfcprog.a $(B)/libhfc.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PROG_LIBS) $(LIBS) $(TOOL_LIBS)
 
-$(B)/hfc-profile: $(B)/profiles/hfc-profile.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
-
-$(B)/hfc-diff: $(B)/diff/hfc-diff.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
-
-$(B)/hfc-apply: $(B)/diff/hfc-apply.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
-
-$(B)/hfc-get: $(B)/client/hfc-get.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
-
-$(B)/hfc-publish: $(B)/publish/hfc-publish.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
-
-$(B)/client/hfc-mount.o: client/hfc-mount.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(shell $(PKG_CONFIG) --cflags $(FUSE_PKGS)) -c -o $@ $<
-
-$(B)/hfc-mount: $(B)/client/hfc-mount.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs $(FUSE_PKGS))
+$(B)/hfc-mount: TOOL_LIBS = $(shell $(PKG_CONFIG) --libs $(FUSE_PKGS))
 
 $(B)/tests/test-%.o: tests/unit/test-%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(CMOCKA_CFLAGS) -c -o $@ $<
 
-$(B)/tests/test-%: $(B)/tests/test-%.o $(B)/libhfc.a
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) $(CMOCKA_LIBS)
+$(B)/tests/test-%: $(B)/tests/test-%.o $(B)/libhfcprog.a $(B)/libhfc.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PROG_LIBS) $(LIBS) $(CMOCKA_LIBS)
 
 deps:
 	@bash scripts/install-deps.sh
@@ -102,8 +93,13 @@ deps:
 unit: $(UNIT_BIN)
 	@bash tests/run-unit.sh $(UNIT_BIN)
 
+# Every #include follows the layering of docs/ARCHITECTURE.md.
+check-layers:
+	@bash tests/check-layers.sh
+
 # The full suite: dependencies, unit tests (plain and sanitized), then end-to-end tests.
 check: deps
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory fuzz
@@ -133,8 +129,8 @@ install: all
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps unit check bench demo install clean
--include $(LIB_OBJ:.o=.d) $(B)/mkimage/*.d $(B)/client/*.d $(B)/publish/*.d $(B)/diff/*.d $(B)/tests/*.d
+.PHONY: all deps unit check check-layers bench demo install clean
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Fuzzing the parsers of untrusted input with libFuzzer (clang): indexes, profiles and traces,
 # bundles. `make fuzz FUZZ_SECONDS=600` for a long run; `make check` runs a short one of each.

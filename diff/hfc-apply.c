@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-apply: apply a bundle made by hfc-diff --bundle to a site. */
 
-#include "cli.h"
-#include "delta.h"
-#include "log.h"
-#include "progress.h"
+#include "programs/cli.h"
+#include "delta/delta.h"
+#include "programs/log.h"
+#include "programs/json.h"
+#include "programs/progress.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -28,88 +29,96 @@ static void usage(FILE *f)
 		"  -h, --help     show this help\n");
 }
 
-int main(int argc, char **argv)
+typedef struct Args {
+	HfcApplyOptions apply;
+	HfcOutArgs out;
+	const char *bundle, *site;
+} Args;
+
+static int print_result(const Args *a, const HfcApplyResult *res)
+{
+	if (a->out.json)
+		return hfc_json_print(stdout,
+			json_pack("{s:o, s:s, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o}",
+				  "site", hfc_json_str(a->site),
+				  "kind", res->kind == HFC_BUNDLE_FULL ? "full" : "delta",
+				  "base", (json_int_t)res->base, "version", (json_int_t)res->version,
+				  "already", res->already, "parent_rewritten", res->parent_rewritten,
+				  "blocks", (json_int_t)res->blocks, "written", (json_int_t)res->written,
+				  "written_bytes", (json_int_t)res->written_bytes,
+				  "present", (json_int_t)res->present,
+				  "bundle_bytes", (json_int_t)res->bundle_bytes,
+				  "seconds", hfc_json_seconds(res->seconds)));
+	if (a->out.quiet)
+		return 0;
+	char wb[32];
+	hfc_format_bytes(res->written_bytes, wb, sizeof(wb));
+	if (res->already)
+		printf("%s: already has version %u; nothing to do\n", a->site, res->version);
+	else
+		printf("%s: version %u published: %" PRIu64 " block files written (%s), %" PRIu64
+		       " already there, in %.2f s\n",
+		       a->site, res->version, res->written, wb, res->present, res->seconds);
+	return 0;
+}
+
+static int run(Args *a)
+{
+	HfcProgressBar bar;
+	a->apply.progress = hfc_progress_bar(&bar, !a->out.quiet && !a->out.json);
+	HfcApplyResult res;
+	HfcErr err = { "" };
+	int r = hfc_bundle_apply(a->bundle, a->site, &a->apply, &res, &err);
+	hfc_progress_bar_end(&bar);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	if (res.parent_rewritten && !a->out.quiet)
+		hfc_log_warn("version %u published as the child of %s's newest version (--force): its index differs from the source's",
+			     res.version, a->site);
+	r = print_result(a, &res);
+	if (r < 0)
+		return hfc_log_errno(r, "stdout");
+	return hfc_stdout_flush();
+}
+
+static int parse_args(int argc, char **argv, Args *a)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	hfc_log_set_program("hfc-apply");
-	HfcApplyOptions o = { 0 };
-	bool json = false, quiet = false;
-	uint64_t v;
-	int c;
-	while ((c = getopt_long(argc, argv, "fj:qh", opts, NULL)) != -1) {
+	int c, r = 0;
+	while (r >= 0 && (c = getopt_long(argc, argv, "fj:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
-			o.force = true;
+			a->apply.force = true;
 			break;
 		case 'j':
-			if (hfc_parse_uint(optarg, 1024, &v) < 0 || v == 0) {
-				hfc_log_error("--jobs", "'%s' is not a number from 1 to 1024", optarg);
-				return 2;
-			}
-			o.jobs = (unsigned)v;
+			r = hfc_opt_jobs(optarg, &a->apply.jobs);
 			break;
-		case 'J':
-			json = true;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			r = hfc_common_opt(c, usage, &a->out);
+			break;
 		}
 	}
-	if (argc - optind != 2) {
-		hfc_log_error("usage", "expected BUNDLE and SITE (see --help)");
-		return 2;
-	}
-	const char *bundle = argv[optind], *site = argv[optind + 1];
-	o.progress = !quiet && !json;
-
-	HfcApplyResult res;
-	HfcErr err = { "" };
-	int r = hfc_bundle_apply(bundle, site, &o, &res, &err);
-	if (r < 0) {
-		hfc_log_err(r, &err);
-		return 1;
-	}
-	if (res.parent_rewritten && !quiet)
-		hfc_log_warn("version %u published as the child of %s's newest version (--force): its index differs from the source's",
-			     res.version, site);
-	if (json) {
-		printf("{\"site\":");
-		hfc_json_string(stdout, site);
-		printf(",\"kind\":\"%s\",\"base\":%u,\"version\":%u,\"already\":%s,"
-		       "\"parent_rewritten\":%s,\"blocks\":%" PRIu64 ",\"written\":%" PRIu64
-		       ",\"written_bytes\":%" PRIu64 ",\"present\":%" PRIu64 ",\"bundle_bytes\":%" PRIu64
-		       ",\"seconds\":%.3f}\n",
-		       res.kind == HFC_BUNDLE_FULL ? "full" : "delta", res.base, res.version,
-		       res.already ? "true" : "false", res.parent_rewritten ? "true" : "false",
-		       res.blocks, res.written, res.written_bytes, res.present, res.bundle_bytes,
-		       res.seconds);
-	} else if (!quiet) {
-		char wb[32];
-		hfc_format_bytes(res.written_bytes, wb, sizeof(wb));
-		if (res.already)
-			printf("%s: already has version %u; nothing to do\n", site, res.version);
-		else
-			printf("%s: version %u published: %" PRIu64 " block files written (%s), %" PRIu64
-			       " already there, in %.2f s\n",
-			       site, res.version, res.written, wb, res.present, res.seconds);
-	}
-	if (fflush(stdout) != 0) {
-		hfc_log_errno(-errno, "stdout");
-		return 1;
-	}
+	if (r < 0)
+		return r;
+	if (argc - optind != 2)
+		return hfc_usage_error("expected BUNDLE and SITE");
+	a->bundle = argv[optind];
+	a->site = argv[optind + 1];
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	hfc_log_set_program("hfc-apply");
+	Args a = { 0 };
+	int r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		r = run(&a);
+	return hfc_exit_status(r);
 }

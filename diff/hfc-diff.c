@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-diff: compare two versions of a site; write delta bundles. */
 
-#include "cli.h"
-#include "delta.h"
-#include "history.h"
-#include "log.h"
-#include "progress.h"
+#include "base/parse.h"
+#include "programs/cli.h"
+#include "delta/delta.h"
+#include "site/history.h"
+#include "programs/log.h"
+#include "programs/json.h"
+#include "programs/progress.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,7 +24,8 @@ typedef enum Mode { MODE_STAT, MODE_LIST, MODE_JSON } Mode;
 typedef struct Args {
 	Mode mode;
 	const char *bundle;
-	bool full, quiet, json;
+	bool full;
+	HfcOutArgs out;
 	unsigned jobs;
 	int level;
 } Args;
@@ -100,16 +104,20 @@ static int run_diff(HfcSite *s, const char *site, const HfcIndex *a, const HfcIn
 	if (r < 0)
 		return hfc_log_errno(r, "diff");
 	if (o->mode == MODE_JSON) {
-		printf("{\"site\":");
-		hfc_json_string(stdout, site);
-		printf(",\"a\":%u,\"b\":%u,\"image_size_a\":%" PRIu64 ",\"image_size_b\":%" PRIu64
-		       ",\"blocks_a\":%" PRIu64 ",\"blocks_b\":%" PRIu64 ",\"changed_blocks\":%" PRIu64
-		       ",\"changed_percent\":%.2f,\"new_blocks\":%" PRIu64 ",\"new_bytes\":%" PRIu64
-		       ",\"stored_bytes_b\":%" PRIu64 ",\"new_percent\":%.2f,\"same\":%s}\n",
-		       a->version, b->version, a->image_size, b->image_size, d.blocks_a, d.blocks_b,
-		       d.changed, pct(d.changed, MAX(d.blocks_a, d.blocks_b)), d.new_blocks,
-		       d.new_bytes, d.stored_b, pct(d.new_bytes, d.stored_b),
-		       d.same ? "true" : "false");
+		r = hfc_json_print(stdout,
+			json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:f, s:b}",
+				  "site", hfc_json_str(site), "a", (json_int_t)a->version,
+				  "b", (json_int_t)b->version, "image_size_a", (json_int_t)a->image_size,
+				  "image_size_b", (json_int_t)b->image_size,
+				  "blocks_a", (json_int_t)d.blocks_a, "blocks_b", (json_int_t)d.blocks_b,
+				  "changed_blocks", (json_int_t)d.changed,
+				  "changed_percent", round(pct(d.changed, MAX(d.blocks_a, d.blocks_b)) * 100) / 100,
+				  "new_blocks", (json_int_t)d.new_blocks, "new_bytes", (json_int_t)d.new_bytes,
+				  "stored_bytes_b", (json_int_t)d.stored_b,
+				  "new_percent", round(pct(d.new_bytes, d.stored_b) * 100) / 100,
+				  "same", d.same));
+		if (r < 0)
+			return hfc_log_errno(r, "stdout");
 	} else if (o->mode == MODE_STAT) {
 		char nb[32], sb[32];
 		hfc_format_bytes(d.new_bytes, nb, sizeof(nb));
@@ -129,31 +137,37 @@ static int run_diff(HfcSite *s, const char *site, const HfcIndex *a, const HfcIn
 
 static int run_bundle(HfcSite *s, const HfcIndex *a, HfcIndex *b, const Args *o)
 {
+	HfcProgressBar bar;
 	HfcBundleOptions bo = {
 		.full = o->full, .jobs = o->jobs, .level = o->level,
-		.progress = !o->quiet && !o->json,
+		.progress = hfc_progress_bar(&bar, !o->out.quiet && !o->out.json),
 	};
 	HfcBundleResult res;
 	HfcErr err = { "" };
 	int r = hfc_bundle_make(s, a, b, o->bundle, &bo, &res, &err);
+	hfc_progress_bar_end(&bar);
 	if (r < 0)
 		return hfc_log_err(r, &err);
 	/* The summary is a result, but never mixed into a bundle written to stdout. */
 	FILE *f = strcmp(o->bundle, "-") == 0 ? stderr : stdout;
-	if (o->json) {
-		fprintf(f, "{\"bundle\":");
-		hfc_json_string(f, o->bundle);
-		fprintf(f, ",\"kind\":\"%s\",\"base\":%u,\"target\":%u,\"bundle_bytes\":%" PRIu64
-			   ",\"blocks\":%" PRIu64 ",\"recipes\":%" PRIu64 ",\"raw\":%" PRIu64
-			   ",\"block_bytes\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"zero_pages\":%" PRIu64
-			   ",\"copied_pages\":%" PRIu64 ",\"repeated_pages\":%" PRIu64
-			   ",\"literal_pages\":%" PRIu64 ",\"bases\":%" PRIu64 ",\"delta_bytes\":%" PRIu64
-			   ",\"seconds\":%.3f}\n",
-			o->full ? "full" : "delta", a && !o->full ? a->version : 0, b->version,
-			res.bundle_bytes, res.blocks, res.recipes, res.raw, res.block_bytes,
-			res.pages, res.zero_pages, res.copied_pages, res.repeated_pages,
-			res.literal_pages, res.bases, res.delta_bytes, res.seconds);
-	} else if (!o->quiet) {
+	if (o->out.json) {
+		r = hfc_json_print(f,
+			json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+				  "bundle", hfc_json_str(o->bundle), "kind", o->full ? "full" : "delta",
+				  "base", (json_int_t)(a && !o->full ? a->version : 0),
+				  "target", (json_int_t)b->version,
+				  "bundle_bytes", (json_int_t)res.bundle_bytes,
+				  "blocks", (json_int_t)res.blocks, "recipes", (json_int_t)res.recipes,
+				  "raw", (json_int_t)res.raw, "block_bytes", (json_int_t)res.block_bytes,
+				  "pages", (json_int_t)res.pages, "zero_pages", (json_int_t)res.zero_pages,
+				  "copied_pages", (json_int_t)res.copied_pages,
+				  "repeated_pages", (json_int_t)res.repeated_pages,
+				  "literal_pages", (json_int_t)res.literal_pages,
+				  "bases", (json_int_t)res.bases, "delta_bytes", (json_int_t)res.delta_bytes,
+				  "seconds", hfc_json_seconds(res.seconds)));
+		if (r < 0)
+			return hfc_log_errno(r, "stdout");
+	} else if (!o->out.quiet) {
 		char bb[32], fb[32];
 		hfc_format_bytes(res.bundle_bytes, bb, sizeof(bb));
 		hfc_format_bytes(res.block_bytes, fb, sizeof(fb));
@@ -175,105 +189,94 @@ static int run_bundle(HfcSite *s, const HfcIndex *a, HfcIndex *b, const Args *o)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int parse_args(int argc, char **argv, Args *o)
 {
 	static const struct option opts[] = {
 		{ "stat", no_argument, NULL, 's' },
 		{ "list", no_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'J' },
 		{ "bundle", required_argument, NULL, 'b' },
 		{ "full", no_argument, NULL, 'F' },
 		{ "level", required_argument, NULL, 'L' },
 		{ "jobs", required_argument, NULL, 'j' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	hfc_log_set_program("hfc-diff");
-	Args o = { .mode = MODE_STAT };
 	int modes = 0;
 	uint64_t v;
-	int c;
-	while ((c = getopt_long(argc, argv, "slb:FL:j:qh", opts, NULL)) != -1) {
+	int c, r = 0;
+	while (r >= 0 && (c = getopt_long(argc, argv, "slb:FL:j:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			o.mode = MODE_STAT;
+			o->mode = MODE_STAT;
 			modes++;
 			break;
 		case 'l':
-			o.mode = MODE_LIST;
+			o->mode = MODE_LIST;
 			modes++;
 			break;
-		case 'J':
-			o.mode = MODE_JSON;
-			o.json = true;
+		case HFC_OPT_JSON:
+			o->mode = MODE_JSON;
+			o->out.json = true;
 			modes++;
 			break;
 		case 'b':
-			o.bundle = optarg;
+			o->bundle = optarg;
 			break;
 		case 'F':
-			o.full = true;
+			o->full = true;
 			break;
 		case 'L':
-			if (hfc_parse_uint(optarg, HFC_LEVEL_MAX, &v) < 0 || v < HFC_LEVEL_MIN) {
-				hfc_log_error("--level", "'%s' is not a level from %d to %d", optarg,
-					      HFC_LEVEL_MIN, HFC_LEVEL_MAX);
-				return EXIT_TROUBLE;
-			}
-			o.level = (int)v;
+			r = hfc_opt_uint("--level", optarg, HFC_LEVEL_MIN, HFC_LEVEL_MAX, &v);
+			o->level = (int)v;
 			break;
 		case 'j':
-			if (hfc_parse_uint(optarg, 1024, &v) < 0 || v == 0) {
-				hfc_log_error("--jobs", "'%s' is not a number from 1 to 1024", optarg);
-				return EXIT_TROUBLE;
-			}
-			o.jobs = (unsigned)v;
+			r = hfc_opt_jobs(optarg, &o->jobs);
 			break;
-		case 'q':
-			o.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_SAME;
 		default:
-			usage(stderr);
-			return EXIT_TROUBLE;
+			r = hfc_common_opt(c, usage, &o->out);
+			break;
 		}
 	}
+	if (r < 0)
+		return r;
 	int nargs = argc - optind;
-	if (modes > 1 || (o.bundle && modes && o.mode != MODE_JSON)) {
-		hfc_log_error("usage", "--stat, --list and --json exclude each other (and --bundle takes only --json)");
-		return EXIT_TROUBLE;
-	}
-	if ((o.full || o.level) && !o.bundle) {
-		hfc_log_error("usage", "--full and --level go with --bundle");
-		return EXIT_TROUBLE;
-	}
-	if (!(nargs == 3 || (nargs == 2 && o.full))) {
-		hfc_log_error("usage", o.full ? "expected SITE [A] B (see --help)"
-					      : "expected SITE, A and B (see --help)");
-		return EXIT_TROUBLE;
-	}
-	const char *site = argv[optind];
+	if (modes > 1 || (o->bundle && modes && o->mode != MODE_JSON))
+		return hfc_usage_error("--stat, --list and --json exclude each other (and --bundle takes only --json)");
+	if ((o->full || o->level) && !o->bundle)
+		return hfc_usage_error("--full and --level go with --bundle");
+	if (!(nargs == 3 || (nargs == 2 && o->full)))
+		return hfc_usage_error(o->full ? "expected SITE [A] B" : "expected SITE, A and B");
+	return 0;
+}
 
+static int run(int argc, char **argv, const Args *o)
+{
+	int nargs = argc - optind;
+	const char *site = argv[optind];
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
 	HfcErr err = { "" };
 	int r = hfc_site_open(site, false, &s, &err);
 	if (r >= 0)
 		r = hfc_site_lock(s, false, &err);
-	if (r < 0) {
-		hfc_log_err(r, &err);
-		return EXIT_TROUBLE;
-	}
+	if (r < 0)
+		return hfc_log_err(r, &err);
 	_cleanup_(hfc_index_freep) HfcIndex *a = NULL, *b = NULL;
 	if (nargs == 3 && load_version(s, argv[optind + 1], &a) < 0)
-		return EXIT_TROUBLE;
+		return -1;
 	if (load_version(s, argv[optind + nargs - 1], &b) < 0)
-		return EXIT_TROUBLE;
-	if (o.bundle)
-		r = run_bundle(s, o.full ? NULL : a, b, &o);
-	else
-		r = run_diff(s, site, a, b, &o);
+		return -1;
+	if (o->bundle)
+		return run_bundle(s, o->full ? NULL : a, b, o);
+	return run_diff(s, site, a, b, o);
+}
+
+int main(int argc, char **argv)
+{
+	hfc_log_set_program("hfc-diff");
+	Args o = { .mode = MODE_STAT };
+	int r = parse_args(argc, argv, &o);
+	if (r >= 0)
+		r = run(argc, argv, &o);
+	/* diff(1)'s statuses: run_diff returns EXIT_SAME or EXIT_DIFFERENT; anything else is trouble. */
 	return r < 0 ? EXIT_TROUBLE : r;
 }

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-index: list, show, print, verify, extract, roll back and prune the versions of a site. */
 
-#include "cli.h"
-#include "hashset.h"
-#include "history.h"
-#include "image.h"
-#include "log.h"
-#include "pipeline.h"
-#include "progress.h"
-#include "store.h"
-#include "verify.h"
+#include "base/parse.h"
+#include "programs/cli.h"
+#include "base/hashset.h"
+#include "site/history.h"
+#include "site/image.h"
+#include "programs/log.h"
+#include "base/pipeline.h"
+#include "programs/json.h"
+#include "programs/progress.h"
+#include "site/store.h"
+#include "site/verify.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -17,7 +19,7 @@
 #include <string.h>
 
 typedef struct Args {
-	bool json, quiet;
+	HfcOutArgs out;
 	unsigned jobs;
 	uint32_t version; /* 0: current */
 	HfcPruneOptions prune;
@@ -91,37 +93,44 @@ static int cmd_list(const char *path, const Args *a)
 	if (n && hfc_site_load_index(s, 0, &cur, NULL) >= 0)
 		current = cur->version;
 	_cleanup_(hfc_hashmap_freep) HfcHashMap *seen = NULL;
-	if (a->json)
-		printf("[");
-	else
+	json_t *list = a->out.json ? json_array() : NULL;
+	if (a->out.json && !list)
+		return hfc_log_errno(-ENOMEM, "list");
+	if (!a->out.json)
 		printf("%-8s %-20s %8s %12s  %s\n", "VERSION", "CREATED", "BLOCKS", "NEW", "LABEL");
 	for (size_t k = 0; k < n; k++) {
 		_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
-		if (load(s, vs[k], &idx) < 0)
+		if (load(s, vs[k], &idx) < 0) {
+			json_decref(list);
 			return -1;
-		if (!seen && hfc_hashmap_new(hfc_hash_len(idx->hash), &seen) < 0)
-			return hfc_log_errno(-ENOMEM, "list");
+		}
 		uint64_t nb, bytes;
-		if (hfc_index_account(idx, seen, &nb, &bytes) < 0)
+		if ((!seen && hfc_hashmap_new(hfc_hash_len(idx->hash), &seen) < 0) ||
+		    hfc_index_account(idx, seen, &nb, &bytes) < 0) {
+			json_decref(list);
 			return hfc_log_errno(-ENOMEM, "list");
+		}
 		char t[32], sz[32];
 		hfc_format_time(idx->created, t, sizeof(t));
-		if (a->json) {
-			printf("%s{\"version\":%u,\"current\":%s,\"created\":\"%s\",\"label\":",
-			       k ? "," : "", idx->version, idx->version == current ? "true" : "false",
-			       t);
-			hfc_json_string(stdout, idx->label);
-			printf(",\"blocks\":%" PRIu64 ",\"image_size\":%" PRIu64
-			       ",\"new_blocks\":%" PRIu64 ",\"new_bytes\":%" PRIu64 "}",
-			       idx->nblocks, idx->image_size, nb, bytes);
+		if (a->out.json) {
+			json_t *o = json_pack("{s:I, s:b, s:s, s:s, s:I, s:I, s:I, s:I}",
+					      "version", (json_int_t)idx->version,
+					      "current", idx->version == current, "created", t,
+					      "label", idx->label, "blocks", (json_int_t)idx->nblocks,
+					      "image_size", (json_int_t)idx->image_size,
+					      "new_blocks", (json_int_t)nb, "new_bytes", (json_int_t)bytes);
+			if (json_array_append_new(list, o) < 0) {
+				json_decref(list);
+				return hfc_log_errno(-ENOMEM, "list");
+			}
 		} else {
 			hfc_format_bytes(bytes, sz, sizeof(sz));
 			printf("%-8u %-20s %8" PRIu64 " %12s  %s%s\n", idx->version, t, idx->nblocks, sz,
 			       idx->version == current ? "* " : "", idx->label);
 		}
 	}
-	if (a->json)
-		printf("]\n");
+	if (a->out.json && hfc_json_print(stdout, list) < 0)
+		return hfc_log_errno(-EIO, "stdout");
 	return 0;
 }
 
@@ -166,22 +175,29 @@ static int cmd_show(const char *path, const Args *a)
 	hfc_hex_encode(idx->end_sha256, 32, end);
 	if (idx->parent)
 		hfc_hex_encode(idx->parent_sha256, 32, parent);
-	if (a->json) {
-		printf("{\"version\":%u,\"parent\":", idx->version);
-		if (idx->parent)
-			printf("%u,\"parent_sha256\":\"%s\"", idx->parent, parent);
-		else
-			printf("null");
-		printf(",\"created\":\"%s\",\"label\":", t);
-		hfc_json_string(stdout, idx->label);
-		printf(",\"image_size\":%" PRIu64 ",\"block_size\":%u,\"hash\":\"%s\","
-		       "\"compression\":\"zlib\",\"blocks\":%" PRIu64 ",\"zero_blocks\":%" PRIu64
-		       ",\"distinct_blocks\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
-		       ",\"new_blocks\":%" PRIu64 ",\"new_bytes\":%" PRIu64
-		       ",\"end_sha256\":\"%s\",\"signed\":%s}\n",
-		       idx->image_size, idx->block_size, hfc_hash_name(idx->hash), idx->nblocks, zero,
-		       distinct, stored, new_blocks, new_bytes, end, idx->signature ? "true" : "false");
-		return 0;
+	if (a->out.json) {
+		json_t *o = json_pack("{s:I}", "version", (json_int_t)idx->version);
+		if (o && idx->parent)
+			json_object_update_new(o, json_pack("{s:I, s:s}", "parent",
+							    (json_int_t)idx->parent,
+							    "parent_sha256", parent));
+		else if (o)
+			json_object_set_new(o, "parent", json_null());
+		if (o)
+			json_object_update_new(
+				o, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b}",
+					     "created", t, "label", idx->label,
+					     "image_size", (json_int_t)idx->image_size,
+					     "block_size", (json_int_t)idx->block_size,
+					     "hash", hfc_hash_name(idx->hash), "compression", "zlib",
+					     "blocks", (json_int_t)idx->nblocks,
+					     "zero_blocks", (json_int_t)zero,
+					     "distinct_blocks", (json_int_t)distinct,
+					     "stored_bytes", (json_int_t)stored,
+					     "new_blocks", (json_int_t)new_blocks,
+					     "new_bytes", (json_int_t)new_bytes, "end_sha256", end,
+					     "signed", idx->signature != NULL));
+		return hfc_json_print(stdout, o) < 0 ? hfc_log_errno(-EIO, "stdout") : 0;
 	}
 	char a1[32], a2[32], a3[32];
 	hfc_format_bytes(idx->image_size, a1, sizeof(a1));
@@ -242,19 +258,27 @@ static int cmd_verify(const char *path, const Args *a)
 		return -1;
 	double t0 = hfc_monotonic();
 	HfcVerifyResult res;
-	int r = hfc_site_verify(s, a->jobs, !a->quiet && !a->json, report, NULL, &res);
+	HfcProgressBar bar;
+	HfcProgress progress = hfc_progress_bar(&bar, !a->out.quiet && !a->out.json);
+	int r = hfc_site_verify(s, a->jobs, &progress, report, NULL, &res);
+	hfc_progress_bar_end(&bar);
 	if (r < 0)
 		return hfc_log_errno(r, path);
 	double sec = hfc_monotonic() - t0;
-	if (a->json) {
-		printf("{\"site\":");
-		hfc_json_string(stdout, path);
-		printf(",\"versions\":%u,\"blocks_checked\":%" PRIu64 ",\"bytes_checked\":%" PRIu64
-		       ",\"faults\":%" PRIu64 ",\"orphans\":%" PRIu64 ",\"orphan_bytes\":%" PRIu64
-		       ",\"ok\":%s,\"seconds\":%.3f}\n",
-		       res.versions, res.blocks_checked, res.bytes_checked, res.faults, res.orphans,
-		       res.orphan_bytes, res.faults ? "false" : "true", sec);
-	} else if (!a->quiet) {
+	if (a->out.json) {
+		r = hfc_json_print(stdout, json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}",
+						     "site", hfc_json_str(path),
+						     "versions", (json_int_t)res.versions,
+						     "blocks_checked", (json_int_t)res.blocks_checked,
+						     "bytes_checked", (json_int_t)res.bytes_checked,
+						     "faults", (json_int_t)res.faults,
+						     "orphans", (json_int_t)res.orphans,
+						     "orphan_bytes", (json_int_t)res.orphan_bytes,
+						     "ok", res.faults == 0,
+						     "seconds", hfc_json_seconds(sec)));
+		if (r < 0)
+			return hfc_log_errno(r, "stdout");
+	} else if (!a->out.quiet) {
 		char b1[32], b2[32];
 		hfc_format_bytes(res.bytes_checked, b1, sizeof(b1));
 		hfc_format_bytes(res.orphan_bytes, b2, sizeof(b2));
@@ -289,7 +313,10 @@ static int cmd_extract(const char *path, const char *out_path, const Args *a)
 		hfc_output_discard(&out);
 		return hfc_log_errno(r, "extract");
 	}
-	r = hfc_image_write(idx, hfc_site_reader_block, sr, &out, jobs, !a->quiet, "extract", &err);
+	HfcProgressBar bar;
+	HfcProgress progress = hfc_progress_bar(&bar, !a->out.quiet);
+	r = hfc_image_write(idx, hfc_site_reader_block, sr, &out, jobs, &progress, &err);
+	hfc_progress_bar_end(&bar);
 	if (r < 0) {
 		hfc_output_discard(&out);
 		return hfc_log_err(r, &err);
@@ -301,7 +328,7 @@ static int cmd_extract(const char *path, const char *out_path, const Args *a)
 	}
 	hfc_output_discard(&out);
 	double sec = hfc_monotonic() - t0;
-	if (!a->quiet && strcmp(out_path, "-") != 0) {
+	if (!a->out.quiet && strcmp(out_path, "-") != 0) {
 		char sz[32];
 		hfc_format_bytes(idx->image_size, sz, sizeof(sz));
 		printf("%s: version %u, %" PRIu64 " blocks, %s in %.2f s (%.1f MB/s)\n", out_path,
@@ -321,12 +348,15 @@ static int cmd_rollback(const char *path, const Args *a)
 		r = hfc_site_rollback(s, a->version, &res, &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
-	if (a->json) {
-		printf("{\"site\":");
-		hfc_json_string(stdout, path);
-		printf(",\"version\":%u,\"target\":%u,\"from\":%u,\"blocks\":%" PRIu64 "}\n",
-		       res.version, res.target, res.from, res.blocks);
-	} else if (!a->quiet) {
+	if (a->out.json) {
+		r = hfc_json_print(stdout, json_pack("{s:o, s:I, s:I, s:I, s:I}", "site",
+						     hfc_json_str(path), "version", (json_int_t)res.version,
+						     "target", (json_int_t)res.target,
+						     "from", (json_int_t)res.from,
+						     "blocks", (json_int_t)res.blocks));
+		if (r < 0)
+			return hfc_log_errno(r, "stdout");
+	} else if (!a->out.quiet) {
 		printf("%s: version %u published: rollback to %u (was version %u)\n", path,
 		       res.version, res.target, res.from);
 	}
@@ -362,22 +392,27 @@ static int cmd_prune(const char *path, const Args *a)
 		return hfc_log_err(r, &err);
 	}
 	uint64_t freed = res.block_bytes + res.index_bytes;
-	if (a->json) {
-		printf("{\"site\":");
-		hfc_json_string(stdout, path);
-		printf(",\"dry_run\":%s,\"current\":%u,\"removed_versions\":[",
-		       res.deleted ? "false" : "true", res.current);
-		for (size_t i = 0; i < res.n_removed; i++)
-			printf("%s%u", i ? "," : "", res.removed[i]);
-		printf("],\"kept_versions\":[");
-		for (size_t i = 0; i < res.n_kept; i++)
-			printf("%s%u", i ? "," : "", res.kept[i]);
-		printf("],\"blocks_removed\":%" PRIu64 ",\"block_bytes\":%" PRIu64
-		       ",\"index_bytes\":%" PRIu64 ",\"freed_bytes\":%" PRIu64
-		       ",\"blocks_kept\":%" PRIu64 ",\"kept_bytes\":%" PRIu64 "}\n",
-		       res.blocks_removed, res.block_bytes, res.index_bytes, freed, res.blocks_kept,
-		       res.kept_bytes);
-	} else if (!a->quiet) {
+	if (a->out.json) {
+		json_t *removed = json_array(), *kept = json_array();
+		for (size_t i = 0; removed && i < res.n_removed; i++)
+			json_array_append_new(removed, json_integer(res.removed[i]));
+		for (size_t i = 0; kept && i < res.n_kept; i++)
+			json_array_append_new(kept, json_integer(res.kept[i]));
+		r = hfc_json_print(stdout, json_pack("{s:o, s:b, s:I, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
+						     "site", hfc_json_str(path), "dry_run", !res.deleted,
+						     "current", (json_int_t)res.current,
+						     "removed_versions", removed, "kept_versions", kept,
+						     "blocks_removed", (json_int_t)res.blocks_removed,
+						     "block_bytes", (json_int_t)res.block_bytes,
+						     "index_bytes", (json_int_t)res.index_bytes,
+						     "freed_bytes", (json_int_t)freed,
+						     "blocks_kept", (json_int_t)res.blocks_kept,
+						     "kept_bytes", (json_int_t)res.kept_bytes));
+		if (r < 0) {
+			hfc_prune_result_done(&res);
+			return hfc_log_errno(r, "stdout");
+		}
+	} else if (!a->out.quiet) {
 		char f[32], k[32];
 		hfc_format_bytes(freed, f, sizeof(f));
 		hfc_format_bytes(res.kept_bytes, k, sizeof(k));
@@ -401,126 +436,151 @@ static int parse_version(const char *s, uint32_t *ret)
 	uint64_t v;
 	if (hfc_parse_uint(s, HFC_VERSION_MAX, &v) < 0 || v == 0) {
 		hfc_log_error("version", "'%s' is not a version number", s);
-		return -1;
+		return HFC_USAGE;
 	}
 	*ret = (uint32_t)v;
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* A command: its name, its arguments after SITE (min..max), what it takes. */
+typedef struct Command {
+	const char *name;
+	int min_args, max_args; /* after SITE */
+	bool version_ok;        /* -v N, or N as the argument after SITE */
+	int (*fn)(const char *site, char **args, Args *a);
+} Command;
+
+static int do_list(const char *site, char **args, Args *a)
+{
+	(void)args;
+	return cmd_list(site, a);
+}
+
+static int do_show(const char *site, char **args, Args *a)
+{
+	int r = args[0] ? parse_version(args[0], &a->version) : 0;
+	return r < 0 ? r : cmd_show(site, a);
+}
+
+static int do_cat(const char *site, char **args, Args *a)
+{
+	int r = args[0] ? parse_version(args[0], &a->version) : 0;
+	return r < 0 ? r : cmd_cat(site, a);
+}
+
+static int do_verify(const char *site, char **args, Args *a)
+{
+	(void)args;
+	return cmd_verify(site, a);
+}
+
+static int do_extract(const char *site, char **args, Args *a)
+{
+	return cmd_extract(site, args[0], a);
+}
+
+static int do_rollback(const char *site, char **args, Args *a)
+{
+	int r = args[0] ? parse_version(args[0], &a->version) : 0;
+	if (r >= 0 && !a->version)
+		r = hfc_usage_error("rollback needs the version to roll back to");
+	return r < 0 ? r : cmd_rollback(site, a);
+}
+
+static int do_prune(const char *site, char **args, Args *a)
+{
+	(void)args;
+	if (!a->keep_set)
+		return hfc_usage_error("prune needs --keep K or --keep-since DATE");
+	return cmd_prune(site, a);
+}
+
+static const Command commands[] = {
+	{ "list", 0, 0, false, do_list },	  { "show", 0, 1, true, do_show },
+	{ "cat", 0, 1, true, do_cat },		  { "verify", 0, 0, false, do_verify },
+	{ "extract", 1, 1, true, do_extract },	  { "rollback", 0, 1, true, do_rollback },
+	{ "prune", 0, 0, false, do_prune },
+};
+
+static int parse_args(int argc, char **argv, Args *a)
 {
 	static const struct option opts[] = {
 		{ "version", required_argument, NULL, 'v' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
-		{ "quiet", no_argument, NULL, 'q' },
 		{ "keep", required_argument, NULL, 'K' },
 		{ "keep-since", required_argument, NULL, 'S' },
 		{ "yes", no_argument, NULL, 'y' },
-		{ "help", no_argument, NULL, 'h' },
+		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	hfc_log_set_program("hfc-index");
-	Args a = { 0 };
 	uint64_t v;
-	int c;
-	while ((c = getopt_long(argc, argv, "v:j:qh", opts, NULL)) != -1) {
+	int c, r = 0;
+	while (r >= 0 && (c = getopt_long(argc, argv, "v:j:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v':
-			if (parse_version(optarg, &a.version) < 0)
-				return 2;
+			r = parse_version(optarg, &a->version);
 			break;
 		case 'j':
-			if (hfc_opt_uint("--jobs", optarg, 1, 1024, &v) < 0)
-				return 2;
-			a.jobs = (unsigned)v;
-			break;
-		case 'J':
-			a.json = true;
-			break;
-		case 'q':
-			a.quiet = true;
+			r = hfc_opt_jobs(optarg, &a->jobs);
 			break;
 		case 'K':
-			if (hfc_parse_uint(optarg, HFC_VERSION_MAX, &v) < 0 || v == 0) {
-				hfc_log_error("--keep", "'%s' is not a number of versions from 1", optarg);
-				return 2;
-			}
-			a.prune.keep = (uint32_t)v;
-			a.keep_set = true;
+			r = hfc_opt_uint("--keep", optarg, 1, HFC_VERSION_MAX, &v);
+			a->prune.keep = (uint32_t)v;
+			a->keep_set = true;
 			break;
 		case 'S':
-			if (hfc_parse_date(optarg, &a.prune.since) < 0) {
-				hfc_log_error("--keep-since", "'%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
-					      optarg);
-				return 2;
+			if (hfc_parse_time(optarg, strlen(optarg), HFC_TIME_DATE_OK,
+					   &a->prune.since) < 0) {
+				hfc_log_error("--keep-since",
+					      "'%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", optarg);
+				return HFC_USAGE;
 			}
-			a.prune.since_set = true;
-			a.keep_set = true;
+			a->prune.since_set = true;
+			a->keep_set = true;
 			break;
 		case 'y':
-			a.prune.yes = true;
+			a->prune.yes = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			r = hfc_common_opt(c, usage, &a->out);
+			break;
 		}
 	}
-	int nargs = argc - optind;
-	if (nargs < 1) {
-		hfc_log_error("usage", "expected a command (see --help)");
-		return 2;
-	}
-	const char *cmd = argv[optind];
-	char **rest = argv + optind + 1;
-	nargs--;
-	int r;
-	if (a.version && (strcmp(cmd, "list") == 0 || strcmp(cmd, "verify") == 0 ||
-			  strcmp(cmd, "prune") == 0)) {
-		hfc_log_error("usage", "'%s' takes no version", cmd);
-		return 2;
-	}
-	bool is_prune = strcmp(cmd, "prune") == 0;
-	if (!is_prune && (a.keep_set || a.prune.yes)) {
-		hfc_log_error("usage", "--keep, --keep-since and --yes go with 'prune'");
-		return 2;
-	}
-	if (is_prune && !a.keep_set) {
-		hfc_log_error("usage", "prune needs --keep K or --keep-since DATE (see --help)");
-		return 2;
-	}
-	if (strcmp(cmd, "list") == 0 && nargs == 1) {
-		r = cmd_list(rest[0], &a);
-	} else if ((strcmp(cmd, "show") == 0 || strcmp(cmd, "cat") == 0) &&
-		   (nargs == 1 || nargs == 2)) {
-		if (nargs == 2 && parse_version(rest[1], &a.version) < 0)
-			return 2;
-		r = cmd[0] == 's' ? cmd_show(rest[0], &a) : cmd_cat(rest[0], &a);
-	} else if (strcmp(cmd, "verify") == 0 && nargs == 1) {
-		r = cmd_verify(rest[0], &a);
-	} else if (strcmp(cmd, "extract") == 0 && nargs == 2) {
-		r = cmd_extract(rest[0], rest[1], &a);
-	} else if (strcmp(cmd, "rollback") == 0 && (nargs == 2 || (nargs == 1 && a.version))) {
-		if (nargs == 2 && parse_version(rest[1], &a.version) < 0)
-			return 2;
-		r = cmd_rollback(rest[0], &a);
-	} else if (is_prune && nargs == 1) {
-		r = cmd_prune(rest[0], &a);
-	} else if (strcmp(cmd, "list") == 0 || strcmp(cmd, "show") == 0 ||
-		   strcmp(cmd, "cat") == 0 || strcmp(cmd, "verify") == 0 ||
-		   strcmp(cmd, "extract") == 0 || strcmp(cmd, "rollback") == 0 || is_prune) {
-		hfc_log_error("usage", "wrong arguments for '%s' (see --help)", cmd);
-		return 2;
-	} else {
-		hfc_log_error("usage", "unknown command '%s' (see --help)", cmd);
-		return 2;
-	}
-	if (fflush(stdout) != 0) {
-		hfc_log_errno(-errno, "stdout");
-		return 1;
-	}
-	return r < 0 ? 1 : 0;
+	return r;
+}
+
+static int run(int argc, char **argv, Args *a)
+{
+	if (optind >= argc)
+		return hfc_usage_error("expected a command");
+	const char *name = argv[optind];
+	const Command *cmd = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			cmd = &commands[i];
+	if (!cmd)
+		return hfc_usage_error("unknown command '%s'", name);
+	int nargs = argc - optind - 2; /* after SITE */
+	if (nargs < cmd->min_args || nargs > cmd->max_args)
+		return hfc_usage_error("wrong arguments for '%s'", name);
+	if (a->version && !cmd->version_ok)
+		return hfc_usage_error("'%s' takes no version", name);
+	if (strcmp(name, "prune") != 0 && (a->keep_set || a->prune.yes))
+		return hfc_usage_error("--keep, --keep-since and --yes go with 'prune'");
+	char *args[2] = { nargs > 0 ? argv[optind + 2] : NULL, NULL };
+	int r = cmd->fn(argv[optind + 1], args, a);
+	if (r >= 0)
+		r = hfc_stdout_flush();
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	hfc_log_set_program("hfc-index");
+	Args a = { 0 };
+	int r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		r = run(argc, argv, &a);
+	return hfc_exit_status(r);
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-mkimage: build the next version of a site from an image file or block device. */
 
-#include "build.h"
-#include "codec.h"
-#include "cli.h"
-#include "log.h"
-#include "progress.h"
+#include "base/codec.h"
+#include "base/parse.h"
+#include "site/build.h"
+#include "programs/cli.h"
+#include "programs/log.h"
+#include "programs/json.h"
+#include "programs/progress.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -33,7 +35,60 @@ static void usage(FILE *f)
 		HFC_LEVEL_DEFAULT);
 }
 
-int main(int argc, char **argv)
+typedef struct Args {
+	HfcBuildOptions build;
+	HfcOutArgs out;
+	const char *image, *site;
+} Args;
+
+static int print_result(const Args *a, const HfcBuildResult *res)
+{
+	double mbs = res->seconds > 0 ? (double)res->bytes_read / res->seconds / 1e6 : 0;
+	if (a->out.json)
+		return hfc_json_print(stdout,
+			json_pack("{s:o, s:i, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
+				  "site", hfc_json_str(a->site), "version", (json_int_t)res->version,
+				  "published", res->published, "unchanged", res->unchanged,
+				  "dry_run", a->build.dry_run, "image_size", (json_int_t)res->image_size,
+				  "blocks", (json_int_t)res->blocks, "new", (json_int_t)res->new_blocks,
+				  "reused", (json_int_t)res->reused, "zero", (json_int_t)res->zero,
+				  "bytes_read", (json_int_t)res->bytes_read,
+				  "bytes_written", (json_int_t)res->bytes_written,
+				  "seconds", hfc_json_seconds(res->seconds), "mb_per_s", hfc_json_rate(mbs)));
+	if (a->out.quiet)
+		return 0;
+	char rd[32], wr[32];
+	hfc_format_bytes(res->bytes_read, rd, sizeof(rd));
+	hfc_format_bytes(res->bytes_written, wr, sizeof(wr));
+	const char *what = res->unchanged ? "unchanged, still version"
+			   : a->build.dry_run ? "dry run, would be version"
+					      : "version";
+	printf("%s: %s %u: %" PRIu64 " blocks, %" PRIu64 " new, %" PRIu64 " reused, %" PRIu64
+	       " zero; read %s, wrote %s in %.2f s (%.1f MB/s)\n",
+	       a->site, what, res->version, res->blocks, res->new_blocks, res->reused, res->zero, rd,
+	       wr, res->seconds, mbs);
+	return 0;
+}
+
+static int run(Args *a)
+{
+	HfcProgressBar bar;
+	a->build.progress = hfc_progress_bar(&bar, !a->out.quiet && !a->out.json);
+	HfcBuildResult res = { 0 };
+	HfcErr err = { "" };
+	int r = hfc_build(a->image, a->site, &a->build, &res, &err);
+	hfc_progress_bar_end(&bar);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	if (res.unchanged && a->build.label && !a->out.quiet)
+		hfc_log_warn("image unchanged: label not used (--force-version publishes anyway)");
+	r = print_result(a, &res);
+	if (r < 0)
+		return hfc_log_errno(r, "stdout");
+	return hfc_stdout_flush();
+}
+
+static int parse_args(int argc, char **argv, Args *a)
 {
 	static const struct option opts[] = {
 		{ "block-size", required_argument, NULL, 'b' },
@@ -44,114 +99,71 @@ int main(int argc, char **argv)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force-version", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'J' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	hfc_log_set_program("hfc-mkimage");
-	HfcBuildOptions o = { .progress = true };
-	bool json = false, quiet = false;
+	HfcBuildOptions *o = &a->build;
 	uint64_t v;
-	int c;
-	while ((c = getopt_long(argc, argv, "b:j:l:H:L:nfqh", opts, NULL)) != -1) {
+	int c, r = 0;
+	while (r >= 0 && (c = getopt_long(argc, argv, "b:j:l:H:L:nfqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (hfc_parse_size(optarg, &v) < 0 || !hfc_block_size_valid(v)) {
 				hfc_log_error("--block-size",
 					      "'%s' is not a multiple of 512 from 4096 to 67108864",
 					      optarg);
-				return 2;
+				return HFC_USAGE;
 			}
-			o.block_size = (uint32_t)v;
+			o->block_size = (uint32_t)v;
 			break;
 		case 'j':
-			if (hfc_opt_uint("--jobs", optarg, 1, 1024, &v) < 0)
-				return 2;
-			o.jobs = (unsigned)v;
+			r = hfc_opt_jobs(optarg, &o->jobs);
 			break;
 		case 'l':
-			if (hfc_opt_uint("--level", optarg, HFC_LEVEL_MIN, HFC_LEVEL_MAX, &v) < 0)
-				return 2;
-			o.level = (int)v;
+			r = hfc_opt_uint("--level", optarg, HFC_LEVEL_MIN, HFC_LEVEL_MAX, &v);
+			o->level = (int)v;
 			break;
 		case 'H':
-			if (hfc_hash_from_name(optarg, &o.hash) < 0) {
+			if (hfc_hash_from_name(optarg, &o->hash) < 0) {
 				hfc_log_error("--hash", "'%s' is not md5 or sha256", optarg);
-				return 2;
+				return HFC_USAGE;
 			}
-			o.hash_set = true;
+			o->hash_set = true;
 			break;
 		case 'L':
 			if (!hfc_label_valid(optarg)) {
 				hfc_log_error("--label", "1 to %d printable UTF-8 bytes expected",
 					      HFC_LABEL_MAX);
-				return 2;
+				return HFC_USAGE;
 			}
-			o.label = optarg;
+			o->label = optarg;
 			break;
 		case 'n':
-			o.dry_run = true;
+			o->dry_run = true;
 			break;
 		case 'f':
-			o.force_version = true;
+			o->force_version = true;
 			break;
-		case 'J':
-			json = true;
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			r = hfc_common_opt(c, usage, &a->out);
+			break;
 		}
 	}
-	if (argc - optind != 2) {
-		hfc_log_error("usage", "expected IMAGE and SITE (see --help)");
-		return 2;
-	}
-	const char *image = argv[optind], *site = argv[optind + 1];
-	o.progress = !quiet && !json;
-
-	HfcBuildResult res = { 0 };
-	HfcErr err = { "" };
-	int r = hfc_build(image, site, &o, &res, &err);
-	if (r < 0) {
-		hfc_log_err(r, &err);
-		return 1;
-	}
-	if (res.unchanged && o.label && !quiet)
-		hfc_log_warn("image unchanged: label not used (--force-version publishes anyway)");
-	double mbs = res.seconds > 0 ? (double)res.bytes_read / res.seconds / 1e6 : 0;
-	if (json) {
-		printf("{\"site\":");
-		hfc_json_string(stdout, site);
-		printf(",\"version\":%u,\"published\":%s,\"unchanged\":%s,\"dry_run\":%s,\"image_size\":%" PRIu64
-		       ",\"blocks\":%" PRIu64 ",\"new\":%" PRIu64 ",\"reused\":%" PRIu64
-		       ",\"zero\":%" PRIu64 ",\"bytes_read\":%" PRIu64 ",\"bytes_written\":%" PRIu64
-		       ",\"seconds\":%.3f,\"mb_per_s\":%.1f}\n",
-		       res.version, res.published ? "true" : "false",
-		       res.unchanged ? "true" : "false", o.dry_run ? "true" : "false",
-		       res.image_size, res.blocks, res.new_blocks, res.reused, res.zero,
-		       res.bytes_read, res.bytes_written, res.seconds, mbs);
-	} else if (!quiet) {
-		char rd[32], wr[32];
-		hfc_format_bytes(res.bytes_read, rd, sizeof(rd));
-		hfc_format_bytes(res.bytes_written, wr, sizeof(wr));
-		const char *what = res.unchanged ? "unchanged, still version"
-				   : o.dry_run	   ? "dry run, would be version"
-						   : "version";
-		printf("%s: %s %u: %" PRIu64 " blocks, %" PRIu64 " new, %" PRIu64 " reused, %" PRIu64
-		       " zero; read %s, wrote %s in %.2f s (%.1f MB/s)\n",
-		       site, what, res.version, res.blocks, res.new_blocks, res.reused, res.zero, rd,
-		       wr, res.seconds, mbs);
-	}
-	if (fflush(stdout) != 0) {
-		hfc_log_errno(-errno, "stdout");
-		return 1;
-	}
+	if (r < 0)
+		return r;
+	if (argc - optind != 2)
+		return hfc_usage_error("expected IMAGE and SITE");
+	a->image = argv[optind];
+	a->site = argv[optind + 1];
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	hfc_log_set_program("hfc-mkimage");
+	Args a = { 0 };
+	int r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		r = run(&a);
+	return hfc_exit_status(r);
 }

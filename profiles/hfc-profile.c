@@ -1,29 +1,28 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-profile: DLAHEAD profiles from traces; show, carry to a new version, install in a site. */
 
-#include "cli.h"
-#include "fileio.h"
-#include "log.h"
-#include "profile.h"
-#include "progress.h"
-#include "remote.h"
-#include "store.h"
+#include "programs/cli.h"
+#include "base/fileio.h"
+#include "programs/log.h"
+#include "formats/profile.h"
+#include "programs/json.h"
+#include "programs/progress.h"
+#include "client/remote.h"
+#include "site/profiles.h"
 
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-/* A usage error from a command (not an errno: -ENOENT is -2). */
-#define USAGE (-10000)
-
 typedef struct Args {
-	const char *out, *site, *trace;
+	const char *output, *site, *trace;
 	uint32_t version, to;
 	HfcTraceFormat format;
 	double min_share;
-	bool json, quiet;
+	HfcOutArgs out;
 } Args;
 
 static void usage(FILE *f)
@@ -101,10 +100,8 @@ static uint64_t fetch_bytes(const HfcProfile *p, const HfcIndex *idx)
 
 static int cmd_record(char **traces, int ntraces, const Args *a)
 {
-	if (!a->out || !a->site) {
-		hfc_log_error("usage", "record needs -o OUT and --site SITE");
-		return USAGE;
-	}
+	if (!a->output || !a->site)
+		return hfc_usage_error("record needs -o OUT and --site SITE");
 	/* Traces may be pipes: each is read once, before anything else. */
 	char **bufs = calloc((size_t)ntraces, sizeof(char *));
 	size_t *lens = calloc((size_t)ntraces, sizeof(size_t));
@@ -158,22 +155,21 @@ static int cmd_record(char **traces, int ntraces, const Args *a)
 	free(runs);
 	if (r < 0)
 		return -1;
-	if (write_profile(p, a->out) < 0)
+	if (write_profile(p, a->output) < 0)
 		return -1;
 	uint64_t bytes = fetch_bytes(p, use);
-	if (a->json)
-	{
-		printf("{\"profile\":");
-		hfc_json_string(stdout, a->out);
-		printf(",\"version\":%u,\"runs\":%d,\"blocks\":%zu,\"bytes\":%" PRIu64 "}\n",
-		       p->version, ntraces, p->n, bytes);
-	}
-	else if (!a->quiet) {
+	if (a->out.json)
+		return hfc_json_print(stdout, json_pack("{s:o, s:I, s:i, s:I, s:I}", "profile",
+							hfc_json_str(a->output), "version",
+							(json_int_t)p->version, "runs", ntraces,
+							"blocks", (json_int_t)p->n,
+							"bytes", (json_int_t)bytes));
+	if (!a->out.quiet) {
 		char b[32];
 		hfc_format_bytes(bytes, b, sizeof(b));
 		/* With -o - the profile is the output: the summary goes to stderr. */
-		fprintf(strcmp(a->out, "-") == 0 ? stderr : stdout,
-			"%s: version %u, %zu block%s (%s to fetch) from %d run%s\n", a->out,
+		fprintf(strcmp(a->output, "-") == 0 ? stderr : stdout,
+			"%s: version %u, %zu block%s (%s to fetch) from %d run%s\n", a->output,
 			p->version, p->n, p->n == 1 ? "" : "s", b, ntraces, ntraces == 1 ? "" : "s");
 	}
 	return 0;
@@ -234,21 +230,25 @@ static int cmd_show(const char *path, const Args *a)
 		hfc_trace_run_done(&run);
 		coverage = trace_blocks ? (double)covered / (double)trace_blocks : 1.0;
 	}
-	if (a->json) {
-		printf("{\"profile\":");
-		hfc_json_string(stdout, path);
-		printf(",\"version\":%u,\"image_size\":%" PRIu64 ",\"block_size\":%u,\"hash\":\"%s\","
-		       "\"blocks\":%zu",
-		       p->version, p->image_size, p->block_size, hfc_hash_name(p->hash), p->n);
-		if (idx)
-			printf(",\"site_version\":%u,\"same\":%zu,\"changed\":%zu,\"zero\":%zu,"
-			       "\"bytes\":%" PRIu64,
-			       idx->version, same, changed, zero, bytes);
-		if (coverage >= 0)
-			printf(",\"trace_blocks\":%zu,\"covered\":%zu,\"coverage\":%.4f", trace_blocks,
-			       covered, coverage);
-		printf("}\n");
-		return 0;
+	if (a->out.json) {
+		json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:s, s:I}", "profile", hfc_json_str(path),
+				      "version", (json_int_t)p->version,
+				      "image_size", (json_int_t)p->image_size,
+				      "block_size", (json_int_t)p->block_size,
+				      "hash", hfc_hash_name(p->hash), "blocks", (json_int_t)p->n);
+		if (o && idx)
+			json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:I, s:I}", "site_version",
+							    (json_int_t)idx->version,
+							    "same", (json_int_t)same,
+							    "changed", (json_int_t)changed,
+							    "zero", (json_int_t)zero,
+							    "bytes", (json_int_t)bytes));
+		if (o && coverage >= 0)
+			json_object_update_new(o, json_pack("{s:I, s:I, s:f}", "trace_blocks",
+							    (json_int_t)trace_blocks,
+							    "covered", (json_int_t)covered,
+							    "coverage", round(coverage * 1e4) / 1e4));
+		return hfc_json_print(stdout, o);
 	}
 	printf("profile:     %s\nversion:     %u\nimage size:  %" PRIu64 "\nblock size:  %u\n"
 	       "hash:        %s\nblocks:      %zu\n",
@@ -267,10 +267,8 @@ static int cmd_show(const char *path, const Args *a)
 
 static int cmd_carry(const char *path, const char *site, const Args *a)
 {
-	if (!a->to || !a->out) {
-		hfc_log_error("usage", "carry needs --to N and -o OUT");
-		return USAGE;
-	}
+	if (!a->to || !a->output)
+		return hfc_usage_error("carry needs --to N and -o OUT");
 	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
 	HfcErr err = { "" };
 	int r = hfc_profile_load(path, &p, &err);
@@ -290,16 +288,19 @@ static int cmd_carry(const char *path, const char *site, const Args *a)
 	r = hfc_profile_carry(p, idx, &q, &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
-	if (write_profile(q, a->out) < 0)
+	if (write_profile(q, a->output) < 0)
 		return -1;
-	if (a->json)
-		printf("{\"from\":%u,\"to\":%u,\"blocks\":%zu,\"same\":%zu,\"changed\":%zu,"
-		       "\"dropped\":%zu}\n",
-		       p->version, idx->version, q->n, same, changed, zero);
-	else if (!a->quiet)
-		fprintf(strcmp(a->out, "-") == 0 ? stderr : stdout,
+	if (a->out.json)
+		return hfc_json_print(stdout, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "from",
+							(json_int_t)p->version, "to",
+							(json_int_t)idx->version, "blocks",
+							(json_int_t)q->n, "same", (json_int_t)same,
+							"changed", (json_int_t)changed,
+							"dropped", (json_int_t)zero));
+	if (!a->out.quiet)
+		fprintf(strcmp(a->output, "-") == 0 ? stderr : stdout,
 			"%s: version %u -> %u: %zu blocks, %zu changed, %zu now zero (dropped)\n",
-			a->out, p->version, idx->version, q->n, changed, zero);
+			a->output, p->version, idx->version, q->n, changed, zero);
 	return 0;
 }
 
@@ -319,32 +320,22 @@ static int cmd_install(const char *path, const char *site_path, const Args *a)
 	uint32_t v = a->version ? a->version : p->version;
 	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
 	r = hfc_site_load_index(s, v, &idx, &err);
+	if (r >= 0)
+		r = hfc_site_profile_install(s, idx, p, path, NULL, &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
-	size_t same, changed, zero;
-	HfcErr e2 = { "" };
-	r = hfc_profile_match(p, idx, &same, &changed, &zero, &e2);
-	if (r < 0)
-		return hfc_log_error(path, "%s", e2.msg);
-	/* Clients prefetch by the names: every one must be the version's. */
-	if (changed || zero)
-		return hfc_log_error(path,
-				     "made for version %u: %zu of its %zu blocks differ at version %u "
-				     "(hfc-profile carry makes one for it)",
-				     p->version, changed + zero, p->n, v);
-	p->version = v; /* the same blocks: valid for version v as it stands */
-	r = hfc_profile_install(s, p, &err);
-	if (r < 0)
-		return hfc_log_err(r, &err);
-	if (!a->quiet)
-		printf("%s/profiles/%06u.prof: %zu block%s for version %u\n", site_path, v, p->n,
+	if (!a->out.quiet) {
+		char rel[HFC_LAYOUT_PATH_MAX];
+		hfc_layout_path(HFC_LAYOUT_PROFILE, v, rel);
+		printf("%s/%s: %zu block%s for version %u\n", site_path, rel, p->n,
 		       p->n == 1 ? "" : "s", v);
+	}
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int parse_args(int argc, char **argv, Args *a)
 {
-	enum { OPT_TO = 256, OPT_FORMAT, OPT_SHARE, OPT_TRACE, OPT_JSON };
+	enum { OPT_TO = 256, OPT_FORMAT, OPT_SHARE, OPT_TRACE };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "site", required_argument, NULL, 's' },
@@ -353,90 +344,83 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "min-share", required_argument, NULL, OPT_SHARE },
 		{ "trace", required_argument, NULL, OPT_TRACE },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	hfc_log_set_program("hfc-profile");
-	Args a = { .min_share = 0.5 };
 	uint64_t v;
-	int c;
-	while ((c = getopt_long(argc, argv, "o:s:v:qh", opts, NULL)) != -1) {
+	int c, r = 0;
+	while (r >= 0 && (c = getopt_long(argc, argv, "o:s:v:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			a.out = optarg;
+			a->output = optarg;
 			break;
 		case 's':
-			a.site = optarg;
+			a->site = optarg;
 			break;
 		case 'v':
 		case OPT_TO:
-			if (hfc_opt_uint(c == 'v' ? "--version" : "--to", optarg, 1, HFC_VERSION_MAX,
-					 &v) < 0)
-				return 2;
-			*(c == 'v' ? &a.version : &a.to) = (uint32_t)v;
+			r = hfc_opt_uint(c == 'v' ? "--version" : "--to", optarg, 1, HFC_VERSION_MAX,
+					 &v);
+			*(c == 'v' ? &a->version : &a->to) = (uint32_t)v;
 			break;
 		case OPT_FORMAT:
-			if (hfc_trace_format_from_name(optarg, &a.format) < 0) {
+			if (hfc_trace_format_from_name(optarg, &a->format) < 0) {
 				hfc_log_error("--format", "'%s' is not auto, client, blkparse or sectors",
 					      optarg);
-				return 2;
+				return HFC_USAGE;
 			}
 			break;
 		case OPT_SHARE: {
 			char *end;
 			errno = 0;
-			a.min_share = strtod(optarg, &end);
-			if (errno || *end || !(a.min_share > 0 && a.min_share <= 1)) {
+			a->min_share = strtod(optarg, &end);
+			if (errno || *end || !(a->min_share > 0 && a->min_share <= 1)) {
 				hfc_log_error("--min-share", "'%s' is not a share in (0, 1]", optarg);
-				return 2;
+				return HFC_USAGE;
 			}
 			break;
 		}
 		case OPT_TRACE:
-			a.trace = optarg;
+			a->trace = optarg;
 			break;
-		case OPT_JSON:
-			a.json = true;
-			break;
-		case 'q':
-			a.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			r = hfc_common_opt(c, usage, &a->out);
+			break;
 		}
 	}
+	return r;
+}
+
+static int run(int argc, char **argv, const Args *a)
+{
 	int n = argc - optind;
-	if (n < 1) {
-		hfc_log_error("usage", "expected a command (see --help)");
-		return 2;
-	}
+	if (n < 1)
+		return hfc_usage_error("expected a command");
 	const char *cmd = argv[optind];
 	char **rest = argv + optind + 1;
 	n--;
 	int r;
 	if (strcmp(cmd, "record") == 0 && n >= 1)
-		r = cmd_record(rest, n, &a);
+		r = cmd_record(rest, n, a);
 	else if (strcmp(cmd, "show") == 0 && n == 1)
-		r = cmd_show(rest[0], &a);
+		r = cmd_show(rest[0], a);
 	else if (strcmp(cmd, "carry") == 0 && n == 2)
-		r = cmd_carry(rest[0], rest[1], &a);
+		r = cmd_carry(rest[0], rest[1], a);
 	else if (strcmp(cmd, "install") == 0 && n == 2)
-		r = cmd_install(rest[0], rest[1], &a);
-	else {
-		hfc_log_error("usage", "unknown command or wrong arguments '%s' (see --help)", cmd);
-		return 2;
-	}
-	if (r == USAGE)
-		return 2;
-	if (fflush(stdout) != 0) {
-		hfc_log_errno(-errno, "stdout");
-		return 1;
-	}
-	return r < 0 ? 1 : 0;
+		r = cmd_install(rest[0], rest[1], a);
+	else
+		return hfc_usage_error("unknown command or wrong arguments '%s'", cmd);
+	if (r >= 0)
+		r = hfc_stdout_flush();
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	hfc_log_set_program("hfc-profile");
+	Args a = { .min_share = 0.5 };
+	int r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		r = run(argc, argv, &a);
+	return hfc_exit_status(r);
 }

@@ -1,22 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-publish: push a site to its mirrors with rsync in a safe order, and check them over HTTP. */
 
-#include "cli.h"
-#include "log.h"
-#include "progress.h"
-#include "publish.h"
+#include "programs/cli.h"
+#include "programs/log.h"
+#include "programs/json.h"
+#include "programs/progress.h"
+#include "publish/publish.h"
 
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-/* run() returns this for a usage error found only once the settings are read. */
-#define USAGE_ERROR (-100000)
-
 typedef struct Args {
 	const char *config;
-	bool status, verify, dry_run, deep, prune, repair, json, quiet;
+	bool status, verify, dry_run, deep, prune, repair;
+	HfcOutArgs out;
 	unsigned parallel;
 	const char *only[HFC_PUBLISH_MAX_MIRRORS];
 	size_t nonly;
@@ -50,62 +49,55 @@ static void usage(FILE *f)
 		"Exit status: 0 every mirror done and verified, 1 a mirror failed or an error, 2 usage.\n");
 }
 
-static void json_str_or_null(const char *s)
+/* A message, or null when there is none. */
+static json_t *msg_or_null(const char *s)
 {
-	if (s && *s)
-		hfc_json_string(stdout, s);
-	else
-		fputs("null", stdout);
+	return s && *s ? hfc_json_str(s) : json_null();
 }
 
-static void print_report(const HfcPublishConfig *c, const Args *a, const HfcPublishResult *res)
+static json_t *mirror_report_json(const char *name, const HfcMirrorReport *m)
 {
-	if (a->json) {
-		printf("{\"site\":");
-		hfc_json_string(stdout, c->site);
-		printf(",\"version\":%u,\"blocks\":%" PRIu64 ",\"block_bytes\":%" PRIu64
-		       ",\"site_files\":%" PRIu64 ",\"site_bytes\":%" PRIu64
-		       ",\"dry_run\":%s,\"verify_only\":%s,\"deep\":%s,\"prune\":%s"
-		       ",\"seconds\":%.3f,\"mirrors\":[",
-		       res->version, res->blocks, res->block_bytes, res->site_files,
-		       res->site_bytes, a->dry_run ? "true" : "false", a->verify ? "true" : "false",
-		       a->deep ? "true" : "false", a->prune ? "true" : "false", res->seconds);
-		bool first = true;
-		for (size_t i = 0; i < res->nmirrors; i++) {
-			const HfcMirrorReport *m = &res->mirrors[i];
-			if (!m->selected)
-				continue;
-			printf("%s{\"name\":", first ? "" : ",");
-			first = false;
-			hfc_json_string(stdout, c->mirrors[i].name);
-			printf(",\"ok\":%s,\"failed\":", m->ok ? "true" : "false");
-			json_str_or_null(m->failed);
-			printf(",\"error\":");
-			json_str_or_null(m->ok ? NULL : m->err.msg);
-			if (m->before_known)
-				printf(",\"version_before\":%u", m->version_before);
-			else
-				printf(",\"version_before\":null");
-			printf(",\"version\":%u,\"pushed\":%s,\"verified\":%s,\"pruned\":%s"
-			       ",\"files_sent\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
-			       ",\"wire_bytes_sent\":%" PRIu64 ",\"wire_bytes_received\":%" PRIu64
-			       ",\"files_deleted\":%" PRIu64 ",\"files_repaired\":%" PRIu64
-			       ",\"blocks_checked\":%" PRIu64
-			       ",\"bad_blocks\":%" PRIu64 ",\"faults\":[",
-			       m->version, m->pushed ? "true" : "false",
-			       m->verified ? "true" : "false", m->pruned ? "true" : "false",
-			       m->sent.files, m->sent.bytes, m->sent.sent, m->sent.received,
-			       m->deleted, m->repaired, m->blocks_checked, m->bad_blocks);
-			for (size_t k = 0; k < m->nfaults; k++) {
-				if (k)
-					putchar(',');
-				hfc_json_string(stdout, m->faults[k]);
-			}
-			printf("],\"rsync_seconds\":%.3f,\"verify_seconds\":%.3f,\"seconds\":%.3f}",
-			       m->sent.seconds, m->verify_seconds, m->seconds);
-		}
-		printf("]}\n");
-		return;
+	json_t *faults = json_array();
+	for (size_t k = 0; faults && k < m->nfaults; k++)
+		json_array_append_new(faults, hfc_json_str(m->faults[k]));
+	return json_pack("{s:o, s:b, s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+			 "name", hfc_json_str(name), "ok", m->ok, "failed", msg_or_null(m->failed),
+			 "error", msg_or_null(m->ok ? NULL : m->err.msg),
+			 "version_before",
+			 m->before_known ? json_integer(m->version_before) : json_null(),
+			 "version", (json_int_t)m->version, "pushed", m->pushed,
+			 "verified", m->verified, "pruned", m->pruned,
+			 "files_sent", (json_int_t)m->sent.files,
+			 "bytes_sent", (json_int_t)m->sent.bytes,
+			 "wire_bytes_sent", (json_int_t)m->sent.sent,
+			 "wire_bytes_received", (json_int_t)m->sent.received,
+			 "files_deleted", (json_int_t)m->deleted,
+			 "files_repaired", (json_int_t)m->repaired,
+			 "blocks_checked", (json_int_t)m->blocks_checked,
+			 "bad_blocks", (json_int_t)m->bad_blocks, "faults", faults,
+			 "rsync_seconds", hfc_json_seconds(m->sent.seconds),
+			 "verify_seconds", hfc_json_seconds(m->verify_seconds),
+			 "seconds", hfc_json_seconds(m->seconds));
+}
+
+static int print_report(const HfcPublishConfig *c, const Args *a, const HfcPublishResult *res)
+{
+	if (a->out.json) {
+		json_t *mirrors = json_array();
+		for (size_t i = 0; mirrors && i < res->nmirrors; i++)
+			if (res->mirrors[i].selected)
+				json_array_append_new(mirrors,
+						      mirror_report_json(c->mirrors[i].name,
+									 &res->mirrors[i]));
+		return hfc_json_print(stdout,
+			json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:b, s:o, s:o}",
+				  "site", hfc_json_str(c->site), "version", (json_int_t)res->version,
+				  "blocks", (json_int_t)res->blocks,
+				  "block_bytes", (json_int_t)res->block_bytes,
+				  "site_files", (json_int_t)res->site_files,
+				  "site_bytes", (json_int_t)res->site_bytes, "dry_run", a->dry_run,
+				  "verify_only", a->verify, "deep", a->deep, "prune", a->prune,
+				  "seconds", hfc_json_seconds(res->seconds), "mirrors", mirrors));
 	}
 	size_t ok = 0, failed = 0;
 	for (size_t i = 0; i < res->nmirrors; i++) {
@@ -113,7 +105,7 @@ static void print_report(const HfcPublishConfig *c, const Args *a, const HfcPubl
 		if (!m->selected)
 			continue;
 		m->ok ? ok++ : failed++;
-		if (a->quiet)
+		if (a->out.quiet)
 			continue;
 		char sent[32], wire[32], before[32];
 		hfc_format_bytes(m->sent.bytes, sent, sizeof(sent));
@@ -154,7 +146,7 @@ static void print_report(const HfcPublishConfig *c, const Args *a, const HfcPubl
 			printf("%s: bad: %" PRIu64 " more\n", c->mirrors[i].name,
 			       m->bad_blocks - m->nfaults);
 	}
-	if (!a->quiet) {
+	if (!a->out.quiet) {
 		char bb[32], sb[32];
 		hfc_format_bytes(res->block_bytes, bb, sizeof(bb));
 		hfc_format_bytes(res->site_bytes, sb, sizeof(sb));
@@ -163,46 +155,42 @@ static void print_report(const HfcPublishConfig *c, const Args *a, const HfcPubl
 		       c->site, res->version, res->blocks, bb, res->site_files, sb, ok,
 		       ok == 1 ? "" : "s", failed, res->seconds);
 	}
+	return 0;
 }
 
-static void print_status(const HfcPublishConfig *c, const Args *a, const HfcPublishStatus *st)
+static json_t *mirror_status_json(const HfcPublishMirror *pm, const HfcMirrorStatus *m)
+{
+	json_t *o = json_pack("{s:o, s:o, s:b, s:o}", "name", hfc_json_str(pm->name),
+			      "url", hfc_json_str(pm->url), "ok", m->ok,
+			      "error", msg_or_null(m->ok ? NULL : m->err.msg));
+	if (!o || !m->ok)
+		return o;
+	char t[32];
+	hfc_format_time(m->created, t, sizeof(t));
+	json_object_update_new(o, json_pack("{s:o, s:o, s:o, s:b, s:I, s:I, s:I}",
+					    "version", m->empty ? json_null() : json_integer(m->version),
+					    "created", m->empty ? json_null() : json_string(t),
+					    "label", m->empty ? json_null() : msg_or_null(m->label),
+					    "current", m->current, "behind", (json_int_t)m->behind,
+					    "missing_blocks", (json_int_t)m->missing_blocks,
+					    "missing_bytes", (json_int_t)m->missing_bytes));
+	return o;
+}
+
+static int print_status(const HfcPublishConfig *c, const Args *a, const HfcPublishStatus *st)
 {
 	char t[32];
-	if (a->json) {
+	if (a->out.json) {
 		hfc_format_time(st->created, t, sizeof(t));
-		printf("{\"site\":");
-		hfc_json_string(stdout, c->site);
-		printf(",\"version\":%u,\"created\":\"%s\",\"mirrors\":[", st->version, t);
-		bool first = true;
-		for (size_t i = 0; i < st->nmirrors; i++) {
-			const HfcMirrorStatus *m = &st->mirrors[i];
-			if (!m->selected)
-				continue;
-			printf("%s{\"name\":", first ? "" : ",");
-			first = false;
-			hfc_json_string(stdout, c->mirrors[i].name);
-			printf(",\"url\":");
-			hfc_json_string(stdout, c->mirrors[i].url);
-			printf(",\"ok\":%s,\"error\":", m->ok ? "true" : "false");
-			json_str_or_null(m->ok ? NULL : m->err.msg);
-			if (!m->ok) {
-				printf("}");
-				continue;
-			}
-			if (m->empty) {
-				printf(",\"version\":null,\"created\":null,\"label\":null");
-			} else {
-				hfc_format_time(m->created, t, sizeof(t));
-				printf(",\"version\":%u,\"created\":\"%s\",\"label\":", m->version, t);
-				json_str_or_null(m->label);
-			}
-			printf(",\"current\":%s,\"behind\":%" PRId64 ",\"missing_blocks\":%" PRIu64
-			       ",\"missing_bytes\":%" PRIu64 "}",
-			       m->current ? "true" : "false", m->behind, m->missing_blocks,
-			       m->missing_bytes);
-		}
-		printf("]}\n");
-		return;
+		json_t *mirrors = json_array();
+		for (size_t i = 0; mirrors && i < st->nmirrors; i++)
+			if (st->mirrors[i].selected)
+				json_array_append_new(mirrors, mirror_status_json(&c->mirrors[i],
+										  &st->mirrors[i]));
+		return hfc_json_print(stdout, json_pack("{s:o, s:I, s:s, s:o}", "site",
+							hfc_json_str(c->site), "version",
+							(json_int_t)st->version, "created", t,
+							"mirrors", mirrors));
 	}
 	hfc_format_time(st->created, t, sizeof(t));
 	printf("site %s: version %u, %s\n", c->site, st->version, t);
@@ -237,6 +225,7 @@ static void print_status(const HfcPublishConfig *c, const Args *a, const HfcPubl
 		printf("%-16s %8s %7s  %-20s  %-22s %s\n", c->mirrors[i].name, v, behind, t,
 		       missing, c->mirrors[i].url);
 	}
+	return 0;
 }
 
 static int run(const Args *a)
@@ -252,7 +241,7 @@ static int run(const Args *a)
 		if (k < 0) {
 			hfc_log_error("--mirror", "no mirror called '%s' in %s", a->only[i],
 				      a->config);
-			return USAGE_ERROR;
+			return HFC_USAGE;
 		}
 		selected[k] = true;
 	}
@@ -263,29 +252,35 @@ static int run(const Args *a)
 		r = hfc_publish_status(c, sel, &st, &err);
 		if (r < 0)
 			return hfc_log_err(r, &err);
-		print_status(c, a, st);
+		r = print_status(c, a, st);
+		if (r < 0)
+			return hfc_log_errno(r, "stdout");
 		int bad = 0;
 		for (size_t i = 0; i < st->nmirrors; i++)
 			if (st->mirrors[i].selected && !st->mirrors[i].ok) {
 				hfc_log_error(c->mirrors[i].name, "%s", st->mirrors[i].err.msg);
 				bad = -EIO;
 			}
-		if (fflush(stdout) != 0)
-			return hfc_log_errno(-errno, "stdout");
-		return bad;
+		r = hfc_stdout_flush();
+		return r < 0 ? r : bad;
 	}
 
 	HfcPublishOptions o = { .dry_run = a->dry_run, .verify_only = a->verify, .deep = a->deep,
 				.prune = a->prune, .repair = a->repair,
-				.progress = !a->quiet && !a->json,
 				.parallel = a->parallel, .selected = sel };
+	HfcProgressBar bar;
+	o.progress = hfc_progress_bar(&bar, !a->out.quiet && !a->out.json);
 	_cleanup_(hfc_publish_result_freep) HfcPublishResult *res = NULL;
 	r = hfc_publish_run(c, &o, &res, &err);
+	hfc_progress_bar_end(&bar);
 	if (r < 0)
 		return hfc_log_err(r, &err);
-	print_report(c, a, res);
-	if (fflush(stdout) != 0)
-		return hfc_log_errno(-errno, "stdout");
+	r = print_report(c, a, res);
+	if (r < 0)
+		return hfc_log_errno(r, "stdout");
+	r = hfc_stdout_flush();
+	if (r < 0)
+		return r;
 	int bad = 0;
 	for (size_t i = 0; i < res->nmirrors; i++) {
 		const HfcMirrorReport *m = &res->mirrors[i];
@@ -304,9 +299,9 @@ static int run(const Args *a)
 	return bad;
 }
 
-int main(int argc, char **argv)
+static int parse_args(int argc, char **argv, Args *a)
 {
-	enum { OPT_DEEP = 256, OPT_VERIFY, OPT_PRUNE, OPT_REPAIR, OPT_STATUS, OPT_JSON };
+	enum { OPT_DEEP = 256, OPT_VERIFY, OPT_PRUNE, OPT_REPAIR, OPT_STATUS };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "mirror", required_argument, NULL, 'm' },
@@ -317,86 +312,68 @@ int main(int argc, char **argv)
 		{ "repair", no_argument, NULL, OPT_REPAIR },
 		{ "status", no_argument, NULL, OPT_STATUS },
 		{ "parallel", required_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
+		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	hfc_log_set_program("hfc-publish");
-	Args a = { .config = "publish.yaml" };
 	uint64_t v;
-	int c;
-	while ((c = getopt_long(argc, argv, "c:m:np:qh", opts, NULL)) != -1) {
+	int c, r = 0;
+	while (r >= 0 && (c = getopt_long(argc, argv, "c:m:np:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			a.config = optarg;
+			a->config = optarg;
 			break;
 		case 'm':
-			if (a.nonly == HFC_PUBLISH_MAX_MIRRORS) {
-				hfc_log_error("--mirror", "at most %d", HFC_PUBLISH_MAX_MIRRORS);
-				return 2;
-			}
-			a.only[a.nonly++] = optarg;
+			if (a->nonly == HFC_PUBLISH_MAX_MIRRORS)
+				return hfc_usage_error("at most %d --mirror", HFC_PUBLISH_MAX_MIRRORS);
+			a->only[a->nonly++] = optarg;
 			break;
 		case 'n':
-			a.dry_run = true;
+			a->dry_run = true;
 			break;
 		case OPT_DEEP:
-			a.deep = true;
+			a->deep = true;
 			break;
 		case OPT_VERIFY:
-			a.verify = true;
+			a->verify = true;
 			break;
 		case OPT_PRUNE:
-			a.prune = true;
+			a->prune = true;
 			break;
 		case OPT_REPAIR:
-			a.repair = true;
+			a->repair = true;
 			break;
 		case OPT_STATUS:
-			a.status = true;
+			a->status = true;
 			break;
 		case 'p':
-			if (hfc_parse_uint(optarg, HFC_PUBLISH_MAX_MIRRORS, &v) < 0 || v == 0) {
-				hfc_log_error("--parallel", "'%s' is not a number from 1 to %d", optarg,
-					      HFC_PUBLISH_MAX_MIRRORS);
-				return 2;
-			}
-			a.parallel = (unsigned)v;
+			r = hfc_opt_uint("--parallel", optarg, 1, HFC_PUBLISH_MAX_MIRRORS, &v);
+			a->parallel = (unsigned)v;
 			break;
-		case OPT_JSON:
-			a.json = true;
-			break;
-		case 'q':
-			a.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			r = hfc_common_opt(c, usage, &a->out);
+			break;
 		}
 	}
-	if (optind != argc) {
-		hfc_log_error("usage", "unexpected argument '%s' (see --help)", argv[optind]);
-		return 2;
-	}
-	if (a.status && (a.verify || a.dry_run || a.deep || a.prune || a.repair)) {
-		hfc_log_error("usage", "--status goes alone (with --config, --mirror, --json)");
-		return 2;
-	}
-	if (a.verify && a.dry_run) {
-		hfc_log_error("usage", "--verify and --dry-run exclude each other");
-		return 2;
-	}
-	if ((a.deep || a.repair) && a.dry_run) {
-		hfc_log_error("usage", "%s checks mirrors, which --dry-run does not",
-			      a.deep ? "--deep" : "--repair");
-		return 2;
-	}
-	int r = run(&a);
-	if (r == USAGE_ERROR)
-		return 2;
-	return r < 0 ? 1 : 0;
+	if (r < 0)
+		return r;
+	if (optind != argc)
+		return hfc_usage_error("unexpected argument '%s'", argv[optind]);
+	if (a->status && (a->verify || a->dry_run || a->deep || a->prune || a->repair))
+		return hfc_usage_error("--status goes alone (with --config, --mirror, --json)");
+	if (a->verify && a->dry_run)
+		return hfc_usage_error("--verify and --dry-run exclude each other");
+	if ((a->deep || a->repair) && a->dry_run)
+		return hfc_usage_error("%s checks mirrors, which --dry-run does not",
+				       a->deep ? "--deep" : "--repair");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	hfc_log_set_program("hfc-publish");
+	Args a = { .config = "publish.yaml" };
+	int r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		r = run(&a);
+	return hfc_exit_status(r);
 }

@@ -9,9 +9,9 @@
  * stream of an otherwise valid bundle built around it (a fixed index of 8 blocks of 4 KiB and 3
  * bases), with the recipe count taken from its second byte.
  */
-#include "codec.h"
-#include "delta.h"
-#include "tar.h"
+#include "base/codec.h"
+#include "delta/delta.h"
+#include "fs/tar.h"
 
 #include <stdio.h>
 #include <stdlib.h>

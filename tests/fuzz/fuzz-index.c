@@ -3,7 +3,7 @@
  * libFuzzer target for the index parser: any input must be rejected cleanly or parse into an
  * index that formats back to exactly the same bytes (the format is canonical).
  */
-#include "index.h"
+#include "formats/index.h"
 
 #include <stdio.h>
 #include <stdlib.h>

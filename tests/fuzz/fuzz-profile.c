@@ -3,7 +3,7 @@
  * libFuzzer target for the profile parser and the trace parsers: any input is rejected with
  * file:line or parses; a parsed profile formats back to the same bytes.
  */
-#include "profile.h"
+#include "formats/profile.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "cache.h"
+#include "client/cache.h"
 #include "helpers.h"
-#include "store.h"
+#include "site/store.h"
 
 #define KB 1024u
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "codec.h"
+#include "base/codec.h"
 
 static const size_t sizes[] = {
 	0, 1, 2, 7, 511, 512, 4095, 4096, 4097, 5000, 65535, 65536, 65537, 100003, 131072, 262143,

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "publish.h"
-#include "rsync.h"
+#include "publish/config.h"
+#include "publish/publish.h"
+#include "publish/rsync.h"
 
 static int parse(const char *text, HfcConfig **ret, HfcErr *err)
 {

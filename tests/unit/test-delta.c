@@ -18,14 +18,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "build.h"
-#include "delta.h"
-#include "digest.h"
-#include "fileio.h"
-#include "history.h"
-#include "image.h"
-#include "tar.h"
-#include "verify.h"
+#include "site/build.h"
+#include "delta/delta.h"
+#include "base/digest.h"
+#include "base/fileio.h"
+#include "site/history.h"
+#include "site/image.h"
+#include "fs/tar.h"
+#include "site/verify.h"
 
 #define BS 16384u
 #define PAGE 4096u
@@ -717,23 +717,6 @@ static void test_rollback_prune(void **state)
 	free(v2);
 }
 
-static void test_parse_date(void **state)
-{
-	(void)state;
-	int64_t t;
-	assert_int_equal(hfc_parse_date("1970-01-02", &t), 0);
-	assert_int_equal(t, 86400);
-	assert_int_equal(hfc_parse_date("2024-02-29T23:59:59Z", &t), 0);
-	assert_int_equal(t, 1709251199);
-	static const char *const bad[] = {
-		"2023-02-29", "1970-1-02", "1970-13-01", "1970-01-02T24:00:00Z", "1970-01-02T00:00:00",
-		"1969-12-31", "", "1970-01-02 ", "1970-01-02T00:00:60Z",
-	};
-	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-		if (hfc_parse_date(bad[i], &t) != -EINVAL)
-			fail_msg("'%s' was accepted", bad[i]);
-}
-
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -741,7 +724,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T_(test_manifest_roundtrip), T_(test_manifest_rejects), T_(test_page_key),
 		T_(test_tar), T_(test_bundle_roundtrip), T_(test_bundle_refused),
-		T_(test_diff_figures), T_(test_rollback_prune), T_(test_parse_date),
+		T_(test_diff_figures), T_(test_rollback_prune),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "digest.h"
+#include "base/digest.h"
 
 static void check_digest(HfcHashAlgo algo, const char *data, const char *want_hex)
 {

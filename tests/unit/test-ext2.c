@@ -24,8 +24,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "ext2.h"
-#include "fileio.h"
+#include "fs/ext2.h"
+#include "base/fileio.h"
 
 #define BIG_SIZE (1536 * 1024 + 123)
 #define MEDIUM_SIZE (300 * 1024 + 7)

@@ -21,7 +21,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "fileio.h"
+#include "base/fileio.h"
 
 typedef struct T {
 	char dir[64];

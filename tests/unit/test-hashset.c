@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "hashset.h"
+#include "base/hashset.h"
 
 #define NKEYS 100000
 

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "codec.h"
-#include "index.h"
+#include "base/codec.h"
+#include "formats/index.h"
 
 /*
  * A small valid index, line by line. Tests build malformed ones by swapping lines; the comment

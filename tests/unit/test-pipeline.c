@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipeline.h"
+#include "base/pipeline.h"
 
 typedef struct Item {
 	uint64_t i, check;

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
-#include "profile.h"
+#include "formats/profile.h"
 
 #define BS 4096u
 

@@ -14,10 +14,10 @@
 
 #include <pthread.h>
 
-#include "build.h"
+#include "site/build.h"
 #include "helpers.h"
-#include "remote.h"
-#include "store.h"
+#include "client/remote.h"
+#include "site/store.h"
 
 #define BS 65536u
 #define NBLK 40u

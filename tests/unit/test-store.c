@@ -21,9 +21,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "codec.h"
-#include "fileio.h"
-#include "store.h"
+#include "base/codec.h"
+#include "base/fileio.h"
+#include "site/store.h"
 
 typedef struct T {
 	char dir[64];	/* the mkdtemp directory */

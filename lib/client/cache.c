@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "client/cache.h"
+
+#include "base/fileio.h"
+#include "base/hashset.h"
+#include "site/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+typedef struct Node {
+	uint8_t hash[HFC_HASH_MAX];
+	uint64_t size;
+	struct Node *prev, *next; /* LRU list: head is the most recent */
+} Node;
+
+struct HfcCache {
+	int fd;
+	int lock_fd; /* held for the cache's lifetime: one process owns a cache directory */
+	HfcHashAlgo algo;
+	uint64_t high, low;
+	pthread_mutex_t lock;
+	HfcHashMap *map; /* hash -> Node* */
+	Node *head, *tail;
+	uint64_t bytes, files, evicted;
+};
+
+static void lru_unlink(HfcCache *c, Node *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		c->head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		c->tail = n->prev;
+	n->prev = n->next = NULL;
+}
+
+static void lru_push_front(HfcCache *c, Node *n)
+{
+	n->prev = NULL;
+	n->next = c->head;
+	if (c->head)
+		c->head->prev = n;
+	c->head = n;
+	if (!c->tail)
+		c->tail = n;
+}
+
+static void lru_push_back(HfcCache *c, Node *n)
+{
+	n->next = NULL;
+	n->prev = c->tail;
+	if (c->tail)
+		c->tail->next = n;
+	c->tail = n;
+	if (!c->head)
+		c->head = n;
+}
+
+/* Adds a node for a file on disk; called with the lock held. */
+static int track(HfcCache *c, const uint8_t *hash, uint64_t size, bool recent)
+{
+	Node *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memcpy(n->hash, hash, hfc_hash_len(c->algo));
+	n->size = size;
+	int r = hfc_hashmap_put(c->map, hash, (uint64_t)(uintptr_t)n, NULL);
+	if (r <= 0) {
+		free(n);
+		return r < 0 ? r : 0;
+	}
+	if (recent)
+		lru_push_front(c, n);
+	else
+		lru_push_back(c, n);
+	c->bytes += size;
+	c->files++;
+	return 0;
+}
+
+static void untrack(HfcCache *c, Node *n)
+{
+	lru_unlink(c, n);
+	(void)hfc_hashmap_remove(c->map, n->hash);
+	c->bytes -= n->size;
+	c->files--;
+	free(n);
+}
+
+/* Evicts least-recently-used files down to the low-water mark; called with the lock held. */
+static void evict(HfcCache *c)
+{
+	if (c->bytes <= c->high)
+		return;
+	while (c->bytes > c->low && c->tail) {
+		Node *n = c->tail;
+		char p[HFC_BLOCK_PATH_MAX];
+		hfc_block_path(c->algo, n->hash, p);
+		(void)unlinkat(c->fd, p, 0);
+		untrack(c, n);
+		c->evicted++;
+	}
+}
+
+typedef struct Found {
+	uint8_t hash[HFC_HASH_MAX];
+	uint64_t size;
+	struct timespec mtime;
+} Found;
+
+static int cmp_found(const void *a, const void *b)
+{
+	const Found *x = a, *y = b;
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec > y->mtime.tv_sec ? -1 : 1;
+	return x->mtime.tv_nsec > y->mtime.tv_nsec ? -1 : x->mtime.tv_nsec < y->mtime.tv_nsec;
+}
+
+typedef struct Scan {
+	Found *found;
+	size_t n, cap;
+} Scan;
+
+static int scan_entry(void *ud, int dir, const char *subdir, const char *name,
+		      const uint8_t *hash, const struct stat *st)
+{
+	(void)subdir;
+	Scan *sc = ud;
+	if (hfc_is_tmp_name(name)) {
+		(void)unlinkat(dir, name, 0); /* a write cut short by an earlier crash */
+		return 0;
+	}
+	if (!hash)
+		return 0;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 1024;
+		Found *nf = realloc(sc->found, cap * sizeof(*nf));
+		if (!nf)
+			return -ENOMEM;
+		sc->found = nf;
+		sc->cap = cap;
+	}
+	Found *f = &sc->found[sc->n++];
+	memcpy(f->hash, hash, HFC_HASH_MAX);
+	f->size = (uint64_t)st->st_size;
+	f->mtime = st->st_mtim;
+	return 0;
+}
+
+/* Indexes the files left by earlier mounts, most recently written first. */
+static int scan(HfcCache *c)
+{
+	Scan sc = { 0 };
+	int r = hfc_blocks_scan(c->fd, "cache", c->algo, scan_entry, &sc, NULL);
+	if (r >= 0 && sc.n)
+		qsort(sc.found, sc.n, sizeof(*sc.found), cmp_found);
+	for (size_t i = 0; i < sc.n && r >= 0; i++)
+		r = track(c, sc.found[i].hash, sc.found[i].size, false);
+	free(sc.found);
+	return r;
+}
+
+int hfc_cache_open(const char *dir, uint64_t size, unsigned high_pct, unsigned low_pct,
+		   HfcHashAlgo algo, HfcCache **ret, HfcErr *err)
+{
+	if (high_pct == 0 || high_pct > 100 || low_pct >= high_pct)
+		return hfc_err_set(err, -EINVAL, "cache: low-water mark must be below the high-water mark");
+	int r = hfc_mkdir_p(dir);
+	if (r < 0)
+		return hfc_err_set(err, r, "%s: %s", dir, strerror(-r));
+	HfcCache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->algo = algo;
+	c->high = size / 100 * high_pct;
+	c->low = size / 100 * low_pct;
+	pthread_mutex_init(&c->lock, NULL);
+	c->lock_fd = -1;
+	c->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->fd < 0) {
+		r = negative_errno();
+		hfc_cache_free(c);
+		return hfc_err_set(err, r, "%s: %s", dir, strerror(-r));
+	}
+	/* The size accounting lives in this process: two owners would both overrun the bound. */
+	c->lock_fd = openat(c->fd, HFC_SITE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = negative_errno();
+		hfc_cache_free(c);
+		if (r == -EWOULDBLOCK)
+			return hfc_err_set(err, r, "%s: cache directory in use by another hfc process",
+					   dir);
+		return hfc_err_set(err, r, "%s/%s: %s", dir, HFC_SITE_LOCK, strerror(-r));
+	}
+	r = hfc_hashmap_new(hfc_hash_len(algo), &c->map);
+	if (r >= 0 && ((mkdirat(c->fd, HFC_SITE_BLOCKS, 0755) < 0 && errno != EEXIST) ||
+		       (mkdirat(c->fd, HFC_SITE_INDEXES, 0755) < 0 && errno != EEXIST)))
+		r = negative_errno();
+	if (r >= 0)
+		r = scan(c);
+	if (r < 0) {
+		hfc_cache_free(c);
+		return hfc_err_set(err, r, "%s: %s", dir, strerror(-r));
+	}
+	evict(c);
+	*ret = c;
+	return 0;
+}
+
+void hfc_cache_free(HfcCache *c)
+{
+	if (!c)
+		return;
+	while (c->head) {
+		Node *n = c->head;
+		c->head = n->next;
+		free(n);
+	}
+	hfc_hashmap_free(c->map);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	if (c->fd >= 0)
+		close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int hfc_cache_get(HfcCache *c, const uint8_t *hash, uint32_t stored, void *buf)
+{
+	pthread_mutex_lock(&c->lock);
+	uint64_t v;
+	if (!hfc_hashmap_get(c->map, hash, &v)) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOENT;
+	}
+	Node *n = (Node *)(uintptr_t)v;
+	lru_unlink(c, n);
+	lru_push_front(c, n);
+	pthread_mutex_unlock(&c->lock);
+
+	char p[HFC_BLOCK_PATH_MAX];
+	hfc_block_path(c->algo, hash, p);
+	_cleanup_close_ int fd = openat(c->fd, p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT : negative_errno(); /* evicted meanwhile */
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return negative_errno();
+	if ((uint64_t)st.st_size != stored)
+		return -EBADMSG;
+	ssize_t got = hfc_pread_all(fd, buf, stored, 0);
+	if (got < 0)
+		return (int)got;
+	if ((size_t)got != stored)
+		return -EBADMSG;
+	/* The mtime is the use time: a later mount rebuilds the LRU order from it. */
+	(void)futimens(fd, NULL);
+	return 0;
+}
+
+int hfc_cache_put(HfcCache *c, const uint8_t *hash, const void *data, size_t len)
+{
+	pthread_mutex_lock(&c->lock);
+	bool have = hfc_hashmap_get(c->map, hash, NULL);
+	pthread_mutex_unlock(&c->lock);
+	if (have)
+		return 0;
+	char dir[HFC_LAYOUT_PATH_MAX], name[2 * HFC_HASH_MAX + 1];
+	hfc_hex_encode(hash, hfc_hash_len(c->algo), name);
+	hfc_block_dir(hash[0], dir);
+	if (mkdirat(c->fd, dir, 0755) < 0 && errno != EEXIST)
+		return negative_errno();
+	_cleanup_close_ int dfd = openat(c->fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+	/*
+	 * No fsync: a cache file lost or torn by a crash fails verification when read back and is
+	 * fetched again. The rename still keeps a running reader from seeing a partial file.
+	 */
+	int r = hfc_install_at(dfd, name, data, len, 0644, HFC_INSTALL_NOSYNC);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	r = track(c, hash, len, true);
+	evict(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void hfc_cache_drop(HfcCache *c, const uint8_t *hash)
+{
+	char p[HFC_BLOCK_PATH_MAX];
+	hfc_block_path(c->algo, hash, p);
+	pthread_mutex_lock(&c->lock);
+	uint64_t v;
+	if (hfc_hashmap_get(c->map, hash, &v))
+		untrack(c, (Node *)(uintptr_t)v);
+	(void)unlinkat(c->fd, p, 0);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void hfc_cache_usage(HfcCache *c, uint64_t *ret_bytes, uint64_t *ret_files, uint64_t *ret_evicted)
+{
+	pthread_mutex_lock(&c->lock);
+	if (ret_bytes)
+		*ret_bytes = c->bytes;
+	if (ret_files)
+		*ret_files = c->files;
+	if (ret_evicted)
+		*ret_evicted = c->evicted;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* "index.idx", "NNNNNN.idx" (indexes) or "NNNNNN.prof" (DLAHEAD profiles). */
+static bool index_name_ok(const char *name)
+{
+	return strcmp(name, HFC_SITE_CURRENT) == 0 || hfc_layout_version(HFC_LAYOUT_INDEX, name) ||
+	       hfc_layout_version(HFC_LAYOUT_PROFILE, name);
+}
+
+int hfc_cache_put_index(HfcCache *c, const char *name, const void *data, size_t len)
+{
+	if (!index_name_ok(name))
+		return -EINVAL;
+	_cleanup_close_ int dfd = openat(c->fd, HFC_SITE_INDEXES, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return negative_errno();
+	return hfc_write_atomic_at(dfd, name, data, len, 0644);
+}
+
+int hfc_cache_get_index(HfcCache *c, const char *name, size_t max, char **ret, size_t *ret_len)
+{
+	if (!index_name_ok(name))
+		return -EINVAL;
+	char rel[64];
+	snprintf(rel, sizeof(rel), "%s/%s", HFC_SITE_INDEXES, name);
+	return hfc_read_file_at(c->fd, rel, max, ret, ret_len);
+}

@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "client/http.h"
+
+#include "base/clock.h"
+
+#include <curl/curl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct Mirror {
+	char *base; /* URL without a trailing slash */
+	double latency_ms; /* running average of time to first byte; < 0 unknown */
+	double down_until;  /* monotonic seconds; 0 when up */
+	unsigned fails;     /* consecutive failures, for the backoff */
+	uint64_t requests, errors;
+} Mirror;
+
+struct HfcHttp {
+	HfcHttpOptions o;
+	Mirror *mirrors;
+	size_t nmirrors;
+	pthread_mutex_t lock;
+	pthread_cond_t handle_free;
+	CURL **handles; /* idle handles; each keeps its connections alive between transfers */
+	size_t nidle;
+	unsigned demand_waiting;
+	HfcHttpStats stats;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Percent-encodes a local path for a file:// URL (keeps '/' and unreserved characters). */
+static char *file_url(const char *path)
+{
+	char abs[PATH_MAX];
+	if (!realpath(path, abs))
+		return NULL;
+	size_t n = strlen(abs);
+	char *u = malloc(7 + 3 * n + 1);
+	if (!u)
+		return NULL;
+	char *p = stpcpy(u, "file://");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)abs[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("/-._~", c))
+			*p++ = (char)c;
+		else
+			p += sprintf(p, "%%%02X", c);
+	}
+	*p = 0;
+	return u;
+}
+
+static char *normalize_base(const char *b)
+{
+	char *u;
+	if (strncmp(b, "http://", 7) == 0 || strncmp(b, "https://", 8) == 0 ||
+	    strncmp(b, "file://", 7) == 0)
+		u = strdup(b);
+	else if (strstr(b, "://"))
+		return NULL; /* another scheme: refused */
+	else
+		u = file_url(b);
+	if (!u)
+		return NULL;
+	size_t n = strlen(u);
+	while (n > 8 && u[n - 1] == '/')
+		u[--n] = 0;
+	return u;
+}
+
+static CURL *handle_new(const HfcHttpOptions *o)
+{
+	CURL *c = curl_easy_init();
+	if (!c)
+		return NULL;
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "hfcloop/1");
+	return c;
+}
+
+int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *o, HfcHttp **ret,
+		 HfcErr *err)
+{
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_result != CURLE_OK)
+		return hfc_err_set(err, -EIO, "libcurl: %s", curl_easy_strerror(curl_init_result));
+	if (nbases == 0 || nbases > 64)
+		return hfc_err_set(err, -EINVAL, "between 1 and 64 mirrors expected");
+	HfcHttp *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->o = *o;
+	if (!h->o.connections)
+		h->o.connections = 8;
+	if (!h->o.timeout_ms)
+		h->o.timeout_ms = 30000;
+	if (!h->o.connect_timeout_ms)
+		h->o.connect_timeout_ms = 5000;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->handle_free, NULL);
+	h->mirrors = calloc(nbases, sizeof(Mirror));
+	h->handles = calloc(h->o.connections, sizeof(CURL *));
+	if (!h->mirrors || !h->handles) {
+		hfc_http_free(h);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nbases; i++) {
+		h->mirrors[i].base = normalize_base(bases[i]);
+		h->mirrors[i].latency_ms = -1;
+		h->nmirrors++;
+		if (!h->mirrors[i].base) {
+			int r = strstr(bases[i], "://") ? -EPROTONOSUPPORT : negative_errno();
+			hfc_err_set(err, r, "%s: %s", bases[i],
+				    r == -EPROTONOSUPPORT ? "not an http://, https:// or file:// URL"
+							  : strerror(-r));
+			hfc_http_free(h);
+			return r;
+		}
+	}
+	for (unsigned i = 0; i < h->o.connections; i++) {
+		h->handles[i] = handle_new(&h->o);
+		if (!h->handles[i]) {
+			hfc_http_free(h);
+			return -ENOMEM;
+		}
+		h->nidle++;
+	}
+	if (h->o.probe && nbases > 1) {
+		/* netselect: ask every mirror for index.idx's headers, keep the fastest first. */
+		for (size_t i = 0; i < nbases; i++) {
+			CURL *c = h->handles[0];
+			char url[PATH_MAX];
+			snprintf(url, sizeof(url), "%s/index.idx", h->mirrors[i].base);
+			curl_easy_setopt(c, CURLOPT_URL, url);
+			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)MIN(h->o.timeout_ms, 3000u));
+			CURLcode cc = curl_easy_perform(c);
+			long code = 0;
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+			double t = 0;
+			curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
+			if (cc == CURLE_OK && (code == 200 || code == 0))
+				h->mirrors[i].latency_ms = t * 1000;
+			else
+				h->mirrors[i].down_until = hfc_monotonic() + 5;
+			curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+			curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->o.timeout_ms);
+		}
+	}
+	*ret = h;
+	return 0;
+}
+
+void hfc_http_free(HfcHttp *h)
+{
+	if (!h)
+		return;
+	for (unsigned i = 0; h->handles && i < h->o.connections; i++)
+		if (h->handles[i])
+			curl_easy_cleanup(h->handles[i]);
+	for (size_t i = 0; i < h->nmirrors; i++)
+		free(h->mirrors[i].base);
+	free(h->mirrors);
+	free(h->handles);
+	pthread_cond_destroy(&h->handle_free);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+size_t hfc_http_mirrors(const HfcHttp *h)
+{
+	return h->nmirrors;
+}
+
+/* The best mirror not in `avoid`: healthy and fastest, else the one that comes back first. */
+static int pick_mirror(HfcHttp *h, uint64_t avoid, double now)
+{
+	int best = -1, soonest = -1;
+	for (size_t i = 0; i < h->nmirrors; i++) {
+		if (avoid & (UINT64_C(1) << i))
+			continue;
+		Mirror *m = &h->mirrors[i];
+		if (m->down_until > now) {
+			if (soonest < 0 || m->down_until < h->mirrors[soonest].down_until)
+				soonest = (int)i;
+			continue;
+		}
+		/* Unknown latency ranks after measured ones, in the order given. */
+		double l = m->latency_ms < 0 ? 1e9 + (double)i : m->latency_ms;
+		double bl = best < 0 ? 0
+			    : h->mirrors[best].latency_ms < 0 ? 1e9 + best
+							       : h->mirrors[best].latency_ms;
+		if (best < 0 || l < bl)
+			best = (int)i;
+	}
+	return best >= 0 ? best : soonest;
+}
+
+static CURL *take_handle(HfcHttp *h, bool background)
+{
+	pthread_mutex_lock(&h->lock);
+	if (!background)
+		h->demand_waiting++;
+	/* Background requests leave the last connection to demand reads, and yield to waiters. */
+	unsigned keep = background && h->o.connections > 1 ? 2 : 1;
+	while (h->nidle < keep || (background && h->demand_waiting > 0))
+		pthread_cond_wait(&h->handle_free, &h->lock);
+	if (!background)
+		h->demand_waiting--;
+	CURL *c = h->handles[--h->nidle];
+	pthread_mutex_unlock(&h->lock);
+	return c;
+}
+
+static void give_handle(HfcHttp *h, CURL *c)
+{
+	pthread_mutex_lock(&h->lock);
+	h->handles[h->nidle++] = c;
+	pthread_cond_broadcast(&h->handle_free);
+	pthread_mutex_unlock(&h->lock);
+}
+
+typedef struct Sink {
+	char *buf;
+	size_t len, max;
+	bool overflow;
+} Sink;
+
+static size_t sink_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+	Sink *s = ud;
+	size_t n = size * nmemb;
+	if (n > s->max - s->len) {
+		s->overflow = true;
+		return 0; /* aborts the transfer */
+	}
+	memcpy(s->buf + s->len, data, n);
+	s->len += n;
+	return n;
+}
+
+/* Checks a relative path before it becomes part of a URL: no "..", no scheme, no oddities. */
+static bool path_ok(const char *p)
+{
+	if (!*p || *p == '/' || strstr(p, ".."))
+		return false;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '/' || *p == '.' ||
+		      *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,
+		     unsigned flags, unsigned *ret_mirror, HfcErr *err)
+{
+	if (!path_ok(path))
+		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
+	uint64_t missing = 0; /* mirrors that answered 404 for this path */
+	uint64_t tried = 0;
+	int last = -EIO;
+	char what[256] = "";
+	unsigned attempts = flags & HFC_HTTP_ONCE ? (unsigned)h->nmirrors : h->o.retries + 1;
+	for (unsigned attempt = 0; attempt < attempts; attempt++) {
+		pthread_mutex_lock(&h->lock);
+		uint64_t skip = avoid | missing;
+		/* When every mirror is excluded, bad data beats none: retry the avoided ones. */
+		if ((skip & ((UINT64_C(1) << h->nmirrors) - 1)) == ((UINT64_C(1) << h->nmirrors) - 1))
+			skip = missing;
+		int m = pick_mirror(h, skip, hfc_monotonic());
+		double wait = m >= 0 ? h->mirrors[m].down_until - hfc_monotonic() : 0;
+		if (attempt > 0 && m >= 0)
+			h->stats.retries++;
+		pthread_mutex_unlock(&h->lock);
+		if (m < 0 || ((flags & HFC_HTTP_ONCE) && (tried & (UINT64_C(1) << m))))
+			break; /* every mirror said 404, or each was asked once */
+		tried |= UINT64_C(1) << m;
+		if (wait > 0 && !(flags & HFC_HTTP_ONCE)) {
+			/* Only down mirrors are left: wait for the first to come back. */
+			struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+			nanosleep(&ts, NULL);
+		}
+
+		char url[PATH_MAX];
+		snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
+		CURL *c = take_handle(h, flags & HFC_HTTP_BACKGROUND);
+		Sink s = { .buf = buf, .max = max };
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+		CURLcode cc = curl_easy_perform(c);
+		long code = 0;
+		double ttfb = 0;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &ttfb);
+		give_handle(h, c);
+
+		bool is_file = strncmp(url, "file://", 7) == 0;
+		pthread_mutex_lock(&h->lock);
+		Mirror *mi = &h->mirrors[m];
+		mi->requests++;
+		h->stats.requests++;
+		if (cc == CURLE_OK && (code == 200 || (is_file && code == 0))) {
+			mi->fails = 0;
+			mi->down_until = 0;
+			mi->latency_ms = mi->latency_ms < 0 ? ttfb * 1000
+							    : 0.8 * mi->latency_ms + 0.2 * ttfb * 1000;
+			h->stats.bytes += s.len;
+			pthread_mutex_unlock(&h->lock);
+			if (ret_mirror)
+				*ret_mirror = (unsigned)m;
+			return (ssize_t)s.len;
+		}
+		mi->errors++;
+		h->stats.errors++;
+		if (s.overflow) {
+			last = -EFBIG;
+			snprintf(what, sizeof(what), "larger than %zu bytes", max);
+			missing |= UINT64_C(1) << m;
+		} else if (code == 404 || code == 410 || cc == CURLE_FILE_COULDNT_READ_FILE) {
+			last = -ENOENT;
+			snprintf(what, sizeof(what), "not found");
+			missing |= UINT64_C(1) << m;
+		} else {
+			/* Transport error, timeout or server error: the mirror rests a while. */
+			last = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+			if (cc != CURLE_OK)
+				snprintf(what, sizeof(what), "%s", curl_easy_strerror(cc));
+			else
+				snprintf(what, sizeof(what), "HTTP status %ld", code);
+			/* 0.1 s, then doubling up to 30 s while the failures go on. */
+			double backoff = MIN(0.1 * (double)(1u << MIN(mi->fails, 9u)), 30.0);
+			mi->fails++;
+			mi->down_until = hfc_monotonic() + backoff;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	/* A 404 from every mirror is a clear answer; anything else is an I/O failure. */
+	if (missing == ((UINT64_C(1) << h->nmirrors) - 1) && last != -EFBIG)
+		last = -ENOENT;
+	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
+}
+
+int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
+		       size_t *ret_len, HfcErr *err)
+{
+	/* Grow geometrically: index files are usually far below their bound. */
+	size_t cap = MIN(max, (size_t)1 << 20);
+	for (;;) {
+		char *buf = malloc(cap + 1);
+		if (!buf)
+			return hfc_err_set(err, -ENOMEM, "out of memory");
+		ssize_t n = hfc_http_get(h, path, buf, cap, 0, flags, NULL, err);
+		if (n >= 0) {
+			buf[n] = 0;
+			*ret = buf;
+			*ret_len = (size_t)n;
+			return 0;
+		}
+		free(buf);
+		if (n != -EFBIG || cap >= max)
+			return (int)n;
+		cap = MIN(max, cap * 8);
+	}
+}
+
+void hfc_http_report_bad(HfcHttp *h, unsigned m)
+{
+	pthread_mutex_lock(&h->lock);
+	if (m < h->nmirrors) {
+		h->mirrors[m].errors++;
+		h->stats.errors++;
+		/* Served bad data: rank it last until it proves itself again. */
+		h->mirrors[m].latency_ms = 1e6;
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info)
+{
+	pthread_mutex_lock(&h->lock);
+	double now = hfc_monotonic();
+	*stats = h->stats;
+	int cur = pick_mirror(h, 0, now);
+	stats->current_mirror = cur < 0 ? 0 : (unsigned)cur;
+	for (size_t i = 0; info && i < h->nmirrors; i++) {
+		const Mirror *m = &h->mirrors[i];
+		info[i] = (HfcMirrorInfo){ .base = m->base, .latency_ms = m->latency_ms,
+					   .requests = m->requests, .errors = m->errors,
+					   .down = m->down_until > now };
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	(void)data;
+	(void)ud;
+	return size * nmemb;
+}
+
+int hfc_http_head(HfcHttp *h, const char *path, int64_t *ret_size, unsigned *ret_mirror,
+		  HfcErr *err)
+{
+	if (!path_ok(path))
+		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
+	uint64_t missing = 0;
+	int last = -EIO;
+	char what[256] = "";
+	for (unsigned attempt = 0; attempt <= h->o.retries; attempt++) {
+		pthread_mutex_lock(&h->lock);
+		int m = pick_mirror(h, missing, hfc_monotonic());
+		double wait = m >= 0 ? h->mirrors[m].down_until - hfc_monotonic() : 0;
+		if (attempt > 0)
+			h->stats.retries++;
+		pthread_mutex_unlock(&h->lock);
+		if (m < 0)
+			break;
+		if (wait > 0) {
+			struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
+			nanosleep(&ts, NULL);
+		}
+		char url[PATH_MAX];
+		snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
+		CURL *c = take_handle(h, false);
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		/* The pool's handles are shared with hfc_http_get: never leave a stale sink set. */
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+		CURLcode cc = curl_easy_perform(c);
+		long code = 0;
+		curl_off_t len = -1;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		give_handle(h, c);
+
+		bool is_file = strncmp(url, "file://", 7) == 0;
+		pthread_mutex_lock(&h->lock);
+		Mirror *mi = &h->mirrors[m];
+		mi->requests++;
+		h->stats.requests++;
+		if (cc == CURLE_OK && (code == 200 || (is_file && code == 0))) {
+			mi->fails = 0;
+			mi->down_until = 0;
+			pthread_mutex_unlock(&h->lock);
+			*ret_size = len;
+			if (ret_mirror)
+				*ret_mirror = (unsigned)m;
+			return 0;
+		}
+		mi->errors++;
+		h->stats.errors++;
+		if (code == 404 || code == 410 || cc == CURLE_FILE_COULDNT_READ_FILE) {
+			last = -ENOENT;
+			snprintf(what, sizeof(what), "not found");
+			missing |= UINT64_C(1) << m;
+		} else {
+			last = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+			if (cc != CURLE_OK)
+				snprintf(what, sizeof(what), "%s", curl_easy_strerror(cc));
+			else
+				snprintf(what, sizeof(what), "HTTP status %ld", code);
+			mi->fails++;
+			double backoff = MIN(0.1 * (double)(1u << MIN(mi->fails, 9u)), 30.0);
+			mi->down_until = hfc_monotonic() + backoff;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (missing == ((UINT64_C(1) << h->nmirrors) - 1))
+		last = -ENOENT;
+	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * HTTP(S) and file:// fetches from one or more mirrors of a site (libcurl, the one adapter):
+ * a pool of persistent handles bounds the transfers at once; each request goes to the best
+ * healthy mirror, with per-request timeouts, retries with backoff, and failover.
+ */
+
+#include "base/util.h"
+
+typedef struct HfcHttp HfcHttp;
+
+typedef struct HfcHttpOptions {
+	unsigned connections;  /* transfers at once (default 8) */
+	unsigned timeout_ms;   /* one request, start to end (default 30000) */
+	unsigned connect_timeout_ms; /* default 5000 */
+	unsigned retries;      /* further attempts after the first (default 4) */
+	bool probe;            /* measure each mirror's latency at start (netselect) */
+} HfcHttpOptions;
+
+typedef struct HfcHttpStats {
+	uint64_t requests, bytes, retries, errors;
+	unsigned current_mirror;
+} HfcHttpStats;
+
+typedef struct HfcMirrorInfo {
+	const char *base;
+	double latency_ms; /* probe or running average; < 0 when unknown */
+	uint64_t requests, errors;
+	bool down;
+} HfcMirrorInfo;
+
+/*
+ * Makes a fetcher for the site at each base (http://, https://, file:// or a directory path).
+ * Returns 0 or -errno with err filled.
+ */
+int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *o, HfcHttp **ret,
+		 HfcErr *err);
+
+/* Frees the fetcher; NULL is fine. */
+void hfc_http_free(HfcHttp *h);
+
+static inline void hfc_http_freep(HfcHttp **h)
+{
+	hfc_http_free(*h);
+}
+
+/* Flags for hfc_http_get. */
+#define HFC_HTTP_BACKGROUND 1u /* readahead/prefetch: yields connections to demand requests */
+#define HFC_HTTP_ONCE 2u       /* one attempt per mirror, no retries or waiting for backoff */
+
+/*
+ * Fetches base/path (a checked relative path) into buf (at most max bytes; more is an error).
+ * avoid (may be 0) is a bit set of mirrors not to ask, e.g. those that served bad data for this
+ * path. Retries transport errors, timeouts and HTTP errors on the next mirror. Returns the
+ * number of bytes and sets *ret_mirror, or -ENOENT when every mirror answered 404, -EIO,
+ * -ETIMEDOUT or -EFBIG, with err filled.
+ */
+ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,
+		     unsigned flags, unsigned *ret_mirror, HfcErr *err);
+
+/* Fetches into a new buffer of at most max bytes; returns 0 or -errno (see hfc_http_get). */
+int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
+		       size_t *ret_len, HfcErr *err);
+
+/* Reports that mirror m served data that failed verification (counts an error, demotes it). */
+void hfc_http_report_bad(HfcHttp *h, unsigned m);
+
+/* Returns the number of mirrors. */
+size_t hfc_http_mirrors(const HfcHttp *h);
+
+/* Fills stats and, when info is not NULL, one HfcMirrorInfo per mirror. */
+void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info);
+
+/*
+ * Asks for the headers of base/path (HEAD; for file:// the file's size) from the best mirror,
+ * with the retries and failover of hfc_http_get. Sets *ret_size to the Content-Length (-1 when
+ * the server sent none) and *ret_mirror (may be NULL). Returns 0, -ENOENT when every mirror
+ * answered 404, or -EIO or -ETIMEDOUT, with err filled.
+ */
+int hfc_http_head(HfcHttp *h, const char *path, int64_t *ret_size, unsigned *ret_mirror,
+		  HfcErr *err);

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The index: a strict text format, one line per block (docs/FORMAT.md is normative). The parser
+ * treats its input as hostile: every field is checked before use and errors name file:line.
+ */
+
+#include "base/clock.h"
+#include "base/digest.h"
+#include "base/util.h"
+
+#include <time.h>
+
+#define HFC_INDEX_MAGIC "hfc-index 1"
+#define HFC_BLOCK_SIZE_MIN 4096u
+#define HFC_BLOCK_SIZE_MAX (64u << 20)
+#define HFC_BLOCK_SIZE_DEFAULT 262144u
+#define HFC_INDEX_MAX_BLOCKS (1u << 24)
+#define HFC_IMAGE_SIZE_MAX (UINT64_C(1) << 50)
+#define HFC_VERSION_MAX 99999999u
+#define HFC_LABEL_MAX 256
+/* The largest index file a parser will read: header, the longest block lines, trailer. */
+#define HFC_INDEX_MAX_BYTES ((size_t)8192 + (size_t)HFC_INDEX_MAX_BLOCKS * 76)
+
+typedef struct HfcIndexEntry {
+	uint8_t hash[HFC_HASH_MAX];
+	uint32_t stored; /* bytes of the block file; 0 for an all-zero block (no file) */
+} HfcIndexEntry;
+
+typedef struct HfcIndex {
+	uint32_t version;
+	uint32_t parent; /* 0: none */
+	uint8_t parent_sha256[32];
+	int64_t created; /* seconds since the epoch, UTC */
+	char label[HFC_LABEL_MAX + 1];
+	uint64_t image_size;
+	uint32_t block_size;
+	HfcHashAlgo hash;
+	uint64_t nblocks;
+	HfcIndexEntry *entries;
+	uint8_t end_sha256[32]; /* set by parse and format */
+	char *signature;       /* the optional "signature ..." line without newline, or NULL */
+} HfcIndex;
+
+/* Returns true when the block size is allowed: a multiple of 512 from 4 KiB to 64 MiB. */
+bool hfc_block_size_valid(uint64_t bs);
+
+/* Returns true when s can be a label: 1 to HFC_LABEL_MAX printable UTF-8 bytes. */
+bool hfc_label_valid(const char *s);
+
+/* Allocates an index for image_size bytes in blocks of block_size (all blocks zero); -errno. */
+int hfc_index_new(uint64_t image_size, uint32_t block_size, HfcHashAlgo hash, HfcIndex **ret);
+
+/* Frees an index; NULL is fine. */
+void hfc_index_free(HfcIndex *idx);
+
+static inline void hfc_index_freep(HfcIndex **idx)
+{
+	hfc_index_free(*idx);
+}
+
+/* Returns the uncompressed length of block i (the last block may be short). */
+static inline size_t hfc_index_block_len(const HfcIndex *idx, uint64_t i)
+{
+	uint64_t off = i * idx->block_size;
+	return (size_t)MIN((uint64_t)idx->block_size, idx->image_size - off);
+}
+
+/*
+ * Parses an index from buf (len bytes; need not be NUL-terminated). fname names the source in
+ * error messages ("fname:line: what"). Returns 0, or -EBADMSG with err filled, or -ENOMEM.
+ */
+int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **ret, HfcErr *err);
+
+/* Reads and parses an index file (relative to dirfd); -errno with err filled on failure. */
+int hfc_index_load_at(int dirfd, const char *path, const char *display, HfcIndex **ret,
+		      HfcErr *err);
+
+/*
+ * Serialises idx into a new buffer (header, block lines, end line; the signature line when set),
+ * and stores the end hash in idx. Returns 0 or -errno.
+ */
+int hfc_index_format(HfcIndex *idx, char **ret_buf, size_t *ret_len);

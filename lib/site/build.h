@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Building a new version of a site from an image: hash, dedupe, compress, store, publish. */
+
+#include "base/progress.h"
+#include "formats/index.h"
+#include "base/util.h"
+
+typedef struct HfcBuildOptions {
+	uint32_t block_size; /* 0: the site's, or the default for a new site */
+	HfcHashAlgo hash;
+	bool hash_set;      /* false: the site's, or md5 for a new site */
+	unsigned jobs;      /* 0: all cores */
+	int level;          /* 0: default */
+	const char *label;  /* NULL or empty: none */
+	bool dry_run;       /* compute everything, write nothing */
+	bool force_version; /* publish a new version even when nothing changed */
+	HfcProgress progress; /* reports "build" in bytes of the image */
+} HfcBuildOptions;
+
+typedef struct HfcBuildResult {
+	uint32_t version;   /* the version published (or that would be), or the unchanged one */
+	bool published;     /* false when the image equals the current version, or dry run */
+	bool unchanged;     /* the image equals the newest version: nothing to publish */
+	uint64_t image_size, blocks, new_blocks, reused, zero;
+	uint64_t bytes_read, bytes_written;
+	double seconds;
+} HfcBuildResult;
+
+/*
+ * Builds the next version of the site at site_path from the image file or block device at
+ * image_path. Returns 0, or -errno with err filled; on failure the site is as it was.
+ */
+int hfc_build(const char *image_path, const char *site_path, const HfcBuildOptions *o,
+	      HfcBuildResult *res, HfcErr *err);

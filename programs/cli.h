@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Command-line conventions shared by every tool: option values, one --jobs, usage errors.
+ * A usage error prints one line, "prog: usage: what (see --help)", and the tool exits 2.
+ */
+
+#include "base/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+/* The exit status of a usage error, and the value option helpers return for one. */
+#define HFC_EXIT_USAGE 2
+#define HFC_USAGE (-HFC_EXIT_USAGE - 10000)
+
+/* Prints "prog: usage: what (see --help)" and returns HFC_USAGE. */
+int hfc_usage_error(const char *fmt, ...) _printf_(1, 2);
+
+/*
+ * Parses the value of option `name` as a number from min to max; on error prints
+ * "prog: name: 'arg' is not a number from min to max" and returns HFC_USAGE.
+ */
+int hfc_opt_uint(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* Like hfc_opt_uint for a size with an optional K, M, G or T suffix, at least min bytes. */
+int hfc_opt_size(const char *name, const char *arg, uint64_t min, uint64_t *ret);
+
+/* The threads of -j/--jobs: 1 to HFC_JOBS_MAX; 0 (never returned) means all cores. */
+#define HFC_JOBS_MAX 1024u
+
+/* Parses a --jobs value into *ret; returns 0 or HFC_USAGE (message printed). */
+int hfc_opt_jobs(const char *arg, unsigned *ret);
+
+/* Maps a run()'s result to the exit status: 0, HFC_EXIT_USAGE for HFC_USAGE, else 1. */
+int hfc_exit_status(int r);
+
+/*
+ * Splits "URL[,URL...]" in place into out (at most max); returns the count, or HFC_USAGE (and a
+ * usage error printed) when there are none or too many.
+ */
+int hfc_split_urls(char *s, const char **out, int max);
+
+/* What every tool's output options set: --json, -q/--quiet. */
+typedef struct HfcOutArgs {
+	bool json, quiet;
+} HfcOutArgs;
+
+enum { HFC_OPT_JSON = 0x2000 };
+
+/* The getopt entries of --json, -q/--quiet and -h/--help, and their short letters. */
+#define HFC_COMMON_OPTIONS                                                                         \
+	{ "json", no_argument, NULL, HFC_OPT_JSON }, { "quiet", no_argument, NULL, 'q' },          \
+	{ "help", no_argument, NULL, 'h' }
+#define HFC_COMMON_SHORT "qh"
+
+/*
+ * The default branch of every tool's option switch: --json and --quiet set out (NULL: the tool
+ * has neither), --help prints usage to stdout and exits 0, anything else is a usage error
+ * (usage to stderr). Returns 0 or HFC_USAGE.
+ */
+int hfc_common_opt(int c, void (*usage)(FILE *f), HfcOutArgs *out);
+
+/* Flushes stdout and reports a failed write ("prog: stdout: ..."); returns 0 or -errno. */
+int hfc_stdout_flush(void);
