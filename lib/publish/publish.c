@@ -584,7 +584,7 @@ static void progress_add(void *ud, uint64_t bytes)
 typedef struct Args {
 	const char *v[64];
 	size_t n;
-	char buf[8][PATH_MAX + 64];
+	char buf[16][PATH_MAX + 64];
 	size_t nbuf;
 } Args;
 

@@ -44,6 +44,7 @@ awk 'NR % 2' "$T/out" | while read -r p; do
 	mkdir -p "$T/m/$(dirname "$p")" && cp "$T/src/$p" "$T/m/$p"
 done
 blk=$(sed -n 2p "$T/out")
+mkdir -p "$T/m/$(dirname "$blk")"
 cp "$T/src/$blk" "$T/m/$(dirname "$blk")/.$(basename "$blk").tmp.4242"
 cp "$T/src/indexes/000002.idx" "$T/m/indexes/.000002.idx.tmp.4242.1"
 cp "$T/src/indexes/000002.idx" "$T/m/indexes/000002.idx"

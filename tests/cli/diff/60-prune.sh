@@ -62,6 +62,7 @@ expect_status 0 hfc-index prune --json --keep-since 1970-01-03T00:00:01Z "$site"
 [ "$(json_get "$T/out" removed_versions)" = "[2]" ] || fail "--keep-since with a time: $(cat "$T/out")"
 
 # Orphans (left by an interrupted run) go; files that are not block files stay.
+mkdir -p "$site/blocks/ab" # there may be no block file starting with ab
 head -c 5000 /dev/urandom >"$site/blocks/ab/ab$(printf '%030d' 7)"
 echo keep >"$site/blocks/ab/README"
 expect_status 0 hfc-index prune --json --yes --keep 2 "$site"
