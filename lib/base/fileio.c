@@ -11,11 +11,12 @@
 
 void (*hfc_fileio_before_rename_hook)(const char *tmpname);
 
-int hfc_write_all(int fd, const void *buf, size_t len)
+/* Writes all of buf, at offset when off >= 0 (pwrite), else at the file position. */
+static int write_loop(int fd, const void *buf, size_t len, off_t off)
 {
 	const char *p = buf;
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = off >= 0 ? pwrite(fd, p, len, off) : write(fd, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -25,8 +26,20 @@ int hfc_write_all(int fd, const void *buf, size_t len)
 			return -EIO;
 		p += n;
 		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
+}
+
+int hfc_write_all(int fd, const void *buf, size_t len)
+{
+	return write_loop(fd, buf, len, -1);
+}
+
+int hfc_pwrite_all(int fd, const void *buf, size_t len, off_t offset)
+{
+	return offset < 0 ? -EINVAL : write_loop(fd, buf, len, offset);
 }
 
 ssize_t hfc_pread_all(int fd, void *buf, size_t len, off_t offset)
@@ -45,25 +58,6 @@ ssize_t hfc_pread_all(int fd, void *buf, size_t len, off_t offset)
 		done += (size_t)n;
 	}
 	return (ssize_t)done;
-}
-
-int hfc_pwrite_all(int fd, const void *buf, size_t len, off_t offset)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, offset);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		offset += n;
-	}
-	return 0;
 }
 
 int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len)
