@@ -507,7 +507,6 @@ static int parse_args(int argc, char **argv, Args *a)
 	static const struct option opts[] = {
 		{ "version", required_argument, NULL, 'v' },
 		{ "jobs", required_argument, NULL, 'j' },
-		{ "json", no_argument, NULL, 'J' },
 		{ "keep", required_argument, NULL, 'K' },
 		{ "keep-since", required_argument, NULL, 'S' },
 		{ "yes", no_argument, NULL, 'y' },

@@ -98,7 +98,6 @@ static int parse_args(int argc, char **argv, Args *a)
 		{ "label", required_argument, NULL, 'L' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force-version", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'J' },
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};

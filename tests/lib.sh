@@ -21,6 +21,18 @@ at_exit() { _cleanups+=("$1"); }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "  - $*"; }
 
+# wait_for WHAT SECONDS CMD...: runs CMD every 50 ms until it succeeds; fails the case naming
+# WHAT when SECONDS pass first. Every wait of a test is bounded.
+wait_for() {
+	local what=$1 secs=$2 i
+	shift 2
+	for ((i = 0; i < secs * 20; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "timed out after ${secs}s waiting for $what"
+}
+
 # expect_status N CMD...: runs CMD, stores stdout/stderr in $T/out and $T/err, checks the exit code.
 expect_status() {
 	local want=$1
@@ -45,19 +57,22 @@ expect_error() {
 	grep -qE -- "$pat" "$T/err" || { cat "$T/err" >&2; fail "'$*': error does not match /$pat/"; }
 }
 
-# A real ext2 image made by mke2fs -d from real directory trees of this machine, shared by the
-# cases (built once). Prints its path; the tree it was made from is $HFC_TEST_TMP/tree.
+# make_tree DIR MIB [SEED]: a deterministic tree of about MIB MiB (tests/make-tree.py): text,
+# compressed and binary files, links, a sparse file; the same bytes on every machine.
+make_tree() {
+	python3 "$HFC_TOP/tests/make-tree.py" "$@" || fail "make-tree.py $*"
+}
+
+# A real ext2 image made by mke2fs -d from a generated tree (make_tree: 200 MiB of files in a
+# 512 MiB image), shared by the cases (built once). Prints its path; the tree it was made from
+# is $HFC_TEST_TMP/tree. Its size and content are the same on every machine.
 fixture_image() {
 	local img=$HFC_TEST_TMP/fixture.img tree=$HFC_TEST_TMP/tree
 	(
 		flock 9
 		if [ ! -s "$img" ]; then
-			rm -rf "$tree" && mkdir -p "$tree"
-			# /usr/share/doc and /usr/share/man exist on every Debian machine: text, gzip
-			# files, symlinks, hundreds of directories. A copy keeps the tree stable.
-			cp -a /usr/share/doc "$tree/doc"
-			cp -a /usr/share/man "$tree/man"
-			cp -a /usr/share/perl5 "$tree/perl5" 2>/dev/null || true
+			rm -rf "$tree"
+			make_tree "$tree" 200
 			E2FSPROGS_FAKE_TIME=1 mke2fs -q -F -t ext2 -b 4096 -E root_owner=0:0 \
 				-U 6b1f2a2e-0000-4000-8000-000000000001 -d "$tree" "$img.tmp" 512M >/dev/null
 			mv "$img.tmp" "$img"

@@ -19,19 +19,35 @@ check_done() { # MIRROR: version 2 verified and byte-identical
 	hfc-index extract -q "$1" - | cmp - "$D/v2r.img" || fail "v2 does not extract byte-identical"
 }
 
-for delay in 0.1 0.6 1.2; do
+# Killed at three points of the apply, each found by watching the site, not by the clock: once
+# the first block file is being written, once half of them are, and once block files are
+# under their final names (the publish is near). The process must still run when the kill lands.
+total=$(json_get <(hfc-diff --json "$T/src" 1 2) new_blocks)
+for when in "tmp 1" "tmp $((total / 2))" "final 1"; do
+	read -r kind want <<<"$when"
 	rm -rf "$T/m" && cp -a "$D/site1" "$T/m"
+	touch "$T/mark" && sleep 0.01
 	hfc-apply -q "$T/r.tar" "$T/m" &
 	pid=$!
-	sleep "$delay"
-	kill -9 "$pid" 2>/dev/null || true
+	n=0
+	for ((i = 0; i < 6000; i++)); do # at most 60 s
+		if [ "$kind" = tmp ]; then
+			n=$(find "$T/m/blocks" -name '.*.tmp.*' -newer "$T/mark" | wc -l)
+		else
+			n=$(find "$T/m/blocks" -type f ! -name '.*' -newer "$T/mark" | wc -l)
+		fi
+		[ "$n" -ge "$want" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.01
+	done
+	kill -9 "$pid" 2>/dev/null || fail "hfc-apply ended before $want $kind block files ($n)"
 	wait "$pid" 2>/dev/null || true
 	now=$(sha256sum <"$T/m/index.idx")
-	[ "$now" = "$v1" ] || [ "$now" = "$v2" ] || fail "killed after ${delay}s: index.idx is neither version"
+	[ "$now" = "$v1" ] || [ "$now" = "$v2" ] || fail "killed at $n $kind files: index.idx is neither version"
 	state=$([ "$now" = "$v1" ] && echo "version 1" || echo "version 2")
 	tmps=$(find "$T/m" -name '.*.tmp.*' | wc -l)
 	expect_status 0 hfc-apply --json "$T/r.tar" "$T/m"
-	note "killed after ${delay}s: index.idx was $state, $tmps temporary files; re-run wrote $(json_get "$T/out" written), found $(json_get "$T/out" present)"
+	note "killed at $n $kind block files of $total: index.idx was $state, $tmps temporary files; re-run wrote $(json_get "$T/out" written), found $(json_get "$T/out" present)"
 	[ -z "$(find "$T/m" -name '.*.tmp.*')" ] || fail "temporary files left after the re-run"
 	check_done "$T/m"
 done

@@ -7,7 +7,7 @@
 . "$HFC_TOP/tests/publish-lib.sh"
 
 # A small real site, under a URL prefix, with everything a site must not serve next to it.
-mkdir -p "$T/tree" && cp -a /usr/share/doc/bash /usr/share/doc/coreutils "$T/tree/" 2>/dev/null || true
+make_tree "$T/tree" 3
 E2FSPROGS_FAKE_TIME=1 mke2fs -q -F -t ext2 -d "$T/tree" "$T/img" 8M >/dev/null
 prefix=/hfc/knoppix
 site=$T/www$prefix

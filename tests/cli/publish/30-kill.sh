@@ -7,8 +7,7 @@
 . "$HFC_TOP/tests/publish-lib.sh"
 
 # A real ext2 image; 4 KiB blocks give hundreds of new block files per update quickly.
-mkdir -p "$T/tree"
-cp -a /usr/share/doc/bash /usr/share/doc/coreutils /usr/share/doc/util-linux "$T/tree/" 2>/dev/null || true
+make_tree "$T/tree" 12
 E2FSPROGS_FAKE_TIME=1 mke2fs -q -F -t ext2 -d "$T/tree" "$T/img" 64M >/dev/null
 site=$T/site
 expect_status 0 hfc-mkimage -q -b 4K "$T/img" "$site"
@@ -39,43 +38,69 @@ note "one push of ~380 new blocks to both mirrors: $span ms"
 
 current() { cmp -s "$T/wwwA/hfc/index.idx" "$site/index.idx" && cmp -s "$T/wwwB/hfc/index.idx" "$site/index.idx"; }
 
-moved_a=0 moved_b=0 kills_publish=0 kills_rsync=0 interrupted=0
+# step_of PID: the step an hfc-publish child rsync is in, from its arguments.
+step_of() {
+	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed -n \
+		-e 's|.*--include=/blocks/.*|blocks|p' -e 's|.*--include=/indexes/.*|indexes|p' \
+		-e 's|.*--include=/index.idx.*|current|p'
+}
+
+# Each round kills in a chosen step of the push (new block files, then indexes/, then
+# index.idx), found by watching hfc-publish's rsync children, and a chosen victim: so every
+# kill lands mid-publish, whatever the machine's speed. A round whose step was over before it
+# was seen is counted apart; the block and index steps must never be missed.
+moved_a=0 moved_b=0 kills_publish=0 kills_rsync=0 landed=0 missed=0
+steps=(blocks indexes current)
 for round in $(seq 1 20); do
 	current && new_version "$round"
+	want=${steps[round % 3]}
 	hfc-publish -q -c "$cfg" >"$T/run.out" 2>"$T/run.err" &
 	pid=$!
-	# A random moment in the push, in ms, and a random victim.
-	delay=$((RANDOM % (span + span / 4 + 1)))
-	sleep "$(awk -v d="$delay" 'BEGIN { printf "%.3f", d / 1000 }')"
-	victim=$((RANDOM % 3))
+	one=
+	for ((i = 0; i < 4000; i++)); do # at most 20 s
+		for r in $(pgrep -P "$pid" -x rsync); do
+			[ "$(step_of "$r")" = "$want" ] && one=$r && break
+		done
+		[ -n "$one" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.005
+	done
 	rsyncs=$(pgrep -P "$pid" -x rsync || true)
-	one=$(echo "$rsyncs" | shuf -n 1 2>/dev/null || true)
-	case $victim in
-	0) kill -KILL "$pid" 2>/dev/null && kills_publish=$((kills_publish + 1)) ;;
-	1) if [ -n "$one" ]; then kill -KILL "$one" 2>/dev/null && kills_rsync=$((kills_rsync + 1)); else
-		kill -KILL "$pid" 2>/dev/null && kills_publish=$((kills_publish + 1)); fi ;;
-	2) # shellcheck disable=SC2086
-		kill -KILL "$pid" $rsyncs 2>/dev/null && kills_publish=$((kills_publish + 1)) ;;
+	alive=0
+	case $((round % 4)) in
+	0 | 1) kill -KILL "$pid" 2>/dev/null && alive=1 && kills_publish=$((kills_publish + 1)) ;;
+	2) if [ -n "$one" ] && kill -KILL "$one" 2>/dev/null; then
+		alive=1 kills_rsync=$((kills_rsync + 1))
+	elif kill -KILL "$pid" 2>/dev/null; then # that rsync was done: the publisher then
+		alive=1 kills_publish=$((kills_publish + 1))
+	fi ;;
+	3) # shellcheck disable=SC2086
+		kill -KILL "$pid" $rsyncs 2>/dev/null && alive=1 && kills_publish=$((kills_publish + 1)) ;;
 	esac
 	rc=0
 	{ wait "$pid"; } 2>/dev/null || rc=$?
-	[ "$rc" -ne 0 ] && interrupted=$((interrupted + 1))
+	if [ -n "$one" ] && [ $alive = 1 ] && [ "$rc" -ne 0 ]; then
+		landed=$((landed + 1))
+	else
+		[ "$want" = current ] || fail "round $round: the kill did not land in the $want step (rc $rc)"
+		missed=$((missed + 1))
+	fi
 	# A run that lost an rsync says so: exit 1 and one error line per failed mirror.
 	if [ "$rc" = 1 ]; then
 		grep -q '^hfc-publish: [ab]: ' "$T/run.err" || fail "round $round: exit 1 without a mirror error: $(cat "$T/run.err")"
 	fi
 	# The publisher's rsync processes die with it.
-	sleep 0.05
 	for r in $rsyncs; do
 		_wait_gone "$r" 5 || fail "round $round: rsync $r outlived a killed hfc-publish"
 	done
 	for m in "$T/wwwA/hfc" "$T/wwwB/hfc"; do
-		mirror_check "$m" >/dev/null || fail "round $round (kill after ${delay} ms): $m inconsistent"
+		mirror_check "$m" >/dev/null || fail "round $round (kill in the $want step): $m inconsistent"
 	done
 	cmp -s "$T/wwwA/hfc/index.idx" "$site/index.idx" && moved_a=$((moved_a + 1))
 	cmp -s "$T/wwwB/hfc/index.idx" "$site/index.idx" && moved_b=$((moved_b + 1))
 done
-note "20 kills ($kills_publish of hfc-publish, $kills_rsync of an rsync; $interrupted runs interrupted; the new version had reached a $moved_a times, b $moved_b times): every mirror consistent after each"
+[ "$landed" -ge 13 ] || fail "only $landed of 20 kills landed mid-publish"
+note "20 kills ($kills_publish of hfc-publish, $kills_rsync of an rsync; $landed landed mid-publish, $missed came after a fast index.idx step; the new version had reached a $moved_a times, b $moved_b times): every mirror consistent after each"
 
 # A final run completes the job and verifies, deeply.
 expect_status 0 hfc-publish -c "$cfg" --deep

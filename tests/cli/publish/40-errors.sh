@@ -5,7 +5,7 @@
 . "$HFC_TOP/tests/http.sh"
 . "$HFC_TOP/tests/publish-lib.sh"
 
-mkdir -p "$T/tree" && cp -a /usr/share/doc/bash "$T/tree/"
+make_tree "$T/tree" 1
 E2FSPROGS_FAKE_TIME=1 mke2fs -q -F -t ext2 -d "$T/tree" "$T/img" 4M >/dev/null
 site=$T/site
 expect_status 0 hfc-mkimage -q -b 4K "$T/img" "$site"

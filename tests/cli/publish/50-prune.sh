@@ -5,8 +5,7 @@
 . "$HFC_TOP/tests/http.sh"
 . "$HFC_TOP/tests/publish-lib.sh"
 
-mkdir -p "$T/tree"
-cp -a /usr/share/doc/bash /usr/share/doc/coreutils "$T/tree/" 2>/dev/null || true
+make_tree "$T/tree" 5
 E2FSPROGS_FAKE_TIME=1 mke2fs -q -F -t ext2 -d "$T/tree" "$T/img" 16M >/dev/null
 site=$T/site
 version() {
