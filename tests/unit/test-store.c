@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Unit tests for store.c (and the atomic install of fileio.c it relies on), each in a fresh
- * scratch directory: site layout, atomic writes that survive a crash before the rename, block
- * transactions, publishing versions, version listing, the site lock, verified block decoding.
+ * scratch directory: site layout, atomic installs that survive a crash before the rename (with
+ * and without fsync), block transactions, walking the block files, publishing versions (crashes
+ * before either rename, never replacing a version), version listing, the site lock, verified
+ * block decoding.
  */
 
 #include <setjmp.h>
@@ -13,6 +15,8 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 
 #include "base/codec.h"
 #include "helpers.h"
@@ -22,11 +26,13 @@ typedef struct T {
 	Scratch dir;		 /* the scratch directory */
 	char site[PATH_MAX + 8]; /* dir/site */
 	HfcSite *s;
-	int fd; /* the site's directory fd (owned by s) */
+	int fd;		/* the site's directory fd (owned by s) */
+	unsigned flags; /* of the installs a test makes: the cmocka state it was registered with */
 } T;
 
 static int setup(void **state)
 {
+	const unsigned *flags = *state;
 	T *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -1;
@@ -43,6 +49,7 @@ static int setup(void **state)
 		return -1;
 	}
 	t->fd = hfc_site_fd(t->s);
+	t->flags = flags ? *flags : 0;
 	hfc_fileio_before_rename_hook = NULL;
 	*state = t;
 	return 0;
@@ -157,6 +164,18 @@ static void test_site_open_errors(void **state)
 
 /* ---- atomic installs ---- */
 
+/* For the cmocka state of the tests that install with HFC_INSTALL_NOSYNC (the client's cache). */
+static unsigned nosync_flags = HFC_INSTALL_NOSYNC;
+
+/* Installs data as name in dirfd the way the test's flags say: hfc_write_atomic_at() for none. */
+static int install(const T *t, int dirfd, const char *name, const char *data, size_t len,
+		   mode_t mode)
+{
+	if (!t->flags)
+		return hfc_write_atomic_at(dirfd, name, data, len, mode);
+	return hfc_install_at(dirfd, name, data, len, mode, t->flags);
+}
+
 static char hook_tmp[256];
 static char hook_saw[64];
 static int hook_dirfd;
@@ -178,17 +197,18 @@ static void record_hook(const char *tmpname)
 	free(buf);
 }
 
+/* Run with flags 0 and with HFC_INSTALL_NOSYNC: fsync or not, the install is atomic. */
 static void test_write_atomic(void **state)
 {
 	T *t = *state;
 	mode_t old = umask(022);
-	assert_int_equal(hfc_write_atomic_at(t->fd, "f.txt", "hello", 5, 0644), 0);
+	assert_int_equal(install(t, t->fd, "f.txt", "hello", 5, 0644), 0);
 	assert_file_at(t->fd, "f.txt", "hello", 5);
 
 	hook_dirfd = t->fd;
 	hook_saw[0] = 0;
 	hfc_fileio_before_rename_hook = record_hook;
-	assert_int_equal(hfc_write_atomic_at(t->fd, "f.txt", "world!", 6, 0600), 0);
+	assert_int_equal(install(t, t->fd, "f.txt", "world!", 6, 0600), 0);
 	hfc_fileio_before_rename_hook = NULL;
 	assert_string_equal(hook_saw, "tmp=world! final=hello");
 	assert_true(hfc_is_tmp_name(hook_tmp));
@@ -202,13 +222,24 @@ static void test_write_atomic(void **state)
 	assert_true(S_ISREG(st.st_mode));
 
 	/* An empty file is a file too. */
-	assert_int_equal(hfc_write_atomic_at(t->fd, "empty", "", 0, 0644), 0);
+	assert_int_equal(install(t, t->fd, "empty", "", 0, 0644), 0);
 	assert_file_at(t->fd, "empty", "", 0);
+
+	/* No-replace: -EEXIST, the old file as it was, nothing left behind. */
+	assert_int_equal(hfc_install_at(t->fd, "f.txt", "x", 1, 0644,
+					t->flags | HFC_INSTALL_NOREPLACE),
+			 -EEXIST);
+	assert_file_at(t->fd, "f.txt", "world!", 6);
+	assert_int_equal(hfc_install_at(t->fd, "new", "x", 1, 0644,
+					t->flags | HFC_INSTALL_NOREPLACE),
+			 0);
+	assert_file_at(t->fd, "new", "x", 1);
 	assert_int_equal(count_tmp_site(t->fd), 0);
 	umask(old);
 }
 
 typedef struct CrashArgs {
+	const T *t;
 	int dirfd;
 	const char *name, *data;
 } CrashArgs;
@@ -216,14 +247,15 @@ typedef struct CrashArgs {
 static void crash_write(void *arg)
 {
 	CrashArgs *a = arg;
-	(void)hfc_write_atomic_at(a->dirfd, a->name, a->data, strlen(a->data), 0644);
+	(void)install(a->t, a->dirfd, a->name, a->data, strlen(a->data), 0644);
 }
 
+/* Run with flags 0 and with HFC_INSTALL_NOSYNC: a crash never leaves a part under the name. */
 static void test_write_atomic_crash(void **state)
 {
 	T *t = *state;
 	/* A new file: after the crash its name does not exist at all. */
-	CrashArgs a = { .dirfd = t->fd, .name = "new.txt", .data = "new content" };
+	CrashArgs a = { .t = t, .dirfd = t->fd, .name = "new.txt", .data = "new content" };
 	crash_in_child("", crash_write, &a);
 	assert_false(exists_at(t->fd, "new.txt"));
 	assert_int_equal(count_tmp_at(t->fd, "."), 1);
@@ -257,6 +289,69 @@ static void test_write_atomic_crash(void **state)
 	assert_true(exists_at(t->fd, ".hidden"));
 	assert_true(exists_at(t->fd, ".lock"));
 	assert_true(is_dir_at(t->fd, "indexes"));
+}
+
+typedef struct Poll {
+	int dirfd;
+	const char *a, *b; /* the two contents the file may have */
+	size_t alen, blen;
+	atomic_bool stop;
+	atomic_uint reads, bad;
+} Poll;
+
+/* Reads "f.bin" over and over: each read must be all of one content or all of the other. */
+static void *poll_thread(void *arg)
+{
+	Poll *p = arg;
+	size_t cap = MAX(p->alen, p->blen) + 1;
+	char *buf = malloc(cap);
+	while (buf && !atomic_load(&p->stop)) {
+		int fd = openat(p->dirfd, "f.bin", O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : hfc_pread_all(fd, buf, cap, 0);
+		if (fd >= 0)
+			close(fd);
+		bool whole = (n == (ssize_t)p->alen && memcmp(buf, p->a, p->alen) == 0) ||
+			     (n == (ssize_t)p->blen && memcmp(buf, p->b, p->blen) == 0);
+		atomic_fetch_add(whole ? &p->reads : &p->bad, 1);
+	}
+	if (!buf)
+		atomic_fetch_add(&p->bad, 1);
+	free(buf);
+	return NULL;
+}
+
+/* A reader sees the whole old file or the whole new one while it is replaced, even without fsync. */
+static void test_install_nosync_never_partial(void **state)
+{
+	T *t = *state;
+	enum { ALEN = 200000, BLEN = 300000, ROUNDS = 100 };
+	char *a = malloc(ALEN), *b = malloc(BLEN);
+	assert_non_null(a);
+	assert_non_null(b);
+	memset(a, 'a', ALEN);
+	memset(b, 'b', BLEN);
+	assert_int_equal(hfc_install_at(t->fd, "f.bin", a, ALEN, 0644, HFC_INSTALL_NOSYNC), 0);
+	Poll p = { .dirfd = t->fd, .a = a, .b = b, .alen = ALEN, .blen = BLEN };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, poll_thread, &p), 0);
+	while (atomic_load(&p.reads) + atomic_load(&p.bad) == 0)
+		sched_yield();
+	for (int i = 0; i < ROUNDS; i++) {
+		bool odd = i % 2;
+		assert_int_equal(hfc_install_at(t->fd, "f.bin", odd ? a : b, odd ? ALEN : BLEN,
+						0644, HFC_INSTALL_NOSYNC),
+				 0);
+	}
+	atomic_store(&p.stop, true);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	if (atomic_load(&p.bad) != 0)
+		fail_msg("%u of %u reads saw a partial or missing file", atomic_load(&p.bad),
+			 atomic_load(&p.bad) + atomic_load(&p.reads));
+	assert_true(atomic_load(&p.reads) > 0);
+	assert_file_at(t->fd, "f.bin", a, ALEN);
+	assert_int_equal(count_tmp_at(t->fd, "."), 0);
+	free(a);
+	free(b);
 }
 
 static void test_clean_tmp(void **state)
@@ -595,6 +690,202 @@ static void test_block_decode_verified(void **state)
 	}
 }
 
+/* ---- walking the block files ---- */
+
+enum { SEEN_MAX = 32 };
+
+/* What hfc_blocks_scan() reported, call by call. */
+typedef struct Seen {
+	HfcHashAlgo algo;
+	int calls;
+	int stop_at; /* the call that returns -ECANCELED (0: none) */
+	struct {
+		char path[128]; /* subdir/name */
+		bool hashed;
+		uint8_t hash[HFC_HASH_MAX];
+		off_t size;
+		bool same_file; /* dir and name reach the file st describes */
+	} e[SEEN_MAX];
+} Seen;
+
+static int seen_entry(void *ud, int dir, const char *subdir, const char *name,
+		      const uint8_t *hash, const struct stat *st)
+{
+	Seen *s = ud;
+	int i = s->calls++;
+	if (i < SEEN_MAX) {
+		snprintf(s->e[i].path, sizeof(s->e[i].path), "%s/%s", subdir, name);
+		s->e[i].hashed = hash != NULL;
+		if (hash)
+			memcpy(s->e[i].hash, hash, hfc_hash_len(s->algo));
+		s->e[i].size = st->st_size;
+		struct stat here;
+		s->e[i].same_file = fstatat(dir, name, &here, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    here.st_ino == st->st_ino && here.st_dev == st->st_dev;
+	}
+	if (s->calls == s->stop_at)
+		return -ECANCELED;
+	return s->calls % 2; /* any result >= 0 goes on */
+}
+
+/* Scans the site for algo from scratch: returns hfc_blocks_scan()'s result, s the reports. */
+static int scan(T *t, HfcHashAlgo algo, int stop_at, Seen *s, HfcErr *err)
+{
+	*s = (Seen){ .algo = algo, .stop_at = stop_at };
+	int r = hfc_blocks_scan(t->fd, t->site, algo, seen_entry, s, err);
+	assert_true(s->calls <= SEEN_MAX);
+	/* Fan-out directories in order: "blocks/ab/" sorts as the byte does. */
+	for (int i = 1; i < s->calls; i++)
+		assert_true(strncmp(s->e[i - 1].path, s->e[i].path, 10) <= 0);
+	return r;
+}
+
+/* The report of path, which must be there once, reaching the file itself. */
+static int seen(const Seen *s, const char *path)
+{
+	int at = -1;
+	for (int i = 0; i < s->calls; i++) {
+		if (strcmp(s->e[i].path, path) != 0)
+			continue;
+		if (at >= 0)
+			fail_msg("%s reported twice", path);
+		at = i;
+	}
+	if (at < 0)
+		fail_msg("%s not reported", path);
+	assert_true(s->e[at].same_file);
+	return at;
+}
+
+/* Writes dir + "/" + the hex of hash (len bytes, upper case when upper) to out. */
+static void hex_path(const char *dir, const uint8_t *hash, size_t len, bool upper, char *out,
+		     size_t outlen)
+{
+	char hex[2 * HFC_HASH_MAX + 1];
+	hfc_hex_encode(hash, len, hex);
+	for (char *c = hex; upper && *c; c++)
+		*c = (char)(*c >= 'a' ? *c - 'a' + 'A' : *c);
+	snprintf(out, outlen, "%s/%s", dir, hex);
+}
+
+/*
+ * hfc_blocks_scan reports block files with their hash and anything else in a fan-out directory
+ * (strays, temporary files, links, directories, names of another directory or algorithm) with
+ * none; it stops at the callback's error, and at a fan-out directory that is a link.
+ */
+static void test_blocks_scan(void **state)
+{
+	T *t = *state;
+	HfcErr err = { .msg = "" };
+	Seen *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	/* No blocks/ at all (a new cache): nothing to report. */
+	*s = (Seen){ .algo = HFC_HASH_MD5 };
+	assert_int_equal(hfc_blocks_scan(t->dir.fd, "scratch", HFC_HASH_MD5, seen_entry, s, &err),
+			 0);
+	assert_int_equal(s->calls, 0);
+
+	Blocks bs;
+	blocks_make(&bs, 6, HFC_HASH_MD5, 3, 7, 1);
+	commit_blocks(t, &bs, 0, 3);
+	char bp[3][HFC_BLOCK_PATH_MAX];
+	for (int i = 0; i < 3; i++)
+		hfc_block_path(HFC_HASH_MD5, bs.b[i].hash, bp[i]);
+
+	/* Beside block 0, in its fan-out directory: */
+	enum { NSTRAY = 7 };
+	char dir[16], stray[NSTRAY][128];
+	snprintf(dir, sizeof(dir), "%.9s", bp[0]);
+	uint8_t h[HFC_HASH_MAX], sha[32];
+	memcpy(h, bs.b[0].hash, 16);
+	char name0[33]; /* block 0's name */
+	hfc_hex_encode(h, 16, name0);
+	/* a stray file, a temporary one, */
+	snprintf(stray[0], sizeof(stray[0]), "%s/junk", dir);
+	snprintf(stray[1], sizeof(stray[1]), "%s/.%s.tmp.1.2", dir, name0);
+	/* a block's name in upper case, the name of a block of another fan-out directory, */
+	hex_path(dir, h, 16, true, stray[2], sizeof(stray[2]));
+	h[0] ^= 0xff;
+	hex_path(dir, h, 16, false, stray[3], sizeof(stray[3]));
+	h[0] ^= 0xff;
+	/* the name of a SHA-256 block, */
+	memset(sha, 0x5a, sizeof(sha));
+	sha[0] = h[0];
+	hex_path(dir, sha, 32, false, stray[4], sizeof(stray[4]));
+	/* and block names that are a directory and a link to block 0. */
+	h[15] ^= 1;
+	hex_path(dir, h, 16, false, stray[5], sizeof(stray[5]));
+	h[15] ^= 2;
+	hex_path(dir, h, 16, false, stray[6], sizeof(stray[6]));
+	for (int i = 0; i < 5; i++)
+		put_at(t->fd, stray[i], "not a block");
+	assert_int_equal(mkdirat(t->fd, stray[5], 0755), 0);
+	char deep[192]; /* not looked into */
+	snprintf(deep, sizeof(deep), "%s/%s", stray[5], name0);
+	put_at(t->fd, deep, "inside a directory");
+	assert_int_equal(symlinkat(name0, t->fd, stray[6]), 0);
+
+	/* The last fan-out directory nothing is in yet: a link to one comes below. */
+	unsigned x = 0xff;
+	char fan[HFC_LAYOUT_PATH_MAX];
+	for (hfc_block_dir((uint8_t)x, fan); exists_at(t->fd, fan); hfc_block_dir((uint8_t)x, fan))
+		x--;
+
+	/* MD5: the blocks with their hashes and sizes, everything else without a hash. */
+	assert_int_equal(scan(t, HFC_HASH_MD5, 0, s, &err), 0);
+	assert_int_equal(s->calls, 3 + NSTRAY);
+	int before = 0; /* reports from directories before the link's */
+	for (int i = 0; i < s->calls; i++)
+		before += strncmp(s->e[i].path, fan, strlen(fan)) < 0;
+	for (int i = 0; i < 3; i++) {
+		int k = seen(s, bp[i]);
+		assert_true(s->e[k].hashed);
+		assert_memory_equal(s->e[k].hash, bs.b[i].hash, 16);
+		assert_int_equal(s->e[k].size, bs.b[i].len);
+	}
+	for (int i = 0; i < NSTRAY; i++)
+		assert_false(s->e[seen(s, stray[i])].hashed);
+
+	/* SHA-256: the MD5 blocks are strays now, the SHA-256 name is a block. */
+	assert_int_equal(scan(t, HFC_HASH_SHA256, 0, s, &err), 0);
+	assert_int_equal(s->calls, 3 + NSTRAY);
+	for (int i = 0; i < 3; i++)
+		assert_false(s->e[seen(s, bp[i])].hashed);
+	for (int i = 0; i < NSTRAY; i++) {
+		int k = seen(s, stray[i]);
+		assert_int_equal(s->e[k].hashed, i == 4);
+	}
+	assert_memory_equal(s->e[seen(s, stray[4])].hash, sha, 32);
+
+	/* The callback's error ends the scan at once, and is its result. */
+	assert_int_equal(scan(t, HFC_HASH_MD5, 4, s, &err), -ECANCELED);
+	assert_int_equal(s->calls, 4);
+
+	/*
+	 * A fan-out directory that is a link (to a directory of block files elsewhere) is not
+	 * followed: the scan fails there, naming it, after the directories before it.
+	 */
+	assert_int_equal(mkdirat(t->dir.fd, "elsewhere", 0755), 0);
+	memset(h, 0x33, 16);
+	h[0] = (uint8_t)x;
+	char inside[128];
+	hex_path("elsewhere", h, 16, false, inside, sizeof(inside));
+	put_at(t->dir.fd, inside, "a block elsewhere");
+	assert_int_equal(symlinkat("../../elsewhere", t->fd, fan), 0);
+	/* Linux says ENOTDIR for O_DIRECTORY | O_NOFOLLOW on a link; POSIX would allow ELOOP. */
+	int r = scan(t, HFC_HASH_MD5, 0, s, &err);
+	if (r != -ENOTDIR && r != -ELOOP)
+		fail_msg("a linked fan-out directory: %d, not -ENOTDIR", r);
+	if (!strstr(err.msg, fan))
+		fail_msg("message: %s", err.msg);
+	assert_int_equal(s->calls, before);
+	for (int i = 0; i < s->calls; i++)
+		assert_true(strncmp(s->e[i].path, fan, strlen(fan)) < 0);
+
+	blocks_free(&bs);
+	free(s);
+}
+
 /* ---- versions ---- */
 
 static HfcIndex *new_index(uint32_t version, int64_t created)
@@ -865,6 +1156,76 @@ static void test_publish_crash(void **state)
 	hfc_index_free(v1);
 }
 
+/*
+ * A crash just before the no-replace rename of indexes/000002.idx: no version 2 at all, only its
+ * temporary file, which the next writer removes before it publishes version 2 after all.
+ */
+static void test_publish_crash_before_version(void **state)
+{
+	T *t = *state;
+	HfcIndex *v1 = publish_then_crash(t, ".000002.idx.tmp.");
+	assert_false(exists_at(t->fd, "indexes/000002.idx"));
+	assert_int_equal(count_tmp_at(t->fd, "indexes"), 1);
+	assert_int_equal(count_at(t->fd, "indexes", NULL), 2);
+	assert_int_equal(count_tmp_at(t->fd, "."), 0);
+	assert_versions(t, (const uint32_t[]){ 1 }, 1);
+	hfc_index_free(load_ok(t, 0, 1));
+
+	clean_and_publish(t, 2, 1);
+	assert_versions(t, (const uint32_t[]){ 1, 2 }, 2);
+	HfcIndex *v2 = load_ok(t, 2, 2);
+	assert_memory_equal(v2->parent_sha256, v1->end_sha256, 32);
+	hfc_index_free(v2);
+	hfc_index_free(v1);
+}
+
+static int plant_fd;
+
+/* Another writer's version 2 appears after publish checked the versions, before its rename. */
+static void plant_hook(const char *tmpname)
+{
+	if (strncmp(tmpname, ".000002.idx.tmp.", 16) == 0)
+		put_at(plant_fd, "indexes/000002.idx", "another writer's version 2\n");
+}
+
+/*
+ * Publishing a version whose file is already in indexes/ fails with -EEXIST and changes nothing:
+ * whether the file was there before (the version check) or appeared just before the rename (only
+ * the no-replace rename stops that one).
+ */
+static void test_publish_no_replace(void **state)
+{
+	T *t = *state;
+	HfcErr err = { .msg = "" };
+	hfc_index_free(publish_new(t, 1, 1767225600));
+	size_t l1;
+	char *f1 = slurp_at(t->fd, "index.idx", &l1);
+	int entries = count_at(t->fd, ".", NULL);
+
+	static const char theirs[] = "another writer's version 2\n";
+	put_at(t->fd, "indexes/000002.idx", theirs);
+	HfcIndex *v2 = new_index(2, 1767312000);
+	for (int during = 0; during <= 1; during++) {
+		if (during) {
+			assert_int_equal(unlinkat(t->fd, "indexes/000002.idx", 0), 0);
+			plant_fd = t->fd;
+			hfc_fileio_before_rename_hook = plant_hook;
+		}
+		err.msg[0] = 0;
+		assert_int_equal(hfc_site_publish(t->s, v2, &err), -EEXIST);
+		hfc_fileio_before_rename_hook = NULL;
+		assert_non_null(strstr(err.msg, during ? "indexes/000002.idx" : "version 2"));
+		assert_file_at(t->fd, "indexes/000002.idx", theirs, sizeof(theirs) - 1);
+		assert_file_at(t->fd, "indexes/000001.idx", f1, l1);
+		assert_file_at(t->fd, "index.idx", f1, l1);
+		assert_int_equal(count_at(t->fd, "indexes", NULL), 2);
+		assert_int_equal(count_at(t->fd, ".", NULL), entries);
+		assert_int_equal(count_tmp_site(t->fd), 0);
+	}
+	hfc_index_free(v2);
+	free(f1);
+}
+
 static void test_versions_ignore_junk(void **state)
 {
 	T *t = *state;
@@ -957,6 +1318,8 @@ static void test_lock_reader_without_lock_file(void **state)
 }
 
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* f again, its installs with HFC_INSTALL_NOSYNC (the client's cache). */
+#define T_NOSYNC(f) { #f "_nosync", f, setup, teardown, &nosync_flags }
 
 int main(void)
 {
@@ -964,7 +1327,10 @@ int main(void)
 		T_(test_site_open_create),
 		T_(test_site_open_errors),
 		T_(test_write_atomic),
+		T_NOSYNC(test_write_atomic),
 		T_(test_write_atomic_crash),
+		T_NOSYNC(test_write_atomic_crash),
+		T_(test_install_nosync_never_partial),
 		T_(test_clean_tmp),
 		T_(test_block_path),
 		T_(test_block_txn_commit),
@@ -973,8 +1339,11 @@ int main(void)
 		T_(test_block_txn_threads),
 		T_(test_block_read_errors),
 		T_(test_block_decode_verified),
+		T_(test_blocks_scan),
 		T_(test_publish),
 		T_(test_publish_crash),
+		T_(test_publish_crash_before_version),
+		T_(test_publish_no_replace),
 		T_(test_load_index_wrong_version),
 		T_(test_versions_ignore_junk),
 		T_(test_versions_sorted),
