@@ -918,14 +918,21 @@ static void test_bad_compression(void **state)
 
 #define BAD_TIME_MSG "bad created time: expected YYYY-MM-DDTHH:MM:SSZ"
 
+/* Puts value in the one %s of fmt, appends a correct end line, and expects the error. */
+static void bad_value(const char *fmt, const char *value, unsigned line, const char *msg,
+		      int srcline)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), fmt, value);
+	char *s = with_end(buf);
+	expect_bad_n(s, strlen(s), line, msg, srcline);
+	free(s);
+}
+
 static void bad_created(const char *t, int srcline)
 {
-	char buf[512];
-	snprintf(buf, sizeof(buf), L_MAGIC L_VERSION L_PARENT "created %s\n" L_LABEL HEAD_6_10 BODY,
-		 t);
-	char *s = with_end(buf);
-	expect_bad_n(s, strlen(s), 4, BAD_TIME_MSG, srcline);
-	free(s);
+	bad_value(L_MAGIC L_VERSION L_PARENT "created %s\n" L_LABEL HEAD_6_10 BODY, t, 4,
+		  BAD_TIME_MSG, srcline);
 }
 
 static void test_bad_created(void **state)
@@ -1066,11 +1073,7 @@ static void test_bad_parent(void **state)
 
 static void bad_label(const char *label, int srcline)
 {
-	char buf[2048];
-	snprintf(buf, sizeof(buf), HEAD_1_4 "label %s\n" HEAD_6_10 BODY, label);
-	char *s = with_end(buf);
-	expect_bad_n(s, strlen(s), 5, BAD_LABEL_MSG, srcline);
-	free(s);
+	bad_value(HEAD_1_4 "label %s\n" HEAD_6_10 BODY, label, 5, BAD_LABEL_MSG, srcline);
 }
 
 static void test_bad_label(void **state)
