@@ -41,6 +41,7 @@ static inline void scratch_dir(const char *name, char *buf, size_t len)
 		fail_msg("scratch directory for %s: %s", name, strerror(errno));
 }
 
+/* The nftw() callback of scratch_rm(): removes one entry. */
 static inline int scratch_rm_entry(const char *path, const struct stat *st, int flag,
 				   struct FTW *ftw)
 {
@@ -94,7 +95,7 @@ static inline int scratch_close(Scratch *s)
 
 /* ---- files ---- */
 
-/* Writes len bytes to path (relative to dirfd; made or truncated, 0644); fails the test otherwise. */
+/* Writes len bytes to path below dirfd (made or truncated, 0644); fails the test otherwise. */
 static inline void write_at(int dirfd, const char *path, const void *data, size_t len)
 {
 	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -116,11 +117,7 @@ static inline void write_file(const char *path, const void *data, size_t len)
 	write_at(AT_FDCWD, path, data, len);
 }
 
-/*
- * Reads the whole file path (relative to dirfd; a link is not followed) into a malloc'd buffer
- * with a NUL after its end, sets *ret_len (may be NULL); fails the test otherwise. Plain read(2),
- * so that the library's own readers are not tested with themselves.
- */
+/* Reads a whole file below dirfd (not followed) with plain read(2), NUL-terminated; malloc'd. */
 static inline char *slurp_at(int dirfd, const char *path, size_t *ret_len)
 {
 	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -203,11 +200,8 @@ static inline int count_tmp_at(int dirfd, const char *sub)
 
 /* ---- child processes ---- */
 
-/*
- * Runs fn(arg) in a child process; returns its exit status (99 when fn returned), 128 + the
- * signal that ended it, or -1 when it ran longer than ms milliseconds (0: no limit) and was killed.
- */
-static inline int in_child(void (*fn)(void *), void *arg, unsigned ms)
+/* Runs fn(arg) in a child: its exit status (99: fn returned), 128 + signal, -1: killed after ms. */
+static inline int in_child(void (*fn)(void *), void *arg, unsigned ms /* 0: no limit */)
 {
 	fflush(NULL);
 	pid_t pid = fork();

@@ -320,7 +320,7 @@ static void *poll_thread(void *arg)
 	return NULL;
 }
 
-/* A reader sees the whole old file or the whole new one while it is replaced, even without fsync. */
+/* A reader sees all of the old file or all of the new one while it is replaced without fsync. */
 static void test_install_nosync_never_partial(void **state)
 {
 	T *t = *state;
