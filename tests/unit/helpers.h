@@ -1,24 +1,47 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Shared by the unit tests: scratch directories and small file helpers. Include after cmocka. */
+/*
+ * Shared by the unit tests: scratch directories, small file helpers, child processes and one
+ * reproducible random generator. Include after cmocka. Helpers that assert fail the running
+ * test; a child made by in_child() must not assert (a failed assert there would go on with
+ * cmocka's next test in the child), so it reports through its exit status instead.
+ */
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Makes a scratch directory "$TMPDIR/hfc-unit-NAME.XXXXXX" in buf; fails the test otherwise. */
-static inline void scratch_dir(const char *name, char *buf, size_t len)
+#include "base/fileio.h"
+
+/* ---- scratch directories ---- */
+
+/* Makes "$TMPDIR/hfc-unit-NAME.XXXXXX" (/tmp without TMPDIR) in buf; returns 0 or -1. */
+static inline int scratch_mkdtemp(const char *name, char *buf, size_t len)
 {
 	const char *tmp = getenv("TMPDIR");
-	snprintf(buf, len, "%s/hfc-unit-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
-	assert_non_null(mkdtemp(buf));
+	int n = snprintf(buf, len, "%s/hfc-unit-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+	return n >= 0 && (size_t)n < len && mkdtemp(buf) ? 0 : -1;
 }
 
+/* Makes a scratch directory (scratch_mkdtemp) in buf; fails the test otherwise. */
+static inline void scratch_dir(const char *name, char *buf, size_t len)
+{
+	if (scratch_mkdtemp(name, buf, len) < 0)
+		fail_msg("scratch directory for %s: %s", name, strerror(errno));
+}
+
+/* The nftw() callback of scratch_rm(): removes one entry. */
 static inline int scratch_rm_entry(const char *path, const struct stat *st, int flag,
 				   struct FTW *ftw)
 {
@@ -28,30 +51,197 @@ static inline int scratch_rm_entry(const char *path, const struct stat *st, int 
 	return remove(path);
 }
 
-/* Removes a scratch directory tree. */
-static inline void scratch_rm(const char *dir)
+/* Removes a scratch directory tree (links are removed, not followed); returns 0 or -1. */
+static inline int scratch_rm(const char *dir)
 {
-	nftw(dir, scratch_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return nftw(dir, scratch_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+/* A test's scratch directory: its path and an O_DIRECTORY fd of it. */
+typedef struct Scratch {
+	char path[PATH_MAX];
+	int fd;
+} Scratch;
+
+/* Makes and opens a scratch directory; returns 0, or -1 with a message (for cmocka setups). */
+static inline int scratch_open(Scratch *s, const char *name)
+{
+	s->fd = -1;
+	if (scratch_mkdtemp(name, s->path, sizeof(s->path)) < 0) {
+		print_error("scratch directory for %s: %s\n", name, strerror(errno));
+		s->path[0] = 0;
+		return -1;
+	}
+	s->fd = open(s->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->fd < 0) {
+		print_error("%s: %s\n", s->path, strerror(errno));
+		(void)scratch_rm(s->path);
+		s->path[0] = 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes and removes a scratch directory; returns 0, or -1 when some of it stayed (teardowns). */
+static inline int scratch_close(Scratch *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	int r = s->path[0] ? scratch_rm(s->path) : 0;
+	s->path[0] = 0;
+	return r;
+}
+
+/* ---- files ---- */
+
+/* Writes len bytes to path below dirfd (made or truncated, 0644); fails the test otherwise. */
+static inline void write_at(int dirfd, const char *path, const void *data, size_t len)
+{
+	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fail_msg("creating %s: %s", path, strerror(errno));
+	assert_int_equal(hfc_write_all(fd, data, len), 0);
+	assert_int_equal(close(fd), 0);
+}
+
+/* write_at() of a string, without its NUL. */
+static inline void put_at(int dirfd, const char *path, const char *s)
+{
+	write_at(dirfd, path, s, strlen(s));
 }
 
 /* Writes a whole file; fails the test otherwise. */
 static inline void write_file(const char *path, const void *data, size_t len)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
+	write_at(AT_FDCWD, path, data, len);
 }
 
-/* Fills buf with reproducible pseudo-random bytes (xorshift) from seed. */
+/* Reads a whole file below dirfd (not followed) with plain read(2), NUL-terminated; malloc'd. */
+static inline char *slurp_at(int dirfd, const char *path, size_t *ret_len)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		fail_msg("reading %s: %s", path, strerror(errno));
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
+	for (;;) {
+		if (len + 1 == cap) {
+			buf = realloc(buf, cap *= 2);
+			assert_non_null(buf);
+		}
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			fail_msg("reading %s: %s", path, strerror(e));
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = 0;
+	if (ret_len)
+		*ret_len = len;
+	return buf;
+}
+
+/* Checks that path (relative to dirfd) holds exactly len bytes of want. */
+static inline void assert_file_at(int dirfd, const char *path, const void *want, size_t len)
+{
+	size_t got_len;
+	char *got = slurp_at(dirfd, path, &got_len);
+	if (got_len != len || memcmp(got, want, len) != 0)
+		fail_msg("%s: %zu bytes, not the %zu expected (or other bytes)", path, got_len, len);
+	free(got);
+}
+
+/* True when path (relative to dirfd) exists; a link is not followed. */
+static inline bool exists_at(int dirfd, const char *path)
+{
+	struct stat st;
+	return fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* True when path (relative to dirfd) is a directory, not a link to one. */
+static inline bool is_dir_at(int dirfd, const char *path)
+{
+	struct stat st;
+	return fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Counts the entries of directory sub (below dirfd) that match (NULL: all); 0 when missing. */
+static inline int count_at(int dirfd, const char *sub, bool (*match)(const char *name))
+{
+	int fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	DIR *d = fdopendir(fd);
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    (!match || match(de->d_name)))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Counts the temporary names (hfc_is_tmp_name) in directory sub below dirfd. */
+static inline int count_tmp_at(int dirfd, const char *sub)
+{
+	return count_at(dirfd, sub, hfc_is_tmp_name);
+}
+
+/* ---- child processes ---- */
+
+/* Runs fn(arg) in a child: its exit status (99: fn returned), 128 + signal, -1: killed after ms. */
+static inline int in_child(void (*fn)(void *), void *arg, unsigned ms /* 0: no limit */)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fn(arg);
+		_exit(99);
+	}
+	int st = 0;
+	pid_t w = waitpid(pid, &st, ms ? WNOHANG : 0);
+	for (unsigned i = 0; w == 0 && i < ms; i++) {
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+		w = waitpid(pid, &st, WNOHANG);
+	}
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		return -1;
+	}
+	assert_int_equal(w, pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---- reproducible randomness ---- */
+
+/* The next number of the splitmix64 sequence in *state: any seed, the same numbers every run. */
+static inline uint64_t rng_next(uint64_t *state)
+{
+	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+/* Fills buf with reproducible pseudo-random bytes (rng_next, 8 bytes a number) from seed. */
 static inline void fill_random(void *buf, size_t len, uint64_t seed)
 {
 	uint8_t *p = buf;
-	uint64_t x = seed ? seed : 88172645463325252ull;
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t x = rng_next(&seed);
+		memcpy(p + i, &x, len - i < 8 ? len - i : 8);
 	}
 }

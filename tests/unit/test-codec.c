@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "base/codec.h"
+#include "helpers.h"
 
 static const size_t sizes[] = {
 	0, 1, 2, 7, 511, 512, 4095, 4096, 4097, 5000, 65535, 65536, 65537, 100003, 131072, 262143,
@@ -25,36 +26,25 @@ typedef enum Kind { TEXT, RANDOM, ZERO, KIND_MAX } Kind;
 
 static const char *const kind_name[] = { "text", "random", "zero" };
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	/* splitmix64: deterministic, so a failure reproduces. */
-	uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
 static uint8_t *make_data(Kind kind, size_t n)
 {
-	uint8_t *p = malloc(n ? n : 1);
+	uint8_t *p = calloc(n ? n : 1, 1);
 	assert_non_null(p);
 	static const char words[] = "the quick brown fox jumps over the lazy dog; knoppix 9.1 ";
-	rng_state = n * 31 + (uint64_t)kind;
-	for (size_t i = 0; i < n; i++) {
-		switch (kind) {
-		case TEXT:
-			p[i] = (uint8_t)words[(i + i / 61) % (sizeof(words) - 1)];
-			break;
-		case RANDOM:
-			p[i] = (uint8_t)rng();
-			break;
-		default:
-			p[i] = 0;
-		}
-	}
+	if (kind == RANDOM)
+		fill_random(p, n, n * 31 + (uint64_t)kind); /* a failure reproduces */
+	for (size_t i = 0; kind == TEXT && i < n; i++)
+		p[i] = (uint8_t)words[(i + i / 61) % (sizeof(words) - 1)];
 	return p;
+}
+
+/* A codec at level; fails the test otherwise. */
+static HfcCodec *codec_new(int level)
+{
+	HfcCodec *c = NULL;
+	assert_int_equal(hfc_codec_new(level, &c), 0);
+	assert_non_null(c);
+	return c;
 }
 
 /* Compresses with c; returns the stream (malloc'd) and its length. */
@@ -71,10 +61,11 @@ static uint8_t *compress_new(HfcCodec *c, const uint8_t *in, size_t n, size_t *r
 	return out;
 }
 
-static void roundtrip_level(int level)
+/* Every kind and size at the level in *state: within the bound, and zlib decodes it. */
+static void test_roundtrip(void **state)
 {
-	HfcCodec *c = NULL;
-	assert_int_equal(hfc_codec_new(level, &c), 0);
+	const int level = *(const int *)*state;
+	HfcCodec *c = codec_new(level);
 	struct libdeflate_compressor *ld = libdeflate_alloc_compressor(level);
 	assert_non_null(ld);
 	for (Kind kind = TEXT; kind < KIND_MAX; kind++) {
@@ -123,24 +114,6 @@ static void roundtrip_level(int level)
 	hfc_codec_free(c);
 }
 
-static void test_roundtrip_level1(void **state)
-{
-	(void)state;
-	roundtrip_level(1);
-}
-
-static void test_roundtrip_level12(void **state)
-{
-	(void)state;
-	roundtrip_level(12);
-}
-
-static void test_roundtrip_default_level(void **state)
-{
-	(void)state;
-	roundtrip_level(HFC_LEVEL_DEFAULT);
-}
-
 static void test_levels(void **state)
 {
 	(void)state;
@@ -148,12 +121,8 @@ static void test_levels(void **state)
 	assert_int_equal(hfc_codec_new(0, &c), -EINVAL);
 	assert_int_equal(hfc_codec_new(13, &c), -EINVAL);
 	assert_int_equal(hfc_codec_new(-1, &c), -EINVAL);
-	for (int l = HFC_LEVEL_MIN; l <= HFC_LEVEL_MAX; l++) {
-		c = NULL;
-		assert_int_equal(hfc_codec_new(l, &c), 0);
-		assert_non_null(c);
-		hfc_codec_free(c);
-	}
+	for (int l = HFC_LEVEL_MIN; l <= HFC_LEVEL_MAX; l++)
+		hfc_codec_free(codec_new(l));
 	hfc_codec_free(NULL);
 }
 
@@ -161,9 +130,7 @@ static void test_levels(void **state)
 static void test_level_ratio(void **state)
 {
 	(void)state;
-	HfcCodec *c1 = NULL, *c12 = NULL;
-	assert_int_equal(hfc_codec_new(1, &c1), 0);
-	assert_int_equal(hfc_codec_new(12, &c12), 0);
+	HfcCodec *c1 = codec_new(1), *c12 = codec_new(12);
 	uint8_t *in = make_data(TEXT, 262144);
 	size_t l1, l12;
 	uint8_t *a = compress_new(c1, in, 262144, &l1);
@@ -199,8 +166,7 @@ static void test_bound(void **state)
 static void test_compress_needs_bound(void **state)
 {
 	(void)state;
-	HfcCodec *c = NULL;
-	assert_int_equal(hfc_codec_new(6, &c), 0);
+	HfcCodec *c = codec_new(6);
 	uint8_t *in = make_data(TEXT, 4096);
 	size_t cap = hfc_codec_bound(4096);
 	uint8_t *out = malloc(cap);
@@ -217,9 +183,7 @@ static void test_compress_needs_bound(void **state)
 static void test_compress_deterministic(void **state)
 {
 	(void)state;
-	HfcCodec *c1 = NULL, *c2 = NULL;
-	assert_int_equal(hfc_codec_new(9, &c1), 0);
-	assert_int_equal(hfc_codec_new(9, &c2), 0);
+	HfcCodec *c1 = codec_new(9), *c2 = codec_new(9);
 	uint8_t *in = make_data(TEXT, 65537);
 	size_t la, lb, lc;
 	uint8_t *a = compress_new(c1, in, 65537, &la);
@@ -245,8 +209,7 @@ typedef struct Fixture {
 
 static void fixture_make(Fixture *f, Kind kind, size_t n)
 {
-	*f = (Fixture){ .n = n };
-	assert_int_equal(hfc_codec_new(6, &f->c), 0);
+	*f = (Fixture){ .n = n, .c = codec_new(6) };
 	f->in = make_data(kind, n);
 	f->comp = compress_new(f->c, f->in, n, &f->clen);
 	f->out = malloc(n + 64);
@@ -380,8 +343,7 @@ static void test_decompress_truncated(void **state)
 static void test_decompress_not_zlib(void **state)
 {
 	(void)state;
-	HfcCodec *c = NULL;
-	assert_int_equal(hfc_codec_new(6, &c), 0);
+	HfcCodec *c = codec_new(6);
 	uint8_t out[64];
 	static const uint8_t gzip_hdr[] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0,
 					    0, 0, 0, 0 };
@@ -398,8 +360,7 @@ static void test_decompress_not_zlib(void **state)
 static void test_decompress_zlib_made(void **state)
 {
 	(void)state;
-	HfcCodec *c = NULL;
-	assert_int_equal(hfc_codec_new(6, &c), 0);
+	HfcCodec *c = codec_new(6);
 	uint8_t *in = make_data(TEXT, 10000);
 	uLongf zl = compressBound(10000);
 	uint8_t *z = malloc(zl);
@@ -458,10 +419,11 @@ static void test_is_zero(void **state)
 
 int main(void)
 {
+	static int levels[] = { 1, 12, HFC_LEVEL_DEFAULT };
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip_level1),
-		cmocka_unit_test(test_roundtrip_level12),
-		cmocka_unit_test(test_roundtrip_default_level),
+		{ "test_roundtrip_level1", test_roundtrip, NULL, NULL, &levels[0] },
+		{ "test_roundtrip_level12", test_roundtrip, NULL, NULL, &levels[1] },
+		{ "test_roundtrip_default_level", test_roundtrip, NULL, NULL, &levels[2] },
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_level_ratio),
 		cmocka_unit_test(test_bound),

@@ -10,40 +10,27 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <string.h>
-
 #include "base/hashset.h"
+#include "helpers.h"
 
 #define NKEYS 100000
-
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 /* n distinct random keys of key_len bytes, back to back. */
 static uint8_t *random_keys(size_t n, size_t key_len, uint64_t seed)
 {
 	uint8_t *k = malloc(n * key_len);
 	assert_non_null(k);
-	rng_state = seed;
-	for (size_t i = 0; i < n * key_len; i += 8) {
-		uint64_t v = rng();
-		memcpy(k + i, &v, MIN((size_t)8, n * key_len - i));
-	}
+	fill_random(k, n * key_len, seed);
 	/* Make them distinct for sure: the index in the last four bytes. */
 	for (size_t i = 0; i < n; i++)
 		memcpy(k + i * key_len + key_len - 4, &(uint32_t){ (uint32_t)i }, 4);
 	return k;
 }
 
-static void many_keys(size_t key_len)
+/* 100k random keys of the length in *state: put, get, set, iterate, across every growth. */
+static void test_many_keys(void **state)
 {
+	const size_t key_len = *(const size_t *)*state;
 	HfcHashMap *m = NULL;
 	assert_int_equal(hfc_hashmap_new(key_len, &m), 0);
 	assert_int_equal(hfc_hashmap_size(m), 0);
@@ -121,18 +108,6 @@ static void many_keys(size_t key_len)
 	free(other);
 	free(keys);
 	hfc_hashmap_free(m);
-}
-
-static void test_many_md5_keys(void **state)
-{
-	(void)state;
-	many_keys(16);
-}
-
-static void test_many_sha256_keys(void **state)
-{
-	(void)state;
-	many_keys(32);
 }
 
 static void test_empty(void **state)
@@ -283,24 +258,24 @@ static void removal_model(size_t universe, uint64_t seed)
 	uint8_t keys[MAXU][KL];
 	bool present[MAXU] = { false };
 	uint64_t value[MAXU] = { 0 };
-	rng_state = seed;
+	uint64_t rs = seed;
 	for (size_t i = 0; i < universe; i++) {
 		/* The bucket is (h ^ h >> 29) & (cap - 1) of the first 8 bytes: small h is home. */
 		static const uint64_t homes[] = { 60, 61, 62, 63, 0, 1, 2, 124, 125, 126, 127,
 						  255 };
 		uint64_t h = homes[i % (sizeof(homes) / sizeof(homes[0]))];
 		memcpy(keys[i], &h, 8);
-		uint64_t tail = rng() ^ i;
+		uint64_t tail = rng_next(&rs) ^ i;
 		memcpy(keys[i] + 8, &tail, 8);
 	}
 	HfcHashMap *m = NULL;
 	assert_int_equal(hfc_hashmap_new(KL, &m), 0);
 	size_t n = 0;
 	for (int step = 0; step < 20000; step++) {
-		size_t i = rng() % universe;
-		switch (rng() % 3) {
+		size_t i = rng_next(&rs) % universe;
+		switch (rng_next(&rs) % 3) {
 		case 0: {
-			uint64_t v = rng();
+			uint64_t v = rng_next(&rs);
 			int r = hfc_hashmap_put(m, keys[i], v, NULL);
 			assert_int_equal(r, present[i] ? 0 : 1);
 			if (!present[i]) {
@@ -319,7 +294,7 @@ static void removal_model(size_t universe, uint64_t seed)
 			break;
 		default:
 			if (present[i]) {
-				value[i] = rng();
+				value[i] = rng_next(&rs);
 				assert_int_equal(hfc_hashmap_set(m, keys[i], value[i]), 0);
 			} else {
 				assert_int_equal(hfc_hashmap_set(m, keys[i], 1), -ENOENT);
@@ -351,11 +326,12 @@ static void test_remove_wraparound(void **state)
 
 int main(void)
 {
+	static size_t key_lens[] = { 16, 32 };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_bad_key_len),
-		cmocka_unit_test(test_many_md5_keys),
-		cmocka_unit_test(test_many_sha256_keys),
+		{ "test_many_md5_keys", test_many_keys, NULL, NULL, &key_lens[0] },
+		{ "test_many_sha256_keys", test_many_keys, NULL, NULL, &key_lens[1] },
 		cmocka_unit_test(test_colliding_keys),
 		cmocka_unit_test(test_key_len_respected),
 		cmocka_unit_test(test_remove_many),

@@ -85,7 +85,7 @@ static int sink(void *ctx, uint64_t i, void *slot)
 	const Item *it = slot;
 	if (i != c->next_sink)
 		note_bad(c, "sink out of order", i);
-	if (it->i != i || it->check != ~i * 0x9e3779b97f4a7c15u)
+	if (it->i != i || it->check != ~i * 0x9e3779b97f4a7c15u || it->worker >= c->jobs)
 		note_bad(c, "slot does not hold the item's work", i);
 	if (i < c->n && atomic_load(&c->work_count[i]) != 1)
 		note_bad(c, "sink before work", i);
@@ -124,8 +124,8 @@ static void test_in_order(void **state)
 	(void)state;
 	static const unsigned jobs[] = { 1, 2, 8 };
 	static const unsigned windows[] = { 1, 2, 3, 8, 16, 64 };
-	for (size_t j = 0; j < sizeof(jobs) / sizeof(jobs[0]); j++)
-		for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
+	for (size_t j = 0; j < ELEMENTSOF(jobs); j++)
+		for (size_t w = 0; w < ELEMENTSOF(windows); w++) {
 			run_ok(1, jobs[j], windows[w]);
 			run_ok(2, jobs[j], windows[w]);
 			run_ok(1000, jobs[j], windows[w]);
@@ -136,7 +136,7 @@ static void test_zero_items(void **state)
 {
 	(void)state;
 	static const unsigned jobs[] = { 0, 1, 2, 8 };
-	for (size_t j = 0; j < sizeof(jobs) / sizeof(jobs[0]); j++) {
+	for (size_t j = 0; j < ELEMENTSOF(jobs); j++) {
 		run_ok(0, jobs[j], 1);
 		run_ok(0, jobs[j], 16);
 	}
@@ -190,71 +190,53 @@ static void test_no_sink_and_no_slots(void **state)
 	assert_int_equal(next, 300);
 }
 
-static void run_work_error(uint64_t n, unsigned jobs, unsigned window, uint64_t k)
+/*
+ * Item k fails, in work (-EIO) or in sink (-ENOSPC): the run returns that error, the sink sees
+ * nothing after the failed item, and nothing past the window open at the failure is started.
+ */
+static void run_error(bool in_sink, uint64_t n, unsigned jobs, unsigned window, uint64_t k)
 {
+	const char *where = in_sink ? "sink" : "work";
+	int want = in_sink ? -ENOSPC : -EIO;
 	Ctx c;
 	ctx_init(&c, n, jobs, window);
-	c.fail_work_at = k;
-	c.work_error = -EIO;
+	if (in_sink) {
+		c.fail_sink_at = k;
+		c.sink_error = want;
+	} else {
+		c.fail_work_at = k;
+		c.work_error = want;
+	}
 	int r = hfc_pipeline_run(n, jobs, window, sizeof(Item), work, sink, &c);
-	if (r != -EIO || c.bad)
-		fail_msg("work error at %ju (n=%ju jobs=%u window=%u): r=%d bad=%d", (uintmax_t)k,
-			 (uintmax_t)n, jobs, window, r, (int)c.bad);
-	/* The sink never sees the failed item or anything after it. */
-	if (c.next_sink > k)
-		fail_msg("work error at %ju: sink reached item %ju", (uintmax_t)k,
+	if (r != want || c.bad)
+		fail_msg("%s error at %ju (n=%ju jobs=%u window=%u): r=%d bad=%d", where,
+			 (uintmax_t)k, (uintmax_t)n, jobs, window, r, (int)c.bad);
+	/* A failed work item never reaches the sink; a failed sink call is the last one. */
+	if (in_sink ? c.next_sink != k + 1 : c.next_sink > k)
+		fail_msg("%s error at %ju: sink reached item %ju", where, (uintmax_t)k,
 			 (uintmax_t)c.next_sink - 1);
 	/* It stops: nothing past the window that was open when item k failed is started. */
-	if (atomic_load(&c.max_work_i) >= k + c.window)
-		fail_msg("work error at %ju (window %u): item %ju was started", (uintmax_t)k,
+	uint64_t open_from = in_sink ? k + 1 : k;
+	if (atomic_load(&c.max_work_i) >= open_from + c.window)
+		fail_msg("%s error at %ju (window %u): item %ju was started", where, (uintmax_t)k,
 			 c.window, (uintmax_t)atomic_load(&c.max_work_i));
-	if (jobs <= 1 && atomic_load(&c.worked) != k + 1)
+	if (!in_sink && jobs <= 1 && atomic_load(&c.worked) != k + 1)
 		fail_msg("work error at %ju with one job: %ju items worked", (uintmax_t)k,
 			 (uintmax_t)atomic_load(&c.worked));
 	free(c.work_count);
 }
 
-static void test_work_error(void **state)
+/* run_error() at every combination of jobs, window and failing item; in sink when *state. */
+static void test_error(void **state)
 {
-	(void)state;
+	const bool in_sink = *(const bool *)*state;
 	static const unsigned jobs[] = { 1, 2, 8 };
 	static const unsigned windows[] = { 1, 2, 16 };
 	static const uint64_t at[] = { 0, 1, 37, 999 };
-	for (size_t j = 0; j < sizeof(jobs) / sizeof(jobs[0]); j++)
-		for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++)
-			for (size_t a = 0; a < sizeof(at) / sizeof(at[0]); a++)
-				run_work_error(1000, jobs[j], windows[w], at[a]);
-}
-
-static void run_sink_error(uint64_t n, unsigned jobs, unsigned window, uint64_t k)
-{
-	Ctx c;
-	ctx_init(&c, n, jobs, window);
-	c.fail_sink_at = k;
-	c.sink_error = -ENOSPC;
-	int r = hfc_pipeline_run(n, jobs, window, sizeof(Item), work, sink, &c);
-	if (r != -ENOSPC || c.bad)
-		fail_msg("sink error at %ju (n=%ju jobs=%u window=%u): r=%d bad=%d", (uintmax_t)k,
-			 (uintmax_t)n, jobs, window, r, (int)c.bad);
-	if (c.next_sink != k + 1)
-		fail_msg("sink error at %ju: sink went on to item %ju", (uintmax_t)k,
-			 (uintmax_t)c.next_sink - 1);
-	if (atomic_load(&c.max_work_i) >= k + 1 + c.window)
-		fail_msg("sink error at %ju (window %u): item %ju was started", (uintmax_t)k,
-			 c.window, (uintmax_t)atomic_load(&c.max_work_i));
-	free(c.work_count);
-}
-
-static void test_sink_error(void **state)
-{
-	(void)state;
-	static const unsigned jobs[] = { 1, 2, 8 };
-	static const unsigned windows[] = { 1, 2, 16 };
-	static const uint64_t at[] = { 0, 1, 37, 999 };
-	for (size_t j = 0; j < sizeof(jobs) / sizeof(jobs[0]); j++)
-		for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++)
-			for (size_t a = 0; a < sizeof(at) / sizeof(at[0]); a++)
-				run_sink_error(1000, jobs[j], windows[w], at[a]);
+	for (size_t j = 0; j < ELEMENTSOF(jobs); j++)
+		for (size_t w = 0; w < ELEMENTSOF(windows); w++)
+			for (size_t a = 0; a < ELEMENTSOF(at); a++)
+				run_error(in_sink, 1000, jobs[j], windows[w], at[a]);
 }
 
 /* A positive result from work or sink is success, not an error. */
@@ -271,6 +253,7 @@ static void test_positive_results(void **state)
 	(void)state;
 	atomic_uint_fast64_t calls = 0;
 	assert_int_equal(hfc_pipeline_run(50, 2, 4, 0, counting_work, NULL, &calls), 0);
+	assert_int_equal(atomic_load(&calls), 50); /* work's 1 did not stop the run */
 	uint64_t sunk = 0;
 	assert_int_equal(hfc_pipeline_run(50, 2, 4, 8, nop_work, positive_sink, &sunk), 0);
 	assert_int_equal(sunk, 50);
@@ -286,13 +269,14 @@ static void test_cpu_count(void **state)
 
 int main(void)
 {
+	static bool in_sink[] = { false, true };
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_in_order),
 		cmocka_unit_test(test_zero_items),
 		cmocka_unit_test(test_jobs_zero_means_one),
 		cmocka_unit_test(test_no_sink_and_no_slots),
-		cmocka_unit_test(test_work_error),
-		cmocka_unit_test(test_sink_error),
+		{ "test_work_error", test_error, NULL, NULL, &in_sink[0] },
+		{ "test_sink_error", test_error, NULL, NULL, &in_sink[1] },
 		cmocka_unit_test(test_positive_results),
 		cmocka_unit_test(test_cpu_count),
 	};
