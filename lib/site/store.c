@@ -326,6 +326,32 @@ int hfc_site_publish_as_is(HfcSite *s, HfcIndex *idx, HfcErr *err)
 	return site_publish(s, idx, true, err);
 }
 
+/* Walks one fan-out directory (fd owned here); returns fn's negative result or 0. */
+static int scan_fanout(int fd, const char *sub, uint8_t d, HfcHashAlgo algo, HfcBlockScanFn fn,
+		       void *userdata)
+{
+	DIR *dir = fdopendir(fd);
+	if (!dir) {
+		int r = negative_errno();
+		close(fd);
+		return r;
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r >= 0 && (de = readdir(dir))) {
+		const char *n = de->d_name;
+		struct stat st;
+		uint8_t h[HFC_HASH_MAX] = { 0 };
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
+		    fstatat(dirfd(dir), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		bool block = S_ISREG(st.st_mode) && hfc_block_name_parse(algo, d, n, h);
+		r = fn(userdata, dirfd(dir), sub, n, block ? h : NULL, &st);
+	}
+	closedir(dir);
+	return r;
+}
+
 int hfc_blocks_scan(int top, const char *display, HfcHashAlgo algo, HfcBlockScanFn fn,
 		    void *userdata, HfcErr *err)
 {
@@ -339,37 +365,32 @@ int hfc_blocks_scan(int top, const char *display, HfcHashAlgo algo, HfcBlockScan
 	}
 	int r = 0;
 	for (unsigned d = 0; d < 256 && r >= 0; d++) {
-		char sub[HFC_LAYOUT_PATH_MAX];
+		char sub[HFC_LAYOUT_PATH_MAX], name[3];
 		hfc_block_dir((uint8_t)d, sub);
-		int fd = openat(top, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
-		if (!dir) {
-			r = negative_errno();
-			if (fd >= 0)
-				close(fd);
-			if (r == -ENOENT) {
-				r = 0;
-				continue;
-			}
+		snprintf(name, sizeof(name), "%02x", d);
+		/* Relative to blocks/ itself: no component of the path is a link followed. */
+		int fd = openat(bfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			r = scan_fanout(fd, sub, (uint8_t)d, algo, fn, userdata);
+			continue;
+		}
+		r = negative_errno();
+		struct stat st;
+		if (r == -ENOENT) {
+			r = 0;
+		} else if ((r == -ENOTDIR || r == -ELOOP) &&
+			   fstatat(bfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			/* A link or a file where a fan-out directory belongs: a stray, not a stop. */
+			r = fn(userdata, bfd, HFC_SITE_BLOCKS, name, NULL, &st);
+		} else {
 			return hfc_err_set(err, r, "%s/%s: %s", display, sub, strerror(-r));
 		}
-		struct dirent *de;
-		while (r >= 0 && (de = readdir(dir))) {
-			const char *n = de->d_name;
-			struct stat st;
-			uint8_t h[HFC_HASH_MAX];
-			if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
-			    fstatat(dirfd(dir), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				continue;
-			bool block = S_ISREG(st.st_mode) && hfc_block_name_parse(algo, (uint8_t)d, n, h);
-			r = fn(userdata, dirfd(dir), sub, n, block ? h : NULL, &st);
-		}
-		closedir(dir);
 	}
 	return r < 0 ? r : 0;
 }
 
-static int clean_tmp_dir(int parent_fd, const char *sub, bool recurse)
+/* Removes the temporary files directly in sub (not below it). */
+static int clean_tmp_dir(int parent_fd, const char *sub)
 {
 	int fd = openat(parent_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -383,27 +404,31 @@ static int clean_tmp_dir(int parent_fd, const char *sub, bool recurse)
 	int r = 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (hfc_is_tmp_name(de->d_name)) {
-			if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
-				r = negative_errno();
-		} else if (recurse && de->d_type == DT_DIR && strlen(de->d_name) == 2) {
-			int k = clean_tmp_dir(dirfd(d), de->d_name, false);
-			if (k < 0 && r == 0)
-				r = k;
-		}
+		if (hfc_is_tmp_name(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 &&
+		    errno != ENOENT && r == 0)
+			r = negative_errno();
 	}
 	closedir(d);
 	return r;
 }
 
+static int clean_tmp_block(void *ud, int dir, const char *subdir, const char *name,
+			   const uint8_t *hash, const struct stat *st)
+{
+	(void)ud, (void)subdir, (void)hash;
+	if (S_ISREG(st->st_mode) && hfc_is_tmp_name(name) && unlinkat(dir, name, 0) < 0 &&
+	    errno != ENOENT)
+		return negative_errno();
+	return 0;
+}
+
 int hfc_site_clean_tmp(HfcSite *s)
 {
-	int r = clean_tmp_dir(s->fd, HFC_SITE_BLOCKS, true);
-	int k = clean_tmp_dir(s->fd, HFC_SITE_INDEXES, false);
-	int p = clean_tmp_dir(s->fd, HFC_SITE_PROFILES, false);
-	int j = clean_tmp_dir(s->fd, ".", false);
+	/* Every fan-out directory, whatever the file system says of its entries' types. */
+	int r = hfc_blocks_scan(s->fd, s->path, HFC_HASH_MD5, clean_tmp_block, NULL, NULL);
+	int k = clean_tmp_dir(s->fd, HFC_SITE_INDEXES);
+	int p = clean_tmp_dir(s->fd, HFC_SITE_PROFILES);
+	int j = clean_tmp_dir(s->fd, ".");
 	return r < 0 ? r : k < 0 ? k : p < 0 ? p : j;
 }
 

@@ -10,7 +10,8 @@ bundle section independent of lib/delta.c, used to decode bundles and to make ba
   bundle.py claim IN OUT ENTRY SIZE           the ENTRY's header claims SIZE bytes (data as was)
   bundle.py manifest-claim IN OUT KEY VALUE   change a manifest value (and fix its end line)
   bundle.py flip IN OUT ENTRY OFFSET          flip one byte of an entry's data as stored
-  bundle.py drop-raw IN OUT                   leave out the last plain block file (manifest fixed)
+  bundle.py drop-raw IN OUT [NAME]            leave out plain block file NAME (default: the last;
+                                              manifest fixed)
 """
 import hashlib, io, json, struct, sys, tarfile, zlib
 
@@ -163,7 +164,10 @@ def main(argv):
         ents[i] = (ents[i][0], bytes(b))
         write(out, ents)
     elif cmd == "drop-raw":
-        i = max(j for j, (m, _) in enumerate(ents) if m.name.startswith("blocks/"))
+        if len(argv) > 4:
+            i = next(j for j, (m, _) in enumerate(ents) if m.name == argv[4])
+        else:
+            i = max(j for j, (m, _) in enumerate(ents) if m.name.startswith("blocks/"))
         del ents[i]
         set_manifest(ents, {"raw-blocks": str(int(man["raw-blocks"]) - 1)})
         write(out, ents)
