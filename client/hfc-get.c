@@ -10,6 +10,7 @@
 #include "programs/progress.h"
 #include "programs/remote-opts.h"
 #include "client/remote.h"
+#include "client/hfc-get-ls.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -64,7 +65,7 @@ static int run_fs(HfcRemote *r, const char *base, const Args *a)
 	_cleanup_(hfc_ext2_closep) HfcExt2 *fs = NULL;
 	k = hfc_ext2_open(remote_read, r, hfc_remote_index(r)->image_size, base, &fs, &err);
 	if (k >= 0)
-		k = a->ls ? hfc_ext2_ls(fs, a->target, a->longfmt, stdout, &err)
+		k = a->ls ? get_ls(fs, a->target, a->longfmt, stdout, &err)
 			  : hfc_ext2_cat(fs, a->target, STDOUT_FILENO, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
