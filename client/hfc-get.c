@@ -10,6 +10,7 @@
 #include "programs/progress.h"
 #include "programs/remote-opts.h"
 #include "client/remote.h"
+#include "client/hfc-get-ls.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,7 +21,8 @@ typedef struct Args {
 	HfcRemoteOptions remote;
 	bool ls, cat, longfmt;
 	HfcOutArgs out;
-	char *urls;
+	const char *bases[64]; /* the mirrors */
+	int nbases;
 	const char *target;
 } Args;
 
@@ -64,7 +66,7 @@ static int run_fs(HfcRemote *r, const char *base, const Args *a)
 	_cleanup_(hfc_ext2_closep) HfcExt2 *fs = NULL;
 	k = hfc_ext2_open(remote_read, r, hfc_remote_index(r)->image_size, base, &fs, &err);
 	if (k >= 0)
-		k = a->ls ? hfc_ext2_ls(fs, a->target, a->longfmt, stdout, &err)
+		k = a->ls ? get_ls(fs, a->target, a->longfmt, stdout, &err)
 			  : hfc_ext2_cat(fs, a->target, STDOUT_FILENO, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
@@ -136,10 +138,6 @@ static int run_image(HfcRemote *r, const Args *a)
 
 static int run(Args *a)
 {
-	const char *bases[64];
-	int nb = hfc_split_urls(a->urls, bases, 64);
-	if (nb < 0)
-		return nb;
 	if (!(a->ls || a->cat)) {
 		/* Whole blocks stream once: no memory cache, no readahead (every block is asked). */
 		a->remote.mem_cache = 0;
@@ -147,10 +145,10 @@ static int run(Args *a)
 	}
 	_cleanup_(hfc_remote_freep) HfcRemote *r = NULL;
 	HfcErr err = { "" };
-	int k = hfc_remote_open(bases, (size_t)nb, &a->remote, &r, &err);
+	int k = hfc_remote_open(a->bases, (size_t)a->nbases, &a->remote, &r, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
-	return a->ls || a->cat ? run_fs(r, bases[0], a) : run_image(r, a);
+	return a->ls || a->cat ? run_fs(r, a->bases[0], a) : run_image(r, a);
 }
 
 static int parse_args(int argc, char **argv, Args *a)
@@ -166,24 +164,14 @@ static int parse_args(int argc, char **argv, Args *a)
 	};
 	hfc_remote_options_default(&a->remote);
 	int c, r = 0;
-	while (r >= 0 && (c = getopt_long(argc, argv, HFC_REMOTE_SHORT "lqh", opts, NULL)) != -1) {
-		r = hfc_remote_opt(c, optarg, &a->remote);
-		if (r != 0)
-			continue;
-		switch (c) {
-		case OPT_LS:
-			a->ls = true;
-			break;
-		case 'l':
+	while (r >= 0 && (c = getopt_long(argc, argv, HFC_REMOTE_SHORT "l" HFC_COMMON_SHORT, opts,
+					  NULL)) != -1) {
+		if (c == OPT_LS || c == OPT_CAT)
+			*(c == OPT_LS ? &a->ls : &a->cat) = true;
+		else if (c == 'l')
 			a->longfmt = true;
-			break;
-		case OPT_CAT:
-			a->cat = true;
-			break;
-		default:
+		else if ((r = hfc_remote_opt(c, optarg, &a->remote)) == 0)
 			r = hfc_common_opt(c, usage, &a->out);
-			break;
-		}
 	}
 	if (r < 0)
 		return r;
@@ -193,9 +181,9 @@ static int parse_args(int argc, char **argv, Args *a)
 		return hfc_usage_error("--long goes with --ls");
 	if (argc - optind != 2)
 		return hfc_usage_error("expected URL and %s", a->ls || a->cat ? "PATH" : "OUT");
-	a->urls = argv[optind];
 	a->target = argv[optind + 1];
-	return hfc_remote_opts_check(&a->remote);
+	a->nbases = hfc_split_urls(argv[optind], a->bases, (int)ELEMENTSOF(a->bases));
+	return a->nbases < 0 ? a->nbases : hfc_remote_opts_check(&a->remote);
 }
 
 int main(int argc, char **argv)

@@ -170,7 +170,8 @@ static const struct fuse_operations ops = {
 typedef struct Args {
 	HfcRemoteOptions remote;
 	bool foreground, allow_other;
-	char *urls;
+	const char *bases[64]; /* the mirrors */
+	int nbases;
 	const char *mountpoint;
 } Args;
 
@@ -189,27 +190,20 @@ static int parse_args(int argc, char **argv, Args *a)
 	int c, r = 0;
 	while (r >= 0 && (c = getopt_long(argc, argv, HFC_REMOTE_SHORT "fh", opts, NULL)) != -1) {
 		r = hfc_remote_opt(c, optarg, &a->remote);
-		if (r != 0)
-			continue;
-		switch (c) {
-		case OPT_OTHER:
+		if (r == 0 && c == OPT_OTHER)
 			a->allow_other = true;
-			break;
-		case 'f':
+		else if (r == 0 && c == 'f')
 			a->foreground = true;
-			break;
-		default:
+		else if (r == 0)
 			r = hfc_common_opt(c, usage, NULL);
-			break;
-		}
 	}
 	if (r < 0)
 		return r;
 	if (argc - optind != 2)
 		return hfc_usage_error("expected URL[,URL...] and MOUNTPOINT");
-	a->urls = argv[optind];
 	a->mountpoint = argv[optind + 1];
-	return hfc_remote_opts_check(&a->remote);
+	a->nbases = hfc_split_urls(argv[optind], a->bases, (int)ELEMENTSOF(a->bases));
+	return a->nbases < 0 ? a->nbases : hfc_remote_opts_check(&a->remote);
 }
 
 /* Serves the mount until a signal or fusermount3 -u; returns 0 or -1 (message printed). */
@@ -264,17 +258,13 @@ static int serve(const char *argv0, const Args *a)
 
 static int run(const char *argv0, Args *a)
 {
-	const char *bases[64];
-	int nb = hfc_split_urls(a->urls, bases, 64);
-	if (nb < 0)
-		return nb;
 	struct stat mst;
 	if (stat(a->mountpoint, &mst) < 0 || !S_ISDIR(mst.st_mode))
 		return hfc_log_error(a->mountpoint, "not a directory");
 	clock_gettime(CLOCK_REALTIME, &mount_time);
 	/* Fetch and check the index before mounting: a bad site never gets mounted. */
 	HfcErr err = { "" };
-	int k = hfc_remote_open(bases, (size_t)nb, &a->remote, &remote, &err);
+	int k = hfc_remote_open(a->bases, (size_t)a->nbases, &a->remote, &remote, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
 	k = serve(argv0, a);

@@ -43,25 +43,18 @@ static void lru_unlink(HfcCache *c, Node *n)
 	n->prev = n->next = NULL;
 }
 
-static void lru_push_front(HfcCache *c, Node *n)
+/* Links n in after `after`, or at the head (the most recent) when after is NULL. */
+static void lru_link(HfcCache *c, Node *n, Node *after)
 {
-	n->prev = NULL;
-	n->next = c->head;
-	if (c->head)
-		c->head->prev = n;
-	c->head = n;
-	if (!c->tail)
+	n->prev = after;
+	n->next = after ? after->next : c->head;
+	if (n->next)
+		n->next->prev = n;
+	else
 		c->tail = n;
-}
-
-static void lru_push_back(HfcCache *c, Node *n)
-{
-	n->next = NULL;
-	n->prev = c->tail;
-	if (c->tail)
-		c->tail->next = n;
-	c->tail = n;
-	if (!c->head)
+	if (after)
+		after->next = n;
+	else
 		c->head = n;
 }
 
@@ -78,10 +71,7 @@ static int track(HfcCache *c, const uint8_t *hash, uint64_t size, bool recent)
 		free(n);
 		return r < 0 ? r : 0;
 	}
-	if (recent)
-		lru_push_front(c, n);
-	else
-		lru_push_back(c, n);
+	lru_link(c, n, recent ? NULL : c->tail);
 	c->bytes += size;
 	c->files++;
 	return 0;
@@ -244,7 +234,7 @@ int hfc_cache_get(HfcCache *c, const uint8_t *hash, uint32_t stored, void *buf)
 	}
 	Node *n = (Node *)(uintptr_t)v;
 	lru_unlink(c, n);
-	lru_push_front(c, n);
+	lru_link(c, n, NULL);
 	pthread_mutex_unlock(&c->lock);
 
 	char p[HFC_BLOCK_PATH_MAX];

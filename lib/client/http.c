@@ -241,25 +241,6 @@ static void give_handle(HfcHttp *h, CURL *c)
 	pthread_mutex_unlock(&h->lock);
 }
 
-typedef struct Sink {
-	char *buf;
-	size_t len, max;
-	bool overflow;
-} Sink;
-
-static size_t sink_write(char *data, size_t size, size_t nmemb, void *ud)
-{
-	Sink *s = ud;
-	size_t n = size * nmemb;
-	if (n > s->max - s->len) {
-		s->overflow = true;
-		return 0; /* aborts the transfer */
-	}
-	memcpy(s->buf + s->len, data, n);
-	s->len += n;
-	return n;
-}
-
 /* Checks a relative path before it becomes part of a URL: no "..", no scheme, no oddities. */
 static bool path_ok(const char *p)
 {
@@ -272,12 +253,117 @@ static bool path_ok(const char *p)
 	return true;
 }
 
-ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,
-		     unsigned flags, unsigned *ret_mirror, HfcErr *err)
+/* One request as the loop sees it: a GET into a caller's buffer, or a HEAD for the size. */
+typedef struct Request {
+	bool head;
+	char *buf; /* GET: the body goes here, at most max bytes */
+	size_t len, max;
+	bool overflow;
+	int64_t size; /* HEAD: the Content-Length, -1 when the server sent none */
+} Request;
+
+static size_t body_write(char *data, size_t size, size_t nmemb, void *ud)
+{
+	Request *rq = ud;
+	size_t n = size * nmemb;
+	if (rq->head)
+		return n; /* nothing is kept of a HEAD's answer but its headers */
+	if (n > rq->max - rq->len) {
+		rq->overflow = true;
+		return 0; /* aborts the transfer */
+	}
+	memcpy(rq->buf + rq->len, data, n);
+	rq->len += n;
+	return n;
+}
+
+/* What one attempt on one mirror gave. */
+typedef struct Answer {
+	CURLcode cc;
+	long code;
+	double ttfb;
+	bool is_file;
+} Answer;
+
+/* Performs rq on mirror m with a handle of the pool. */
+static Answer perform(HfcHttp *h, int m, const char *path, Request *rq, bool background)
+{
+	char url[PATH_MAX];
+	snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
+	Answer a = { .is_file = strncmp(url, "file://", 7) == 0 };
+	rq->len = 0;
+	rq->overflow = false;
+	CURL *c = take_handle(h, background);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	/* The pool's handles serve GETs and HEADs alike: every request sets its own method. */
+	if (rq->head)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, rq);
+	a.cc = curl_easy_perform(c);
+	curl_off_t cl = -1;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.code);
+	curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &a.ttfb);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	rq->size = cl;
+	give_handle(h, c);
+	return a;
+}
+
+/*
+ * Counts an answer of mirror m against it and says what it means: 0 for a success, else -errno
+ * with what filled; a mirror that failed rests a while. Called with the lock held.
+ */
+static int judge(HfcHttp *h, int m, const Answer *a, const Request *rq, char *what,
+		 size_t what_len)
+{
+	Mirror *mi = &h->mirrors[m];
+	mi->requests++;
+	h->stats.requests++;
+	if (a->cc == CURLE_OK && (a->code == 200 || (a->is_file && a->code == 0))) {
+		mi->fails = 0;
+		mi->down_until = 0;
+		mi->latency_ms = mi->latency_ms < 0 ? a->ttfb * 1000
+						    : 0.8 * mi->latency_ms + 0.2 * a->ttfb * 1000;
+		h->stats.bytes += rq->len;
+		return 0;
+	}
+	mi->errors++;
+	h->stats.errors++;
+	if (rq->overflow) {
+		snprintf(what, what_len, "larger than %zu bytes", rq->max);
+		return -EFBIG;
+	}
+	if (a->code == 404 || a->code == 410 || a->cc == CURLE_FILE_COULDNT_READ_FILE) {
+		snprintf(what, what_len, "not found");
+		return -ENOENT;
+	}
+	/* Transport error, timeout or server error. */
+	if (a->cc != CURLE_OK)
+		snprintf(what, what_len, "%s", curl_easy_strerror(a->cc));
+	else
+		snprintf(what, what_len, "HTTP status %ld", a->code);
+	/* The one backoff: the mirror rests 0.1 s, then doubling up to 30 s while failures go on. */
+	double backoff = MIN(0.1 * (double)(1u << MIN(mi->fails, 9u)), 30.0);
+	mi->fails++;
+	mi->down_until = hfc_monotonic() + backoff;
+	return a->cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+}
+
+/*
+ * The one retry and failover loop of GET and HEAD: each attempt goes to the best mirror not
+ * excluded, waiting for a resting one only when no other is left. Returns the mirror that
+ * answered, or -errno with err filled (see hfc_http_get).
+ */
+static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, unsigned flags,
+		   HfcErr *err)
 {
 	if (!path_ok(path))
 		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
-	uint64_t missing = 0; /* mirrors that answered 404 for this path */
+	uint64_t all = (UINT64_C(1) << h->nmirrors) - 1;
+	uint64_t missing = 0; /* mirrors that answered 404 (or too much) for this path */
 	uint64_t tried = 0;
 	int last = -EIO;
 	char what[256] = "";
@@ -286,7 +372,7 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 		pthread_mutex_lock(&h->lock);
 		uint64_t skip = avoid | missing;
 		/* When every mirror is excluded, bad data beats none: retry the avoided ones. */
-		if ((skip & ((UINT64_C(1) << h->nmirrors) - 1)) == ((UINT64_C(1) << h->nmirrors) - 1))
+		if ((skip & all) == all)
 			skip = missing;
 		int m = pick_mirror(h, skip, hfc_monotonic());
 		double wait = m >= 0 ? h->mirrors[m].down_until - hfc_monotonic() : 0;
@@ -302,64 +388,31 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 			nanosleep(&ts, NULL);
 		}
 
-		char url[PATH_MAX];
-		snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
-		CURL *c = take_handle(h, flags & HFC_HTTP_BACKGROUND);
-		Sink s = { .buf = buf, .max = max };
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-		CURLcode cc = curl_easy_perform(c);
-		long code = 0;
-		double ttfb = 0;
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &ttfb);
-		give_handle(h, c);
-
-		bool is_file = strncmp(url, "file://", 7) == 0;
+		Answer a = perform(h, m, path, rq, flags & HFC_HTTP_BACKGROUND);
 		pthread_mutex_lock(&h->lock);
-		Mirror *mi = &h->mirrors[m];
-		mi->requests++;
-		h->stats.requests++;
-		if (cc == CURLE_OK && (code == 200 || (is_file && code == 0))) {
-			mi->fails = 0;
-			mi->down_until = 0;
-			mi->latency_ms = mi->latency_ms < 0 ? ttfb * 1000
-							    : 0.8 * mi->latency_ms + 0.2 * ttfb * 1000;
-			h->stats.bytes += s.len;
-			pthread_mutex_unlock(&h->lock);
-			if (ret_mirror)
-				*ret_mirror = (unsigned)m;
-			return (ssize_t)s.len;
-		}
-		mi->errors++;
-		h->stats.errors++;
-		if (s.overflow) {
-			last = -EFBIG;
-			snprintf(what, sizeof(what), "larger than %zu bytes", max);
-			missing |= UINT64_C(1) << m;
-		} else if (code == 404 || code == 410 || cc == CURLE_FILE_COULDNT_READ_FILE) {
-			last = -ENOENT;
-			snprintf(what, sizeof(what), "not found");
-			missing |= UINT64_C(1) << m;
-		} else {
-			/* Transport error, timeout or server error: the mirror rests a while. */
-			last = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-			if (cc != CURLE_OK)
-				snprintf(what, sizeof(what), "%s", curl_easy_strerror(cc));
-			else
-				snprintf(what, sizeof(what), "HTTP status %ld", code);
-			/* 0.1 s, then doubling up to 30 s while the failures go on. */
-			double backoff = MIN(0.1 * (double)(1u << MIN(mi->fails, 9u)), 30.0);
-			mi->fails++;
-			mi->down_until = hfc_monotonic() + backoff;
-		}
+		last = judge(h, m, &a, rq, what, sizeof(what));
 		pthread_mutex_unlock(&h->lock);
+		if (last == 0)
+			return m;
+		if (last == -EFBIG || last == -ENOENT)
+			missing |= UINT64_C(1) << m; /* the same answer again: no use asking */
 	}
 	/* A 404 from every mirror is a clear answer; anything else is an I/O failure. */
-	if (missing == ((UINT64_C(1) << h->nmirrors) - 1) && last != -EFBIG)
+	if (missing == all && last != -EFBIG)
 		last = -ENOENT;
 	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
+}
+
+ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,
+		     unsigned flags, unsigned *ret_mirror, HfcErr *err)
+{
+	Request rq = { .buf = buf, .max = max };
+	int m = request(h, path, &rq, avoid, flags, err);
+	if (m < 0)
+		return m;
+	if (ret_mirror)
+		*ret_mirror = (unsigned)m;
+	return (ssize_t)rq.len;
 }
 
 int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
@@ -413,84 +466,15 @@ void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info)
 	pthread_mutex_unlock(&h->lock);
 }
 
-static size_t discard_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	(void)data;
-	(void)ud;
-	return size * nmemb;
-}
-
 int hfc_http_head(HfcHttp *h, const char *path, int64_t *ret_size, unsigned *ret_mirror,
 		  HfcErr *err)
 {
-	if (!path_ok(path))
-		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
-	uint64_t missing = 0;
-	int last = -EIO;
-	char what[256] = "";
-	for (unsigned attempt = 0; attempt <= h->o.retries; attempt++) {
-		pthread_mutex_lock(&h->lock);
-		int m = pick_mirror(h, missing, hfc_monotonic());
-		double wait = m >= 0 ? h->mirrors[m].down_until - hfc_monotonic() : 0;
-		if (attempt > 0)
-			h->stats.retries++;
-		pthread_mutex_unlock(&h->lock);
-		if (m < 0)
-			break;
-		if (wait > 0) {
-			struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
-			nanosleep(&ts, NULL);
-		}
-		char url[PATH_MAX];
-		snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
-		CURL *c = take_handle(h, false);
-		curl_easy_setopt(c, CURLOPT_URL, url);
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-		/* The pool's handles are shared with hfc_http_get: never leave a stale sink set. */
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
-		CURLcode cc = curl_easy_perform(c);
-		long code = 0;
-		curl_off_t len = -1;
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-		curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-		give_handle(h, c);
-
-		bool is_file = strncmp(url, "file://", 7) == 0;
-		pthread_mutex_lock(&h->lock);
-		Mirror *mi = &h->mirrors[m];
-		mi->requests++;
-		h->stats.requests++;
-		if (cc == CURLE_OK && (code == 200 || (is_file && code == 0))) {
-			mi->fails = 0;
-			mi->down_until = 0;
-			pthread_mutex_unlock(&h->lock);
-			*ret_size = len;
-			if (ret_mirror)
-				*ret_mirror = (unsigned)m;
-			return 0;
-		}
-		mi->errors++;
-		h->stats.errors++;
-		if (code == 404 || code == 410 || cc == CURLE_FILE_COULDNT_READ_FILE) {
-			last = -ENOENT;
-			snprintf(what, sizeof(what), "not found");
-			missing |= UINT64_C(1) << m;
-		} else {
-			last = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-			if (cc != CURLE_OK)
-				snprintf(what, sizeof(what), "%s", curl_easy_strerror(cc));
-			else
-				snprintf(what, sizeof(what), "HTTP status %ld", code);
-			mi->fails++;
-			double backoff = MIN(0.1 * (double)(1u << MIN(mi->fails, 9u)), 30.0);
-			mi->down_until = hfc_monotonic() + backoff;
-		}
-		pthread_mutex_unlock(&h->lock);
-	}
-	if (missing == ((UINT64_C(1) << h->nmirrors) - 1))
-		last = -ENOENT;
-	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
+	Request rq = { .head = true };
+	int m = request(h, path, &rq, 0, 0, err);
+	if (m < 0)
+		return m;
+	*ret_size = rq.size;
+	if (ret_mirror)
+		*ret_mirror = (unsigned)m;
+	return 0;
 }

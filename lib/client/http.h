@@ -53,8 +53,9 @@ static inline void hfc_http_freep(HfcHttp **h)
 /*
  * Fetches base/path (a checked relative path) into buf (at most max bytes; more is an error).
  * avoid (may be 0) is a bit set of mirrors not to ask, e.g. those that served bad data for this
- * path. Retries transport errors, timeouts and HTTP errors on the next mirror. Returns the
- * number of bytes and sets *ret_mirror, or -ENOENT when every mirror answered 404, -EIO,
+ * path. Retries transport errors, timeouts and HTTP errors on the next mirror; a mirror that
+ * failed rests 0.1 s, doubling while it goes on failing (at most 30 s). Returns the number of
+ * bytes and sets *ret_mirror (may be NULL), or -ENOENT when every mirror answered 404, -EIO,
  * -ETIMEDOUT or -EFBIG, with err filled.
  */
 ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,

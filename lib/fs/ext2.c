@@ -8,8 +8,9 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #define CAT_CHUNK (64 * 1024)
 /* Symlinks nest at most 8 deep, as in classic Unix; the total (40, as Linux) keeps links like
@@ -437,10 +438,10 @@ void hfc_ext2_close(HfcExt2 *h)
 		return;
 	/*
 	 * A read-only handle has nothing to write back, so closing it is a discard: ext2fs_free()
-	 * (which also closes the channel). ext2fs_close2() is for handles opened read-write.
+	 * (which also closes the channel, and takes NULL after a failed open). ext2fs_close2() is
+	 * for handles opened read-write.
 	 */
-	if (h->fs)
-		ext2fs_free(h->fs);
+	ext2fs_free(h->fs);
 	free(h->display);
 	free(h);
 }
@@ -576,62 +577,74 @@ static int check_path(const char *path, HfcErr *err)
 	return 0;
 }
 
-/* ---- ls ---- */
-
-typedef struct Entry {
-	char *name;
-	ext2_ino_t ino;
-	uint16_t mode;
-	uint32_t links, uid, gid;
-	uint64_t size;
-	int64_t mtime;
-	char *target; /* symlinks, long format only */
-} Entry;
-
-typedef struct Listing {
-	Entry *v;
-	size_t n, cap;
-	bool oom;
-} Listing;
-
-static void listing_free(Listing *l)
+/*
+ * Looks up path from the root (following its last symlink or not) and reads the inode it names,
+ * as hfc_ext2_list and hfc_ext2_cat both start. Returns 0 or -errno with err filled.
+ */
+static int find(HfcExt2 *h, const char *path, bool follow, ext2_ino_t *ret,
+		struct ext2_inode_large *in, HfcErr *err)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].name);
-		free(l->v[i].target);
-	}
-	free(l->v);
-	*l = (Listing){ 0 };
+	h->io.fail = 0;
+	unsigned links = 0;
+	errcode_t e = resolve(h, EXT2_ROOT_INO, path, strlen(path), follow, 0, &links, ret);
+	if (!e)
+		e = read_inode(h, *ret, in);
+	return e ? fail(h, err, e, path) : 0;
 }
 
-static Entry *listing_add(Listing *l, const char *name, size_t len, ext2_ino_t ino)
+/* ---- listing ---- */
+
+/* LINUX_S_* are what the image holds, S_* what HfcExt2Entry.mode promises: the same bits. */
+_Static_assert(LINUX_S_IFMT == S_IFMT && LINUX_S_IFREG == S_IFREG && LINUX_S_IFDIR == S_IFDIR &&
+		       LINUX_S_IFLNK == S_IFLNK && LINUX_S_IFCHR == S_IFCHR &&
+		       LINUX_S_IFBLK == S_IFBLK && LINUX_S_IFIFO == S_IFIFO &&
+		       LINUX_S_IFSOCK == S_IFSOCK && LINUX_S_ISUID == S_ISUID &&
+		       LINUX_S_ISGID == S_ISGID && LINUX_S_ISVTX == S_ISVTX,
+	       "ext2 mode bits differ from st_mode's");
+
+/* A listing being built: the entries and room for more. */
+typedef struct Building {
+	HfcExt2Listing l;
+	size_t cap;
+	bool oom;
+} Building;
+
+void hfc_ext2_listing_free(HfcExt2Listing *l)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		Entry *v = reallocarray(l->v, cap, sizeof(*v));
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->entries[i].name);
+		free(l->entries[i].target);
+	}
+	free(l->entries);
+	*l = (HfcExt2Listing){ 0 };
+}
+
+static HfcExt2Entry *listing_add(Building *b, const char *name, size_t len, ext2_ino_t ino)
+{
+	if (b->l.n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		HfcExt2Entry *v = reallocarray(b->l.entries, cap, sizeof(*v));
 		if (!v)
 			return NULL;
-		l->v = v;
-		l->cap = cap;
+		b->l.entries = v;
+		b->cap = cap;
 	}
-	char *s = malloc(len + 1);
+	char *s = strndup(name, len);
 	if (!s)
 		return NULL;
-	memcpy(s, name, len);
-	s[len] = 0;
-	l->v[l->n] = (Entry){ .name = s, .ino = ino };
-	return &l->v[l->n++];
+	b->l.entries[b->l.n] = (HfcExt2Entry){ .name = s, .ino = ino };
+	return &b->l.entries[b->l.n++];
 }
 
 static int list_entry(ext2_ino_t dir _unused_, int entry _unused_, struct ext2_dir_entry *d,
 		      int offset _unused_, int blocksize _unused_, char *buf _unused_, void *priv)
 {
-	Listing *l = priv;
+	Building *b = priv;
 	int len = ext2fs_dirent_name_len(d);
 	if ((len == 1 && d->name[0] == '.') || (len == 2 && d->name[0] == '.' && d->name[1] == '.'))
 		return 0;
-	if (!listing_add(l, d->name, (size_t)len, d->inode)) {
-		l->oom = true;
+	if (!listing_add(b, d->name, (size_t)len, d->inode)) {
+		b->oom = true;
 		return DIRENT_ABORT;
 	}
 	return 0;
@@ -639,7 +652,7 @@ static int list_entry(ext2_ino_t dir _unused_, int entry _unused_, struct ext2_d
 
 static int entry_cmp(const void *a, const void *b)
 {
-	return strcmp(((const Entry *)a)->name, ((const Entry *)b)->name);
+	return strcmp(((const HfcExt2Entry *)a)->name, ((const HfcExt2Entry *)b)->name);
 }
 
 /* mtime in seconds, with ext4's epoch bits (past 2038) when the inode has room for them. */
@@ -653,8 +666,8 @@ static int64_t inode_mtime(HfcExt2 *h, const struct ext2_inode_large *in)
 	return t;
 }
 
-/* Fills the long-format fields of e from its inode (the entry itself: symlinks not followed). */
-static errcode_t entry_stat(HfcExt2 *h, Entry *e)
+/* Fills the inode fields of e from its inode (the entry itself: symlinks not followed). */
+static errcode_t entry_stat(HfcExt2 *h, HfcExt2Entry *e)
 {
 	struct ext2_inode_large in;
 	errcode_t r = read_inode(h, e->ino, &in);
@@ -673,111 +686,63 @@ static errcode_t entry_stat(HfcExt2 *h, Entry *e)
 	return r;
 }
 
-static void mode_string(uint16_t m, char s[11])
+/*
+ * As ls(1) without -l: a symlink given by name is listed as the directory it leads to. Replaces
+ * *ino and *in when it does; a dangling or looping link stays itself. Returns 0 or -errno.
+ */
+static int follow_to_dir(HfcExt2 *h, const char *path, ext2_ino_t *ino,
+			 struct ext2_inode_large *in, HfcErr *err)
 {
-	char t;
-	switch (m & LINUX_S_IFMT) {
-	case LINUX_S_IFREG: t = '-'; break;
-	case LINUX_S_IFDIR: t = 'd'; break;
-	case LINUX_S_IFLNK: t = 'l'; break;
-	case LINUX_S_IFCHR: t = 'c'; break;
-	case LINUX_S_IFBLK: t = 'b'; break;
-	case LINUX_S_IFIFO: t = 'p'; break;
-	case LINUX_S_IFSOCK: t = 's'; break;
-	default: t = '?'; break;
+	ext2_ino_t t;
+	struct ext2_inode_large tin;
+	unsigned links = 0;
+	errcode_t e = resolve(h, EXT2_ROOT_INO, path, strlen(path), true, 0, &links, &t);
+	if (!e)
+		e = read_inode(h, t, &tin);
+	if (!e && LINUX_S_ISDIR(tin.i_mode)) {
+		*ino = t;
+		*in = tin;
+	} else if (e && h->io.fail) {
+		return fail(h, err, e, path); /* the image failed us, not the link */
 	}
-	s[0] = t;
-	for (int k = 0; k < 3; k++) {
-		unsigned bits = (m >> (6 - 3 * k)) & 7;
-		s[1 + 3 * k] = bits & 4 ? 'r' : '-';
-		s[2 + 3 * k] = bits & 2 ? 'w' : '-';
-		s[3 + 3 * k] = bits & 1 ? 'x' : '-';
-	}
-	if (m & LINUX_S_ISUID)
-		s[3] = s[3] == 'x' ? 's' : 'S';
-	if (m & LINUX_S_ISGID)
-		s[6] = s[6] == 'x' ? 's' : 'S';
-	if (m & LINUX_S_ISVTX)
-		s[9] = s[9] == 'x' ? 't' : 'T';
-	s[10] = 0;
-}
-
-static int width_u64(uint64_t v)
-{
-	return snprintf(NULL, 0, "%" PRIu64, v);
-}
-
-static int print_listing(const Listing *l, bool long_format, FILE *out)
-{
-	int wl = 1, wu = 1, wg = 1, ws = 1;
-	if (long_format)
-		for (size_t i = 0; i < l->n; i++) {
-			const Entry *e = &l->v[i];
-			wl = MAX(wl, width_u64(e->links));
-			wu = MAX(wu, width_u64(e->uid));
-			wg = MAX(wg, width_u64(e->gid));
-			ws = MAX(ws, width_u64(e->size));
-		}
-
-	for (size_t i = 0; i < l->n; i++) {
-		const Entry *e = &l->v[i];
-		if (!long_format) {
-			fprintf(out, "%s\n", e->name);
-			continue;
-		}
-		char mode[11], date[32] = "xxxx-xx-xx xx:xx";
-		mode_string(e->mode, mode);
-		time_t t = (time_t)e->mtime;
-		struct tm tm;
-		if (gmtime_r(&t, &tm))
-			strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-		fprintf(out, "%s %*" PRIu32 " %*" PRIu32 " %*" PRIu32 " %*" PRIu64 " %s %s%s%s\n", mode,
-			wl, e->links, wu, e->uid, wg, e->gid, ws, e->size, date, e->name,
-			e->target ? " -> " : "", e->target ? e->target : "");
-	}
-	if (fflush(out) != 0 || ferror(out))
-		return negative_errno();
 	return 0;
 }
 
-int hfc_ext2_ls(HfcExt2 *h, const char *path, bool long_format, FILE *out, HfcErr *err)
+/* Reads every entry's inode; a failure names the entry (PATH/NAME in a directory). */
+static int stat_all(HfcExt2 *h, const char *path, bool dir, HfcExt2Listing *l, HfcErr *err)
 {
+	for (size_t i = 0; i < l->n; i++) {
+		errcode_t e = entry_stat(h, &l->entries[i]);
+		if (!e)
+			continue;
+		_cleanup_free_ char *what = NULL;
+		size_t plen = strlen(path);
+		if (dir && asprintf(&what, "%s%s%s", path, path[plen - 1] == '/' ? "" : "/",
+				    l->entries[i].name) < 0)
+			what = NULL;
+		return fail(h, err, e, what ? what : path);
+	}
+	return 0;
+}
+
+int hfc_ext2_list(HfcExt2 *h, const char *path, unsigned flags, HfcExt2Listing *ret,
+		  HfcErr *err)
+{
+	*ret = (HfcExt2Listing){ 0 };
 	int r = check_path(path, err);
 	if (r < 0)
 		return r;
-	if (!h || !out)
-		return hfc_err_set(err, -EINVAL, "%s: no file system or output", path);
-	h->io.fail = 0;
-
-	size_t plen = strlen(path);
-	unsigned links = 0;
+	if (!h)
+		return hfc_err_set(err, -EINVAL, "%s: no file system", path);
 	ext2_ino_t ino;
-	errcode_t e = resolve(h, EXT2_ROOT_INO, path, plen, false, 0, &links, &ino);
-	if (e)
-		return fail(h, err, e, path);
 	struct ext2_inode_large in;
-	e = read_inode(h, ino, &in);
-	if (e)
-		return fail(h, err, e, path);
+	r = find(h, path, false, &ino, &in, err);
+	if (r == 0 && LINUX_S_ISLNK(in.i_mode) && (flags & HFC_EXT2_LIST_FOLLOW))
+		r = follow_to_dir(h, path, &ino, &in, err);
+	if (r < 0)
+		return r;
 
-	/* As ls(1): a symlink given by name is listed as the directory it leads to, without -l. */
-	if (LINUX_S_ISLNK(in.i_mode) && !long_format) {
-		ext2_ino_t t;
-		struct ext2_inode_large tin;
-		links = 0;
-		e = resolve(h, EXT2_ROOT_INO, path, plen, true, 0, &links, &t);
-		if (!e)
-			e = read_inode(h, t, &tin);
-		if (!e && LINUX_S_ISDIR(tin.i_mode)) {
-			ino = t;
-			in = tin;
-		} else if (e && h->io.fail) {
-			return fail(h, err, e, path);
-		}
-		/* A dangling or looping link is listed as itself, as ls(1) does. */
-	}
-
-	Listing l = { 0 };
+	Building b = { 0 };
 	if (LINUX_S_ISDIR(in.i_mode)) {
 		/*
 		 * flags 0: DIRENT_FLAG_INCLUDE_INLINE_DATA looks like the switch for inline-data
@@ -785,40 +750,23 @@ int hfc_ext2_ls(HfcExt2 *h, const char *path, bool long_format, FILE *out, HfcEr
 		 * outside, every block directory parses an unread buffer and fails as corrupted.
 		 * Inline-data directories are walked without it.
 		 */
-		e = ext2fs_dir_iterate2(h->fs, ino, 0, NULL, list_entry, &l);
-		if (!e && l.oom)
+		errcode_t e = ext2fs_dir_iterate2(h->fs, ino, 0, NULL, list_entry, &b);
+		if (!e && b.oom)
 			e = EXT2_ET_NO_MEMORY;
-		if (e) {
-			listing_free(&l);
-			return fail(h, err, e, path);
-		}
-		if (l.n > 1)
-			qsort(l.v, l.n, sizeof(*l.v), entry_cmp);
-	} else if (!listing_add(&l, path, plen, ino)) {
-		listing_free(&l);
-		return hfc_err_set(err, -ENOMEM, "out of memory");
+		if (e)
+			r = fail(h, err, e, path);
+		else if (b.l.n > 1)
+			qsort(b.l.entries, b.l.n, sizeof(*b.l.entries), entry_cmp);
+	} else if (!listing_add(&b, path, strlen(path), ino)) {
+		r = hfc_err_set(err, -ENOMEM, "out of memory");
 	}
-
-	if (long_format)
-		for (size_t i = 0; i < l.n; i++) {
-			e = entry_stat(h, &l.v[i]);
-			if (e) {
-				_cleanup_free_ char *what = NULL;
-				bool child = LINUX_S_ISDIR(in.i_mode);
-				if (child && asprintf(&what, "%s%s%s", path,
-						      path[plen - 1] == '/' ? "" : "/",
-						      l.v[i].name) < 0)
-					what = NULL;
-				r = fail(h, err, e, what ? what : path);
-				listing_free(&l);
-				return r;
-			}
-		}
-
-	r = print_listing(&l, long_format, out);
-	listing_free(&l);
-	if (r < 0)
-		return hfc_err_set(err, r, "writing the listing of %s: %s", path, strerror(-r));
+	if (r == 0 && (flags & HFC_EXT2_LIST_STAT))
+		r = stat_all(h, path, LINUX_S_ISDIR(in.i_mode), &b.l, err);
+	if (r < 0) {
+		hfc_ext2_listing_free(&b.l);
+		return r;
+	}
+	*ret = b.l;
 	return 0;
 }
 
@@ -831,17 +779,11 @@ int hfc_ext2_cat(HfcExt2 *h, const char *path, int out_fd, HfcErr *err)
 		return r;
 	if (!h || out_fd < 0)
 		return hfc_err_set(err, -EINVAL, "%s: no file system or output", path);
-	h->io.fail = 0;
-
-	unsigned links = 0;
 	ext2_ino_t ino;
-	errcode_t e = resolve(h, EXT2_ROOT_INO, path, strlen(path), true, 0, &links, &ino);
-	if (e)
-		return fail(h, err, e, path);
 	struct ext2_inode_large in;
-	e = read_inode(h, ino, &in);
-	if (e)
-		return fail(h, err, e, path);
+	r = find(h, path, true, &ino, &in, err);
+	if (r < 0)
+		return r;
 	if (LINUX_S_ISDIR(in.i_mode))
 		return hfc_err_set(err, -EISDIR, "%s: Is a directory", path);
 	if (!LINUX_S_ISREG(in.i_mode))
@@ -851,7 +793,7 @@ int hfc_ext2_cat(HfcExt2 *h, const char *path, int out_fd, HfcErr *err)
 	if (!buf)
 		return hfc_err_set(err, -ENOMEM, "out of memory");
 	ext2_file_t f;
-	e = ext2fs_file_open(h->fs, ino, 0, &f);
+	errcode_t e = ext2fs_file_open(h->fs, ino, 0, &f);
 	if (e)
 		return fail(h, err, e, path);
 

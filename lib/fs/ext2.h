@@ -4,14 +4,13 @@
 /*
  * Reading an ext2/3/4 file system inside an image without mounting it (libext2fs through an
  * io_manager whose reads go to a callback): listing a directory and copying a file out. This is
- * the one adapter for libext2fs: no errcode_t leaves it. Read-only.
+ * the one adapter for libext2fs: no errcode_t leaves it. Read-only; it never prints.
  *
  * Several HfcExt2 may be open at once, from any threads; one HfcExt2 is not for concurrent use.
  */
 
 #include "base/util.h"
 
-#include <stdio.h>
 #include <sys/types.h>
 
 /* Reads len bytes at offset of the image into buf; returns bytes read (short only at the end)
@@ -36,15 +35,39 @@ static inline void hfc_ext2_closep(HfcExt2 **fs)
 	hfc_ext2_close(*fs);
 }
 
+/* One entry of a listing; the inode fields are filled only with HFC_EXT2_LIST_STAT. */
+typedef struct HfcExt2Entry {
+	char *name;      /* the name in its directory; PATH itself when PATH is no directory */
+	uint32_t ino;
+	uint32_t mode;   /* file type and permission bits, as in st_mode (S_IFDIR | 0755, ...) */
+	uint32_t links, uid, gid;
+	uint64_t size;
+	int64_t mtime;   /* seconds since 1970 (UTC), with ext4's bits for times past 2038 */
+	char *target;    /* a symlink's target; NULL for anything else */
+} HfcExt2Entry;
+
+typedef struct HfcExt2Listing {
+	HfcExt2Entry *entries; /* sorted by name (bytes) */
+	size_t n;
+} HfcExt2Listing;
+
+/* Flags of hfc_ext2_list(). */
+#define HFC_EXT2_LIST_STAT 1u   /* read every entry's inode: mode ... mtime and symlink target */
+#define HFC_EXT2_LIST_FOLLOW 2u /* a symlink PATH that leads to a directory lists the directory */
+
 /*
- * Lists PATH (absolute inside the image) to out: a directory's entries sorted by name (bytes),
- * one per line, without "." and ".."; a non-directory: itself, named as PATH. Names only, or
- * with long_format like `ls -l`: mode string, links, uid, gid, size, mtime (UTC,
- * YYYY-MM-DD HH:MM), name, and " -> target" for symlinks. Like ls(1), a symlink named by PATH
- * is followed when it leads to a directory, unless long_format (then PATH ending in '/' is).
- * Returns 0 or -errno with err filled ("PATH: No such file or directory", ...).
+ * Lists PATH (absolute inside the image): a directory's entries sorted by name (bytes), without
+ * "." and ".."; a non-directory: itself, named as PATH. A symlink PATH is listed as itself
+ * unless HFC_EXT2_LIST_FOLLOW and it leads to a directory (a dangling or looping one is listed
+ * as itself); PATH ending in '/' is always followed, as with ls(1). Returns 0 with *ret filled
+ * (free it with hfc_ext2_listing_free), or -errno with err filled ("PATH: No such file or
+ * directory", ...).
  */
-int hfc_ext2_ls(HfcExt2 *fs, const char *path, bool long_format, FILE *out, HfcErr *err);
+int hfc_ext2_list(HfcExt2 *fs, const char *path, unsigned flags, HfcExt2Listing *ret,
+		  HfcErr *err);
+
+/* Frees the entries of a listing and empties it; an empty one is fine. */
+void hfc_ext2_listing_free(HfcExt2Listing *l);
 
 /*
  * Writes the contents of the regular file at PATH (absolute inside the image; symlinks are

@@ -25,9 +25,7 @@ static void key(uint8_t h[16], unsigned i)
 
 static void test_bounded_lru(void **state)
 {
-	(void)state;
-	char dir[256];
-	scratch_dir("cache", dir, sizeof(dir));
+	const char *dir = *state;
 	HfcCache *c;
 	HfcErr err = { "" };
 	/* 1 MiB, evict above 80% down to 60%. */
@@ -62,9 +60,10 @@ static void test_bounded_lru(void **state)
 
 	/* Reopening indexes what is on disk; a left-over temporary file is removed. */
 	char tmp[512];
+	snprintf(tmp, sizeof(tmp), "%s/blocks/00", dir);
+	mkdir(tmp, 0755);
+	scratch_write(tmp, ".0011.tmp.1.2", "x", 1);
 	snprintf(tmp, sizeof(tmp), "%s/blocks/00/.0011.tmp.1.2", dir);
-	mkdir(strcat(strcpy((char[512]){ 0 }, dir), "/blocks/00"), 0755);
-	write_file(tmp, "x", 1);
 	assert_int_equal(hfc_cache_open(dir, 1024 * KB, 80, 60, HFC_HASH_MD5, &c, &err), 0);
 	uint64_t bytes2, files2;
 	hfc_cache_usage(c, &bytes2, &files2, NULL);
@@ -76,14 +75,11 @@ static void test_bounded_lru(void **state)
 	hfc_cache_drop(c, h);
 	assert_int_equal(hfc_cache_get(c, h, sizeof(back), back), -ENOENT);
 	hfc_cache_free(c);
-	scratch_rm(dir);
 }
 
 static void test_indexes(void **state)
 {
-	(void)state;
-	char dir[256];
-	scratch_dir("cache", dir, sizeof(dir));
+	const char *dir = *state;
 	HfcCache *c;
 	assert_int_equal(hfc_cache_open(dir, 1024 * KB, 80, 60, HFC_HASH_MD5, &c, NULL), 0);
 	assert_int_equal(hfc_cache_put_index(c, "index.idx", "abc", 3), 0);
@@ -100,28 +96,24 @@ static void test_indexes(void **state)
 	assert_int_equal(hfc_cache_put_index(c, "1.idx", "x", 1), -EINVAL);
 	assert_int_equal(hfc_cache_get_index(c, "../../etc/passwd", 100, &buf, &len), -EINVAL);
 	hfc_cache_free(c);
-	scratch_rm(dir);
 }
 
 static void test_bad_marks(void **state)
 {
-	(void)state;
-	char dir[256];
-	scratch_dir("cache", dir, sizeof(dir));
+	const char *dir = *state;
 	HfcCache *c;
 	HfcErr err = { "" };
 	assert_int_equal(hfc_cache_open(dir, 1024 * KB, 60, 60, HFC_HASH_MD5, &c, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "low-water"));
 	assert_int_equal(hfc_cache_open(dir, 1024 * KB, 101, 60, HFC_HASH_MD5, &c, &err), -EINVAL);
-	scratch_rm(dir);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bounded_lru),
-		cmocka_unit_test(test_indexes),
-		cmocka_unit_test(test_bad_marks),
+		cmocka_unit_test_setup_teardown(test_bounded_lru, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_indexes, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_marks, scratch_setup, scratch_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

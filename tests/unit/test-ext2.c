@@ -3,8 +3,9 @@
  * Unit tests for ext2.c: a real tree (empty, small, > 1 MiB random, nested, symlinks, a name
  * with a space) made into ext2 images by `mke2fs -d` at 1, 2 and 4 KiB blocks and ext4 ones
  * (extents, inline data, hashed directories); every directory listed and every file read
- * through the callback and compared with the tree; ls -l fields; errors with their messages;
- * truncated, foreign and failing images; several file systems open at once on several threads.
+ * through the callback and compared with the tree; the listing's inode fields; errors with their
+ * messages; truncated, foreign and failing images; several file systems open at once on several
+ * threads.
  */
 
 #include <setjmp.h>
@@ -26,6 +27,7 @@
 
 #include "fs/ext2.h"
 #include "base/fileio.h"
+#include "helpers.h"
 
 #define BIG_SIZE (1536 * 1024 + 123)
 #define MEDIUM_SIZE (300 * 1024 + 7)
@@ -116,39 +118,23 @@ static HfcExt2 *fs_open(Img *im, const char *path)
 	return fs;
 }
 
-/* ---- helpers ---- */
+/* ---- the tree ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static void write_file(const char *rel, const void *data, size_t len, mode_t mode)
+/* Writes the file rel of the tree with its mode. */
+static void tree_file(const char *rel, const void *data, size_t len, mode_t mode)
 {
 	char p[PATH_MAX * 2];
 	snprintf(p, sizeof(p), "%s/%s", tree, rel);
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	assert_true(fd >= 0);
-	assert_int_equal(hfc_write_all(fd, data, len), 0);
-	assert_int_equal(close(fd), 0);
+	write_file(p, data, len);
 	assert_int_equal(chmod(p, mode), 0);
 }
 
-static void write_random(const char *rel, size_t len, uint64_t seed)
+static void tree_random(const char *rel, size_t len, uint64_t seed)
 {
 	uint8_t *b = malloc(len);
 	assert_non_null(b);
-	rng_state = seed;
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = rng();
-		memcpy(b + i, &v, MIN((size_t)8, len - i));
-	}
-	write_file(rel, b, len, 0644);
+	fill_random(b, len, seed);
+	tree_file(rel, b, len, 0644);
 	free(b);
 }
 
@@ -171,16 +157,7 @@ static uint8_t *slurp(const char *rel, size_t *len)
 {
 	char p[PATH_MAX * 2];
 	snprintf(p, sizeof(p), "%s/%s", tree, rel);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	assert_true(fd >= 0);
-	struct stat st;
-	assert_int_equal(fstat(fd, &st), 0);
-	uint8_t *b = malloc((size_t)st.st_size + 1);
-	assert_non_null(b);
-	assert_int_equal(hfc_pread_all(fd, b, (size_t)st.st_size, 0), st.st_size);
-	close(fd);
-	*len = (size_t)st.st_size;
-	return b;
+	return scratch_read(p, len);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -220,16 +197,29 @@ static char *expected_names(const char *rel, bool root)
 	return out;
 }
 
-/* Runs ls into a string; returns its result, *out the text (always set). */
-static int ls_text(HfcExt2 *fs, const char *path, bool long_format, char **out, HfcErr *err)
+/* Lists path into a string of names, one per line; returns the result, *out the text. */
+static int ls_names(HfcExt2 *fs, const char *path, unsigned flags, char **out, HfcErr *err)
 {
+	HfcExt2Listing l;
+	int r = hfc_ext2_list(fs, path, flags, &l, err);
 	size_t len = 0;
-	*out = NULL;
 	FILE *f = open_memstream(out, &len);
 	assert_non_null(f);
-	int r = hfc_ext2_ls(fs, path, long_format, f, err);
+	for (size_t i = 0; i < l.n; i++)
+		fprintf(f, "%s\n", l.entries[i].name);
 	fclose(f);
+	hfc_ext2_listing_free(&l);
 	return r;
+}
+
+/* The entry of l named name; fails the test when there is none. */
+static const HfcExt2Entry *entry_named(const HfcExt2Listing *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->entries[i].name, name))
+			return &l->entries[i];
+	fail_msg("no entry %s in the listing", name);
+	return NULL;
 }
 
 /* Runs cat into a memfd; returns its result, *out the bytes. */
@@ -267,34 +257,32 @@ static void assert_cat_equals(HfcExt2 *fs, const char *path, const char *rel)
 
 static int setup(void **state _unused_)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "%s/hfc-ext2.XXXXXX", getenv("TMPDIR") ?: "/tmp");
-	if (!mkdtemp(tmpdir))
-		return -1;
+	scratch_dir("ext2", tmpdir, sizeof(tmpdir));
 	snprintf(tree, sizeof(tree), "%s/tree", tmpdir);
 	if (mkdir(tree, 0755) < 0)
 		return -1;
 
-	write_file("empty", "", 0, 0644);
-	write_file("small.txt", "hello, ext2\n", 12, 0640);
-	write_file("with space.txt", "a name with a space\n", 20, 0600);
-	write_random("big.bin", BIG_SIZE, 1);
-	write_random("medium.bin", MEDIUM_SIZE, 2);
-	write_random("exact-4k", 4096, 3);
-	write_file("script.sh", "#!/bin/sh\necho hi\n", 18, 04755);
+	tree_file("empty", "", 0, 0644);
+	tree_file("small.txt", "hello, ext2\n", 12, 0640);
+	tree_file("with space.txt", "a name with a space\n", 20, 0600);
+	tree_random("big.bin", BIG_SIZE, 1);
+	tree_random("medium.bin", MEDIUM_SIZE, 2);
+	tree_random("exact-4k", 4096, 3);
+	tree_file("script.sh", "#!/bin/sh\necho hi\n", 18, 04755);
 	make_dir("dir");
 	make_dir("dir/sub");
 	make_dir("dir/empty-dir");
-	write_file("dir/sub/deep.txt", "deep inside\n", 12, 0644);
-	write_random("dir/sub/random-1", 5000, 4);
-	write_file("dir/file-in-dir", "x", 1, 0644);
+	tree_file("dir/sub/deep.txt", "deep inside\n", 12, 0644);
+	tree_random("dir/sub/random-1", 5000, 4);
+	tree_file("dir/file-in-dir", "x", 1, 0644);
 	make_dir("tiny");
-	write_file("tiny/a", "A", 1, 0644);
-	write_file("tiny/b", "BB", 2, 0644);
+	tree_file("tiny/a", "A", 1, 0644);
+	tree_file("tiny/b", "BB", 2, 0644);
 	make_dir("many");
 	for (int i = 0; i < NMANY; i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "many/entry-%03d-with-a-longer-name", i);
-		write_file(name, name, strlen(name), 0644);
+		tree_file(name, name, strlen(name), 0644);
 	}
 	make_link("dir/sub/deep.txt", "link");
 	make_link("/small.txt", "abslink");
@@ -351,9 +339,8 @@ static int setup(void **state _unused_)
 
 static int teardown(void **state _unused_)
 {
-	char cmd[PATH_MAX + 32];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	scratch_rm(tmpdir);
+	return 0;
 }
 
 /* ---- tests ---- */
@@ -366,7 +353,7 @@ static void walk(HfcExt2 *fs, const char *rel)
 
 	char *want = expected_names(rel, rel[0] == 0), *got;
 	HfcErr err = { "" };
-	int r = ls_text(fs, path, false, &got, &err);
+	int r = ls_names(fs, path, HFC_EXT2_LIST_FOLLOW, &got, &err);
 	if (r < 0)
 		fail_msg("ls %s: %d %s", path, r, err.msg);
 	assert_string_equal(got, want);
@@ -397,26 +384,61 @@ static void walk(HfcExt2 *fs, const char *rel)
 	closedir(d);
 }
 
-static void test_walk_every_kind(void **state _unused_)
+/* A test's file system: the first image, opened before the test and closed after it. */
+typedef struct Opened {
+	Img im;
+	HfcExt2 *fs;
+} Opened;
+
+static int open_first(void **state)
+{
+	Opened *o = calloc(1, sizeof(*o));
+	assert_non_null(o);
+	o->fs = fs_open(&o->im, images[0]);
+	*state = o;
+	return 0;
+}
+
+static int close_first(void **state)
+{
+	Opened *o = *state;
+	hfc_ext2_close(o->fs);
+	img_close(&o->im);
+	free(o);
+	return 0;
+}
+
+/* Runs check on the open file system of every kind of image. */
+static void each_kind(void (*check)(HfcExt2 *fs, Img *im))
 {
 	for (size_t k = 0; k < NKINDS; k++) {
 		print_message("%s\n", kinds[k].name);
 		Img im;
 		HfcExt2 *fs = fs_open(&im, images[k]);
-		walk(fs, "");
-		/* Every byte came through the callback, never past the image's end. */
-		assert_true(im.calls > 0);
-		assert_true(im.bytes >= BIG_SIZE + MEDIUM_SIZE);
-		assert_true(im.max_end <= im.size);
+		check(fs, &im);
 		hfc_ext2_close(fs);
 		img_close(&im);
 	}
 }
 
-static void test_ls_paths(void **state _unused_)
+static void check_walk(HfcExt2 *fs, Img *im)
 {
-	Img im;
-	HfcExt2 *fs = fs_open(&im, images[0]);
+	walk(fs, "");
+	/* Every byte came through the callback, never past the image's end. */
+	assert_true(im->calls > 0);
+	assert_true(im->bytes >= BIG_SIZE + MEDIUM_SIZE);
+	assert_true(im->max_end <= im->size);
+}
+
+static void test_walk_every_kind(void **state _unused_)
+{
+	each_kind(check_walk);
+}
+
+static void test_ls_paths(void **state)
+{
+	Opened *o = *state;
+	HfcExt2 *fs = o->fs;
 	HfcErr err = { "" };
 	char *got;
 
@@ -425,180 +447,157 @@ static void test_ls_paths(void **state _unused_)
 			       "/dir/empty-dir/../sub", "/../../dir/sub", "/dirlink/sub" };
 	char *want = expected_names("dir/sub", false);
 	for (size_t i = 0; i < ELEMENTSOF(same); i++) {
-		assert_int_equal(ls_text(fs, same[i], false, &got, &err), 0);
+		assert_int_equal(ls_names(fs, same[i], HFC_EXT2_LIST_FOLLOW, &got, &err), 0);
 		assert_string_equal(got, want);
 		free(got);
 	}
 	free(want);
 
-	/* An empty directory prints nothing; a file prints its path as given. */
-	assert_int_equal(ls_text(fs, "/dir/empty-dir", false, &got, &err), 0);
+	/* An empty directory lists nothing; a file lists its path as given. */
+	assert_int_equal(ls_names(fs, "/dir/empty-dir", 0, &got, &err), 0);
 	assert_string_equal(got, "");
 	free(got);
-	assert_int_equal(ls_text(fs, "/dir//sub/deep.txt", false, &got, &err), 0);
+	assert_int_equal(ls_names(fs, "/dir//sub/deep.txt", 0, &got, &err), 0);
 	assert_string_equal(got, "/dir//sub/deep.txt\n");
 	free(got);
 
-	/* A symlink to a directory: listed as the directory, with -l as the link (as ls). */
+	/* A symlink to a directory: the directory with FOLLOW, else the link (as ls and ls -l). */
 	want = expected_names("dir", false);
-	assert_int_equal(ls_text(fs, "/dirlink", false, &got, &err), 0);
+	assert_int_equal(ls_names(fs, "/dirlink", HFC_EXT2_LIST_FOLLOW, &got, &err), 0);
 	assert_string_equal(got, want);
 	free(got);
-	assert_int_equal(ls_text(fs, "/dirlink/", true, &got, &err), 0);
-	assert_non_null(strstr(got, " file-in-dir\n"));
+	assert_int_equal(ls_names(fs, "/dirlink/", HFC_EXT2_LIST_STAT, &got, &err), 0);
+	assert_string_equal(got, want);
 	free(got);
 	free(want);
-	assert_int_equal(ls_text(fs, "/dirlink", true, &got, &err), 0);
-	assert_int_equal(got[0], 'l');
-	assert_non_null(strstr(got, " /dirlink -> dir\n"));
-	free(got);
+	HfcExt2Listing l;
+	assert_int_equal(hfc_ext2_list(fs, "/dirlink", HFC_EXT2_LIST_STAT, &l, &err), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.entries[0].name, "/dirlink");
+	assert_true(S_ISLNK(l.entries[0].mode));
+	assert_string_equal(l.entries[0].target, "dir");
+	hfc_ext2_listing_free(&l);
 
 	/* A dangling link and a loop are listed as themselves. */
-	assert_int_equal(ls_text(fs, "/dangling", false, &got, &err), 0);
+	assert_int_equal(ls_names(fs, "/dangling", HFC_EXT2_LIST_FOLLOW, &got, &err), 0);
 	assert_string_equal(got, "/dangling\n");
 	free(got);
-	assert_int_equal(ls_text(fs, "/loop", true, &got, &err), 0);
-	assert_non_null(strstr(got, " /loop -> loop\n"));
+	assert_int_equal(hfc_ext2_list(fs, "/loop", HFC_EXT2_LIST_STAT | HFC_EXT2_LIST_FOLLOW, &l,
+				       &err),
+			 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.entries[0].target, "loop");
+	hfc_ext2_listing_free(&l);
+	hfc_ext2_listing_free(&l); /* an emptied listing is fine */
+
+}
+
+static void check_ls_stat(HfcExt2 *fs, Img *im _unused_)
+{
+	HfcErr err = { "" };
+	struct stat st;
+	char p[PATH_MAX * 2];
+	snprintf(p, sizeof(p), "%s/small.txt", tree);
+	assert_int_equal(stat(p, &st), 0);
+
+	/* The same names, in the same order, as without the inode fields. */
+	HfcExt2Listing l;
+	assert_int_equal(hfc_ext2_list(fs, "/", HFC_EXT2_LIST_STAT, &l, &err), 0);
+	char *names = expected_names("", true), *c = names;
+	for (size_t i = 0; i < l.n; i++) {
+		size_t n = strlen(l.entries[i].name);
+		assert_memory_equal(c, l.entries[i].name, n);
+		assert_int_equal(c[n], '\n');
+		c += n + 1;
+	}
+	assert_int_equal(*c, 0);
+	free(names);
+
+	const HfcExt2Entry *e = entry_named(&l, "small.txt");
+	assert_int_equal(e->mode, S_IFREG | 0640);
+	assert_int_equal(e->links, 1);
+	assert_int_equal(e->uid, st.st_uid);
+	assert_int_equal(e->gid, st.st_gid);
+	assert_int_equal(e->size, 12);
+	assert_int_equal(e->mtime, small_mtime);
+	assert_null(e->target);
+	assert_true(e->ino > 0);
+	assert_int_equal(entry_named(&l, "big.bin")->size, BIG_SIZE);
+	assert_int_equal(entry_named(&l, "empty")->size, 0);
+	assert_int_equal(entry_named(&l, "script.sh")->mode, S_IFREG | 04755);
+	assert_int_equal(entry_named(&l, "with space.txt")->mode, S_IFREG | 0600);
+	e = entry_named(&l, "dir");
+	assert_int_equal(e->mode & S_IFMT, S_IFDIR);
+	assert_int_equal(e->links, 4); /* ".", its name, and the ".." of sub and empty-dir */
+	e = entry_named(&l, "link");
+	assert_int_equal(e->mode & S_IFMT, S_IFLNK);
+	assert_string_equal(e->target, "dir/sub/deep.txt");
+	assert_int_equal(e->size, strlen("dir/sub/deep.txt"));
+	assert_string_equal(entry_named(&l, "abslink")->target, "/small.txt");
+	assert_string_equal(entry_named(&l, "longlink")->target, LONG_TARGET);
+	hfc_ext2_listing_free(&l);
+
+	/* Without HFC_EXT2_LIST_STAT, names alone: no inode is read for them. */
+	assert_int_equal(hfc_ext2_list(fs, "/", 0, &l, &err), 0);
+	assert_int_equal(entry_named(&l, "link")->mode, 0);
+	assert_null(entry_named(&l, "link")->target);
+	hfc_ext2_listing_free(&l);
+
+	/* A single file: one entry, named as the path. */
+	assert_int_equal(hfc_ext2_list(fs, "/dir/sub/deep.txt", HFC_EXT2_LIST_STAT, &l, &err), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.entries[0].name, "/dir/sub/deep.txt");
+	assert_int_equal(l.entries[0].mode & S_IFMT, S_IFREG);
+	assert_int_equal(l.entries[0].size, 12);
+	hfc_ext2_listing_free(&l);
+}
+
+static void test_ls_stat(void **state _unused_)
+{
+	each_kind(check_ls_stat);
+}
+
+static void check_cat_symlinks(HfcExt2 *fs, Img *im _unused_)
+{
+	assert_cat_equals(fs, "/link", "dir/sub/deep.txt");
+	assert_cat_equals(fs, "/abslink", "small.txt");
+	assert_cat_equals(fs, "/longlink", "dir/sub/deep.txt");
+	assert_cat_equals(fs, "/dirlink/sub/random-1", "dir/sub/random-1");
+	assert_cat_equals(fs, "/chain/c1", "small.txt"); /* 8 levels: fine */
+
+	HfcErr err = { "" };
+	uint8_t *got;
+	size_t len;
+	assert_int_equal(cat_bytes(fs, "/chain/d1", &got, &len, &err), -ELOOP);
+	assert_string_equal(err.msg, "/chain/d1: Too many levels of symbolic links");
+	assert_int_equal(len, 0);
 	free(got);
-
-	hfc_ext2_close(fs);
-	img_close(&im);
-}
-
-/* Finds the ls -l line of name (the last field before any " -> "). */
-static const char *find_line(const char *text, const char *name, char *line, size_t cap)
-{
-	for (const char *p = text; *p;) {
-		const char *e = strchr(p, '\n');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		snprintf(line, cap, "%.*s", (int)n, p);
-		char *arrow = strstr(line, " -> ");
-		size_t end = arrow ? (size_t)(arrow - line) : strlen(line);
-		size_t nl = strlen(name);
-		if (end > nl && line[end - nl - 1] == ' ' && !strncmp(line + end - nl, name, nl))
-			return line;
-		p = e ? e + 1 : p + n;
-	}
-	return NULL;
-}
-
-static void test_ls_long(void **state _unused_)
-{
-	for (size_t k = 0; k < NKINDS; k++) {
-		print_message("%s\n", kinds[k].name);
-		Img im;
-		HfcExt2 *fs = fs_open(&im, images[k]);
-		HfcErr err = { "" };
-		char *got, line[1024], want[1024];
-		struct stat st;
-		char p[PATH_MAX * 2];
-		snprintf(p, sizeof(p), "%s/small.txt", tree);
-		assert_int_equal(stat(p, &st), 0);
-
-		assert_int_equal(ls_text(fs, "/", true, &got, &err), 0);
-		/* One line per entry, the same names as without -l. */
-		char *names = expected_names("", true);
-		size_t lines = 0, want_lines = 0;
-		for (char *c = got; *c; c++)
-			lines += *c == '\n';
-		for (char *c = names; *c; c++)
-			want_lines += *c == '\n';
-		assert_int_equal(lines, want_lines);
-		free(names);
-
-		/* Columns are aligned, so compare fields, not spacing. */
-		assert_non_null(find_line(got, "small.txt", line, sizeof(line)));
-		char mode[16], date[16], hm[8], name[64];
-		unsigned links, uid, gid;
-		unsigned long long size;
-		assert_int_equal(sscanf(line, "%15s %u %u %u %llu %15s %7s %63s", mode, &links, &uid,
-					&gid, &size, date, hm, name),
-				 8);
-		assert_string_equal(mode, "-rw-r-----");
-		assert_int_equal(links, 1);
-		assert_int_equal(uid, st.st_uid);
-		assert_int_equal(gid, st.st_gid);
-		assert_int_equal(size, 12);
-		assert_string_equal(date, "2021-03-04");
-		assert_string_equal(hm, "05:06");
-		assert_string_equal(name, "small.txt");
-
-		assert_non_null(find_line(got, "big.bin", line, sizeof(line)));
-		snprintf(want, sizeof(want), " %d ", BIG_SIZE);
-		assert_non_null(strstr(line, want));
-		assert_non_null(find_line(got, "empty", line, sizeof(line)));
-		assert_non_null(strstr(line, " 0 "));
-		assert_non_null(find_line(got, "script.sh", line, sizeof(line)));
-		assert_memory_equal(line, "-rwsr-xr-x ", 11);
-		assert_non_null(find_line(got, "with space.txt", line, sizeof(line)));
-		assert_memory_equal(line, "-rw------- ", 11);
-		assert_non_null(find_line(got, "dir", line, sizeof(line)));
-		assert_int_equal(line[0], 'd');
-		assert_non_null(find_line(got, "link", line, sizeof(line)));
-		assert_int_equal(line[0], 'l');
-		assert_non_null(strstr(line, " link -> dir/sub/deep.txt"));
-		assert_non_null(find_line(got, "abslink", line, sizeof(line)));
-		assert_non_null(strstr(line, " abslink -> /small.txt"));
-		assert_non_null(find_line(got, "longlink", line, sizeof(line)));
-		assert_non_null(strstr(line, " -> " LONG_TARGET));
-		free(got);
-
-		/* ls -l of a single file: one line, named as the path. */
-		assert_int_equal(ls_text(fs, "/dir/sub/deep.txt", true, &got, &err), 0);
-		assert_int_equal(got[0], '-');
-		assert_non_null(strstr(got, " 12 "));
-		size_t n = strlen(got);
-		assert_true(n > 18 && !strcmp(got + n - 19, " /dir/sub/deep.txt\n"));
-		free(got);
-
-		hfc_ext2_close(fs);
-		img_close(&im);
-	}
+	assert_int_equal(cat_bytes(fs, "/loop", &got, &len, &err), -ELOOP);
+	free(got);
+	assert_int_equal(cat_bytes(fs, "/dangling", &got, &len, &err), -ENOENT);
+	assert_string_equal(err.msg, "/dangling: No such file or directory");
+	free(got);
 }
 
 static void test_cat_symlinks(void **state _unused_)
 {
-	for (size_t k = 0; k < NKINDS; k++) {
-		print_message("%s\n", kinds[k].name);
-		Img im;
-		HfcExt2 *fs = fs_open(&im, images[k]);
-		assert_cat_equals(fs, "/link", "dir/sub/deep.txt");
-		assert_cat_equals(fs, "/abslink", "small.txt");
-		assert_cat_equals(fs, "/longlink", "dir/sub/deep.txt");
-		assert_cat_equals(fs, "/dirlink/sub/random-1", "dir/sub/random-1");
-		assert_cat_equals(fs, "/chain/c1", "small.txt"); /* 8 levels: fine */
-
-		HfcErr err = { "" };
-		uint8_t *got;
-		size_t len;
-		assert_int_equal(cat_bytes(fs, "/chain/d1", &got, &len, &err), -ELOOP);
-		assert_string_equal(err.msg, "/chain/d1: Too many levels of symbolic links");
-		assert_int_equal(len, 0);
-		free(got);
-		assert_int_equal(cat_bytes(fs, "/loop", &got, &len, &err), -ELOOP);
-		free(got);
-		assert_int_equal(cat_bytes(fs, "/dangling", &got, &len, &err), -ENOENT);
-		assert_string_equal(err.msg, "/dangling: No such file or directory");
-		free(got);
-		hfc_ext2_close(fs);
-		img_close(&im);
-	}
+	each_kind(check_cat_symlinks);
 }
 
-static void test_errors(void **state _unused_)
+static void test_errors(void **state)
 {
-	Img im;
-	HfcExt2 *fs = fs_open(&im, images[0]);
+	Opened *o = *state;
+	HfcExt2 *fs = o->fs;
 	HfcErr err = { "" };
 	char *text;
 	uint8_t *got;
 	size_t len;
 
-	assert_int_equal(ls_text(fs, "/nope", false, &text, &err), -ENOENT);
+	assert_int_equal(ls_names(fs, "/nope", HFC_EXT2_LIST_FOLLOW, &text, &err), -ENOENT);
 	assert_string_equal(err.msg, "/nope: No such file or directory");
 	assert_string_equal(text, "");
 	free(text);
-	assert_int_equal(ls_text(fs, "/dir/nope/deeper", true, &text, &err), -ENOENT);
+	assert_int_equal(ls_names(fs, "/dir/nope/deeper", HFC_EXT2_LIST_STAT, &text, &err), -ENOENT);
 	assert_string_equal(err.msg, "/dir/nope/deeper: No such file or directory");
 	free(text);
 	assert_int_equal(cat_bytes(fs, "/nope", &got, &len, &err), -ENOENT);
@@ -619,10 +618,10 @@ static void test_errors(void **state _unused_)
 	assert_string_equal(err.msg,
 			    "small.txt: not an absolute path (paths in the image start with '/')");
 	free(got);
-	assert_int_equal(ls_text(fs, "dir/sub", false, &text, &err), -EINVAL);
+	assert_int_equal(ls_names(fs, "dir/sub", 0, &text, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "dir/sub: not an absolute path"));
 	free(text);
-	assert_int_equal(ls_text(fs, "", false, &text, &err), -EINVAL);
+	assert_int_equal(ls_names(fs, "", 0, &text, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "empty path"));
 	free(text);
 
@@ -631,7 +630,7 @@ static void test_errors(void **state _unused_)
 	free(got);
 	assert_int_equal(cat_bytes(fs, "/small.txt/", &got, &len, &err), -ENOTDIR);
 	free(got);
-	assert_int_equal(ls_text(fs, "/link/", false, &text, &err), -ENOTDIR);
+	assert_int_equal(ls_names(fs, "/link/", 0, &text, &err), -ENOTDIR);
 	free(text);
 
 	char longname[300];
@@ -650,9 +649,7 @@ static void test_errors(void **state _unused_)
 
 	/* The handle still works after errors. */
 	assert_cat_equals(fs, "/small.txt", "small.txt");
-	hfc_ext2_close(fs);
 	hfc_ext2_close(NULL);
-	img_close(&im);
 }
 
 static void test_not_ext2(void **state _unused_)
@@ -661,11 +658,7 @@ static void test_not_ext2(void **state _unused_)
 	Img im = { .fd = -1, .fail_from = UINT64_MAX, .fail_after = UINT64_MAX, .size = 4 << 20 };
 	im.mem = malloc(im.size);
 	assert_non_null(im.mem);
-	rng_state = 99;
-	for (size_t i = 0; i < im.size; i += 8) {
-		uint64_t v = rng();
-		memcpy(im.mem + i, &v, 8);
-	}
+	fill_random(im.mem, im.size, 99);
 	HfcExt2 *fs = (HfcExt2 *)&im; /* must be left alone on failure */
 	HfcErr err = { "" };
 	assert_int_equal(hfc_ext2_open(img_read, &im, im.size, "random.img", &fs, &err), -EINVAL);
@@ -705,28 +698,28 @@ static void test_truncated(void **state _unused_)
 	img_close(&im);
 }
 
-static void test_read_errors(void **state _unused_)
+static void test_read_errors(void **state)
 {
-	Img im;
-	HfcExt2 *fs = fs_open(&im, images[0]);
+	Opened *o = *state;
+	HfcExt2 *fs = o->fs;
 	HfcErr err = { "" };
 	uint8_t *got;
 	size_t len;
 
 	/* The remote side fails from now on: the error and the failed read are reported. */
-	im.fail_from = 0;
+	o->im.fail_from = 0;
 	assert_int_equal(cat_bytes(fs, "/big.bin", &got, &len, &err), -EIO);
 	assert_non_null(strstr(err.msg, "/big.bin: reading "));
 	assert_non_null(strstr(err.msg, "Input/output error"));
 	free(got);
 
 	/* ... and it recovers: the same handle reads again. */
-	im.fail_from = UINT64_MAX;
+	o->im.fail_from = UINT64_MAX;
 	assert_cat_equals(fs, "/big.bin", "big.bin");
 
 	/* A failure in the middle of a file (1 KiB blocks: ~1500 reads): some bytes out, then
 	 * the error with the offset that failed. */
-	im.fail_after = im.calls + 300;
+	o->im.fail_after = o->im.calls + 300;
 	assert_int_equal(cat_bytes(fs, "/big.bin", &got, &len, &err), -EIO);
 	assert_true(len > 0 && len < BIG_SIZE);
 	size_t wlen;
@@ -735,27 +728,24 @@ static void test_read_errors(void **state _unused_)
 	free(want);
 	free(got);
 	assert_non_null(strstr(err.msg, "/big.bin: reading 1024 bytes at offset "));
-	im.fail_after = UINT64_MAX;
+	o->im.fail_after = UINT64_MAX;
 	assert_cat_equals(fs, "/big.bin", "big.bin");
 
 	/* A failing read while resolving a path or listing is named the same way. */
-	im.fail_from = 0;
+	o->im.fail_from = 0;
 	char *text;
-	assert_int_equal(ls_text(fs, "/dir/sub", true, &text, &err), -EIO);
+	assert_int_equal(ls_names(fs, "/dir/sub", HFC_EXT2_LIST_STAT, &text, &err), -EIO);
 	assert_non_null(strstr(err.msg, ": /dir/sub: reading "));
 	free(text);
-	im.fail_from = UINT64_MAX;
-	hfc_ext2_close(fs);
-	img_close(&im);
+	o->im.fail_from = UINT64_MAX;
 }
 
 static void test_reads_only_through_callback(void **state _unused_)
 {
 	/* The image is copied into memory and its file removed: libext2fs has nothing to open. */
-	char copy[PATH_MAX * 2], cmd[PATH_MAX * 5];
+	char copy[PATH_MAX * 2];
 	snprintf(copy, sizeof(copy), "%s/copy.img", tmpdir);
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", images[0], copy);
-	assert_int_equal(system(cmd), 0);
+	scratch_copy_file(images[0], copy);
 	Img im;
 	img_open(&im, copy);
 	im.mem = malloc(im.size);
@@ -855,13 +845,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_walk_every_kind),
-		cmocka_unit_test(test_ls_paths),
-		cmocka_unit_test(test_ls_long),
+		cmocka_unit_test_setup_teardown(test_ls_paths, open_first, close_first),
+		cmocka_unit_test(test_ls_stat),
 		cmocka_unit_test(test_cat_symlinks),
-		cmocka_unit_test(test_errors),
+		cmocka_unit_test_setup_teardown(test_errors, open_first, close_first),
 		cmocka_unit_test(test_not_ext2),
 		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_read_errors),
+		cmocka_unit_test_setup_teardown(test_read_errors, open_first, close_first),
 		cmocka_unit_test(test_reads_only_through_callback),
 		cmocka_unit_test(test_many_open_at_once),
 	};

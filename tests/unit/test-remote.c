@@ -83,22 +83,24 @@ static HfcRemote *open_remote(const char **bases, size_t n, HfcRemoteOptions *o)
 	return r;
 }
 
+/* The defaults, but without readahead: each read fetches what it reads, no more. */
+static HfcRemoteOptions no_readahead(void)
+{
+	HfcRemoteOptions o;
+	hfc_remote_options_default(&o);
+	o.readahead = 0;
+	return o;
+}
+
 /* Copies the site to t->bad and corrupts one byte of the block file of block i. */
 static void make_bad_copy(T *t, const HfcIndex *idx, uint64_t i)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", t->bad, t->site, t->bad);
-	assert_int_equal(system(cmd), 0);
+	scratch_rm(t->bad);
+	scratch_copy_tree(t->site, t->bad);
 	char p[HFC_BLOCK_PATH_MAX], path[600];
 	hfc_block_path(idx->hash, idx->entries[i].hash, p);
 	snprintf(path, sizeof(path), "%s/%s", t->bad, p);
-	int fd = open(path, O_RDWR);
-	assert_true(fd >= 0);
-	uint8_t b;
-	assert_int_equal(pread(fd, &b, 1, 40), 1);
-	b ^= 0x55;
-	assert_int_equal(pwrite(fd, &b, 1, 40), 1);
-	close(fd);
+	scratch_flip_byte(path, 40);
 }
 
 static void test_read_all(void **state)
@@ -162,9 +164,7 @@ static void test_read_all(void **state)
 static void test_bad_mirror_failover(void **state)
 {
 	T *t = *state;
-	HfcRemoteOptions o;
-	hfc_remote_options_default(&o);
-	o.readahead = 0;
+	HfcRemoteOptions o = no_readahead();
 	o.http.probe = false;
 	const char *one[] = { t->site };
 	HfcRemote *r = open_remote(one, 1, &o);
@@ -200,9 +200,7 @@ static void test_bad_mirror_failover(void **state)
 static void test_missing_and_bad_index(void **state)
 {
 	T *t = *state;
-	HfcRemoteOptions o;
-	hfc_remote_options_default(&o);
-	o.readahead = 0;
+	HfcRemoteOptions o = no_readahead();
 	o.http.retries = 1;
 	const char *one[] = { t->site };
 	HfcRemote *r = open_remote(one, 1, &o);
@@ -249,9 +247,7 @@ static void *read_block_7(void *arg)
 static void test_single_flight_and_cache(void **state)
 {
 	T *t = *state;
-	HfcRemoteOptions o;
-	hfc_remote_options_default(&o);
-	o.readahead = 0;
+	HfcRemoteOptions o = no_readahead();
 	o.cache_dir = t->cache;
 	char url[400];
 	snprintf(url, sizeof(url), "file://%s", t->site);

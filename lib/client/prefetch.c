@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * DLAHEAD prefetch of a remote image: the blocks a boot read (a profile, docs/FORMAT.md §10)
+ * are fetched in that order by worker threads of their own, ahead of the reads, and stay pinned
+ * in memory until a read uses them, within prefetch_memory.
+ */
+#include "client/remote-private.h"
+
+#include "site/layout.h"
+#include "site/store.h"
+
+#include <string.h>
+
+/* Fetches the profile's blocks in its order, ahead of the reads that will want them. */
+static void *prefetch_main(void *arg)
+{
+	HfcRemote *r = arg;
+	size_t hl = r->hash_len;
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		/* Reserve the block's memory first: threads together stay within the bound, and
+		 * one block always fits, whatever the block size. */
+		while (!r->stopping && r->pf_next < r->profile->n &&
+		       r->pinned_bytes + r->pf_reserved > 0 &&
+		       r->pinned_bytes + r->pf_reserved + r->idx->block_size > r->o.prefetch_memory)
+			pthread_cond_wait(&r->pf_cond, &r->lock);
+		if (r->stopping || r->pf_next >= r->profile->n)
+			break;
+		const HfcProfileEntry *pe = &r->profile->e[r->pf_next++];
+		const HfcIndexEntry *ie = &r->idx->entries[pe->block];
+		if (!ie->stored || memcmp(ie->hash, pe->hash, hl) != 0)
+			continue; /* changed since the profile was made: counted as skipped */
+		if (remote_memcache_has(r, ie->hash)) {
+			r->st.prefetch_present++; /* a read (or a repeat in the profile) came first */
+			continue;
+		}
+		size_t len = hfc_index_block_len(r->idx, pe->block);
+		r->pf_reserved += len;
+		pthread_mutex_unlock(&r->lock);
+		Entry *e;
+		bool hit;
+		uint64_t fetched;
+		HfcErr err;
+		int k = remote_get_entry(r, pe->block, ORIGIN_PREFETCH, &e, &hit, &fetched, NULL,
+					 &err);
+		pthread_mutex_lock(&r->lock);
+		r->pf_reserved -= len; /* the reservation ends; a pinned entry counts itself */
+		if (k == 0) {
+			if (hit)
+				r->st.prefetch_present++;
+			remote_entry_unref(r, e);
+		}
+		pthread_cond_broadcast(&r->pf_cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int remote_prefetch_open(HfcRemote *r, HfcErr *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	char display[4200];
+	int k;
+	if (strcmp(r->o.prefetch, "auto") == 0) {
+		char path[HFC_LAYOUT_PATH_MAX], name[HFC_LAYOUT_PATH_MAX];
+		hfc_layout_path(HFC_LAYOUT_PROFILE, r->idx->version, path);
+		hfc_layout_name(HFC_LAYOUT_PROFILE, r->idx->version, name);
+		HfcErr ferr = { "" };
+		k = hfc_http_get_alloc(r->http, path, HFC_INDEX_MAX_BYTES, 0, &buf, &len, &ferr);
+		bool cached = false;
+		if (k < 0 && r->cache && r->o.offline_ok &&
+		    hfc_cache_get_index(r->cache, name, HFC_INDEX_MAX_BYTES, &buf, &len) == 0)
+			cached = true; /* offline: the profile this cache saw with the index */
+		else if (k == -ENOENT)
+			return hfc_err_set(err, k, "%s: the site has no profile for version %u",
+					   path, r->idx->version);
+		else if (k < 0)
+			return hfc_err_set(err, k, "%s", ferr.msg);
+		snprintf(display, sizeof(display), "%s%s", cached ? "cache/" : "", path);
+		k = hfc_profile_parse(buf, len, display, &r->profile, err);
+		if (k < 0)
+			return k;
+		if (r->profile->version != r->idx->version)
+			return hfc_err_set(err, -EBADMSG,
+					   "%s:2: version %u in a profile named for version %u",
+					   display, r->profile->version, r->idx->version);
+		/* Kept for offline use only once it parsed and names the right version. */
+		if (r->cache && !cached)
+			(void)hfc_cache_put_index(r->cache, name, buf, len);
+	} else {
+		snprintf(display, sizeof(display), "%s", r->o.prefetch);
+		k = hfc_profile_load(r->o.prefetch, &r->profile, err);
+		if (k < 0)
+			return k;
+	}
+	size_t same;
+	k = hfc_profile_check(r->profile, r->idx, display, &same, err);
+	if (k < 0)
+		return k;
+	r->st.prefetch_total = same;
+	r->st.prefetch_skipped = r->profile->n - same;
+	return 0;
+}
+
+int remote_prefetch_start(HfcRemote *r)
+{
+	if (!r->profile || r->pf_threads)
+		return 0;
+	unsigned n = MAX(1u, r->o.prefetch_connections);
+	return remote_workers_start(r, prefetch_main, n, &r->pf_threads, &r->npf);
+}
+
+void remote_prefetch_stop(HfcRemote *r)
+{
+	remote_workers_stop(r, &r->pf_cond, &r->pf_threads, &r->npf);
+	hfc_profile_free(r->profile);
+	r->profile = NULL;
+}

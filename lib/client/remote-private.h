@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Shared by the parts of a remote image; not a public API. remote.c opens, fetches and frees;
+ * memcache.c keeps decoded blocks in memory; readahead.c and prefetch.c load blocks ahead of the
+ * reads in background threads; trace.c writes --trace; stats.c reports the counters.
+ *
+ * One lock (HfcRemote.lock) guards the memory cache, the readahead queue, the prefetch cursor
+ * and the counters; the trace has its own, so a slow trace file never holds up a read.
+ */
+
+#include "client/remote.h"
+
+#include "client/cache.h"
+#include "base/codec.h"
+#include "base/hashset.h"
+#include "formats/profile.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+enum { ENTRY_LOADING, ENTRY_READY, ENTRY_FAILED };
+
+/* A decoded block in memory, shared by hash; refcounted so readers copy outside the lock. */
+typedef struct Entry {
+	uint8_t hash[HFC_HASH_MAX];
+	uint8_t *data;
+	size_t len;
+	uint32_t stored, fetched; /* fetched: bytes downloaded for it (0 from the disk cache) */
+	int state, error;
+	unsigned refs;
+	bool in_map, prefetched, used;
+	bool pinned; /* loaded by the profile's prefetch and not read yet: never evicted */
+	struct Entry *prev, *next; /* LRU of READY entries; head is the most recent */
+} Entry;
+
+/* Per-call scratch (codec + stored bytes), pooled: FUSE threads come and go. */
+typedef struct Scratch {
+	HfcCodec *codec;
+	uint8_t *stored;
+	struct Scratch *next;
+} Scratch;
+
+/* One sequential reader, as seen from the block numbers it reads. */
+typedef struct Stream {
+	uint64_t last, queued_until, run;
+	uint64_t used; /* a clock for replacing the least recently used stream */
+	bool valid;
+} Stream;
+
+#define NSTREAMS 16
+
+struct HfcRemote {
+	HfcRemoteOptions o;
+	HfcHttp *http;
+	HfcIndex *idx;
+	HfcCache *cache;
+	size_t hash_len;
+	uint32_t stored_max;
+
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* an entry finished loading */
+	HfcHashMap *entries;    /* hash -> Entry* */
+	Entry *lru_head, *lru_tail;
+	uint64_t mem_bytes;
+	Scratch *scratch;
+	bool stopping; /* the workers of readahead and prefetch end */
+
+	/* readahead */
+	pthread_t *ra_threads;
+	unsigned nra;
+	pthread_cond_t ra_cond;
+	uint64_t *ra_queue;
+	size_t ra_cap, ra_head, ra_len;
+	Stream streams[NSTREAMS];
+	uint64_t stream_clock;
+
+	/* DLAHEAD prefetch */
+	HfcProfile *profile;
+	pthread_t *pf_threads;
+	unsigned npf;
+	size_t pf_next;
+	uint64_t pinned_bytes; /* decoded bytes of pinned entries (all in mem_bytes) */
+	uint64_t pf_reserved;  /* bytes of prefetch loads under way */
+	pthread_cond_t pf_cond;
+
+	/* trace */
+	FILE *trace;
+	pthread_mutex_t trace_lock;
+	double t0;
+
+	HfcRemoteStats st;
+};
+
+/* Who asks for a block: a read, sequential readahead, or the DLAHEAD profile's prefetch. */
+typedef enum Origin { ORIGIN_DEMAND, ORIGIN_READAHEAD, ORIGIN_PREFETCH } Origin;
+
+/* Adds n to one of the counters in r->st (takes the lock). */
+static inline void remote_count(HfcRemote *r, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&r->lock);
+	*field += n;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- remote.c ---- */
+
+/*
+ * Gets block i's bytes, decoded and checked against its name, into out: from the disk cache,
+ * else from the mirrors (background: as readahead or prefetch). Returns 0 with *ret_fetched the
+ * bytes downloaded (0 for a cache hit) and *ret_disk whether the disk cache had it, or -EIO with
+ * err filled.
+ */
+int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background,
+		      uint64_t *ret_fetched, bool *ret_disk, HfcErr *err);
+
+/*
+ * Starts n threads running fn(r) into a new *threads, counting those started in *count under the
+ * lock (a worker exists once counted). Returns 0 or -errno.
+ */
+int remote_workers_start(HfcRemote *r, void *(*fn)(void *), unsigned n, pthread_t **threads,
+			 unsigned *count);
+
+/* Wakes the workers waiting on cond (r->stopping is set), joins them and frees *threads. */
+void remote_workers_stop(HfcRemote *r, pthread_cond_t *cond, pthread_t **threads,
+			 unsigned *count);
+
+/* ---- memcache.c: the decoded blocks in memory ---- */
+
+/* Makes the empty memory cache; returns 0 or -ENOMEM. */
+int remote_memcache_init(HfcRemote *r);
+
+/* Frees every entry and the map (no thread may be using them any more). */
+void remote_memcache_free(HfcRemote *r);
+
+/* Returns whether a block of this hash is in memory or being loaded; called with the lock held. */
+bool remote_memcache_has(const HfcRemote *r, const uint8_t *hash);
+
+/*
+ * Returns 0 with *ret a referenced READY entry for block i: from memory, after waiting for a
+ * load already under way (one download for concurrent readers), or loaded now. *ret_hit says
+ * whether it was already in memory, *ret_fetched the bytes downloaded for it, *ret_ra_used (may
+ * be NULL) whether a read first used a block readahead fetched. Or -errno with err filled.
+ */
+int remote_get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool *ret_hit,
+		     uint64_t *ret_fetched, bool *ret_ra_used, HfcErr *err);
+
+/* Drops a reference from remote_get_entry(); called with the lock held. */
+void remote_entry_unref(HfcRemote *r, Entry *e);
+
+/* ---- readahead.c: sequential readers get the blocks after theirs early ---- */
+
+/* Notes a read of blocks [first, last] and queues readahead when it continues a sequence. */
+void remote_readahead_note(HfcRemote *r, uint64_t first, uint64_t last, bool missed);
+
+/* Starts the readahead workers (when readahead is on); returns 0 or -errno. */
+int remote_readahead_start(HfcRemote *r);
+
+/* Wakes and joins the workers (r->stopping is set) and frees the queue. */
+void remote_readahead_stop(HfcRemote *r);
+
+/* ---- prefetch.c: DLAHEAD, a boot profile's blocks fetched in its order ---- */
+
+/* Loads the profile of r->o.prefetch and checks it against the index; returns 0 or -errno. */
+int remote_prefetch_open(HfcRemote *r, HfcErr *err);
+
+/* Starts the prefetch workers (when there is a profile); returns 0 or -errno. */
+int remote_prefetch_start(HfcRemote *r);
+
+/* Wakes and joins the workers (r->stopping is set) and frees the profile. */
+void remote_prefetch_stop(HfcRemote *r);
+
+/* ---- trace.c: --trace, one line per block read ---- */
+
+/* Creates the trace file of r->o.trace_path with its header; returns 0 or -errno with err. */
+int remote_trace_open(HfcRemote *r, HfcErr *err);
+
+/* Writes the line of a read of block that started at t_start (hfc_monotonic); no-op untraced. */
+void remote_trace_line(HfcRemote *r, uint64_t block, bool hit, uint64_t bytes, double t_start);
+
+/* Writes out what the trace buffered, so a reader of the file sees every read so far. */
+void remote_trace_flush(HfcRemote *r);
+
+/* Closes the trace file. */
+void remote_trace_close(HfcRemote *r);

@@ -1,0 +1,596 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests for http.c on its own: a tiny HTTP/1.1 server on 127.0.0.1 (a thread of this test,
+ * an ephemeral port) whose first path segment picks a canned behaviour, so that each mirror of
+ * a fetcher is one behaviour: "good" and "good2" serve files, "e404" answers 404, "e500" and
+ * "e500b" answer 500, "slow" answers only after the client gave up, "nolen" sends no
+ * Content-Length. Plus file:// and plain directory mirrors. Every wait is bounded.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "client/http.h"
+#include "helpers.h"
+
+#define SMALL "hello from a mirror\n"
+#define BIG_LEN (200 * 1024 + 17)
+#define HUGE_LEN (1536 * 1024 + 5) /* more than hfc_http_get_alloc's first guess, 1 MiB */
+#define SLOW_HOLD_MS 5000          /* the slow mirror's answer, long after any client's timeout */
+
+static const char *const behaviours[] = { "good", "good2", "e404", "e500", "e500b", "slow",
+					   "nolen" };
+enum { B_GOOD, B_GOOD2, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, NB };
+
+static struct {
+	int lfd, stop[2];
+	unsigned port;
+	pthread_t tid;
+	atomic_uint asked[NB]; /* requests each behaviour received */
+	uint8_t *big, *huge;
+} srv;
+
+static char files[256]; /* the file:// mirror: small.txt and big.bin */
+
+/* ---- the server ---- */
+
+/* Sends all of buf; a client that went away is not an error of the server. */
+static void send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Reads a request's head (up to the empty line) into buf within 5 s; returns its length or -1. */
+static ssize_t read_head(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	while (len + 1 < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 5000) <= 0)
+			return -1;
+		ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		buf[len] = 0;
+		if (strstr(buf, "\r\n\r\n"))
+			return (ssize_t)len;
+	}
+	return -1;
+}
+
+static void answer(int fd, bool head, int status, const void *body, size_t len, bool with_len)
+{
+	char hdr[256];
+	int n = snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d %s\r\n", status,
+			 status == 200 ? "OK" : status == 404 ? "Not Found" : "Internal Server Error");
+	if (with_len)
+		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Content-Length: %zu\r\n", len);
+	n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Connection: close\r\n\r\n");
+	send_all(fd, hdr, (size_t)n);
+	if (!head)
+		send_all(fd, body, len);
+}
+
+/* good and good2: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
+static void serve_file(int fd, bool head, const char *rest)
+{
+	if (!strcmp(rest, "x/small.txt") || !strcmp(rest, "index.idx"))
+		answer(fd, head, 200, SMALL, strlen(SMALL), true);
+	else if (!strcmp(rest, "x/big.bin"))
+		answer(fd, head, 200, srv.big, BIG_LEN, true);
+	else if (!strcmp(rest, "x/huge.bin"))
+		answer(fd, head, 200, srv.huge, HUGE_LEN, true);
+	else
+		answer(fd, head, 404, "", 0, true);
+}
+
+static void serve_one(int fd)
+{
+	char req[4096], method[8], path[1024];
+	if (read_head(fd, req, sizeof(req)) < 0 || sscanf(req, "%7s %1023s", method, path) != 2)
+		return;
+	bool head = !strcmp(method, "HEAD");
+	const char *name = path + 1, *slash = strchr(name, '/');
+	size_t nlen = slash ? (size_t)(slash - name) : strlen(name);
+	const char *rest = slash ? slash + 1 : "";
+	int b = -1;
+	for (int i = 0; i < NB; i++)
+		if (strlen(behaviours[i]) == nlen && !strncmp(name, behaviours[i], nlen))
+			b = i;
+	if (b < 0) {
+		answer(fd, head, 404, "", 0, true);
+		return;
+	}
+	atomic_fetch_add(&srv.asked[b], 1);
+	switch (b) {
+	case B_GOOD:
+	case B_GOOD2:
+		serve_file(fd, head, rest);
+		break;
+	case B_E404:
+		answer(fd, head, 404, "", 0, true);
+		break;
+	case B_E500:
+	case B_E500B:
+		answer(fd, head, 500, "", 0, true);
+		break;
+	case B_SLOW: {
+		/* Answer only when the client is still there after SLOW_HOLD_MS: it never is. */
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, SLOW_HOLD_MS) == 0)
+			answer(fd, head, 200, SMALL, strlen(SMALL), true);
+		break;
+	}
+	case B_NOLEN:
+		answer(fd, head, 200, SMALL, strlen(SMALL), false);
+		break;
+	}
+}
+
+/* One connection at a time: the tests make one request at a time. */
+static void *server_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = srv.lfd, .events = POLLIN },
+				       { .fd = srv.stop[0], .events = POLLIN } };
+		if (poll(p, 2, 1000) < 0 || p[1].revents)
+			return NULL;
+		if (!p[0].revents)
+			continue;
+		int fd = accept4(srv.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		serve_one(fd);
+		shutdown(fd, SHUT_WR);
+		close(fd);
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	srv.big = malloc(BIG_LEN);
+	srv.huge = malloc(HUGE_LEN);
+	if (!srv.big || !srv.huge)
+		return -1;
+	fill_random(srv.big, BIG_LEN, 1);
+	fill_random(srv.huge, HUGE_LEN, 2);
+	srv.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	if (srv.lfd < 0 || bind(srv.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(srv.lfd, 16) < 0 || getsockname(srv.lfd, (struct sockaddr *)&sa, &sl) < 0 ||
+	    pipe2(srv.stop, O_CLOEXEC) < 0)
+		return -1;
+	srv.port = ntohs(sa.sin_port);
+	if (pthread_create(&srv.tid, NULL, server_main, NULL) != 0)
+		return -1;
+
+	scratch_dir("http", files, sizeof(files));
+	scratch_write(files, "small.txt", SMALL, strlen(SMALL));
+	scratch_write(files, "big.bin", srv.big, BIG_LEN);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	assert_int_equal(write(srv.stop[1], "x", 1), 1);
+	pthread_join(srv.tid, NULL);
+	close(srv.lfd);
+	close(srv.stop[0]);
+	close(srv.stop[1]);
+	free(srv.big);
+	free(srv.huge);
+	scratch_rm(files);
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static void reset_counts(void)
+{
+	for (int i = 0; i < NB; i++)
+		atomic_store(&srv.asked[i], 0);
+}
+
+static unsigned asked(int b)
+{
+	return atomic_load(&srv.asked[b]);
+}
+
+/* A fetcher of the mirrors named (behaviours, or a base as it is when it has a '/'). */
+static HfcHttp *fetcher(unsigned retries, unsigned timeout_ms, const char *m0, const char *m1)
+{
+	static char urls[2][512];
+	const char *bases[2];
+	const char *names[2] = { m0, m1 };
+	size_t n = m1 ? 2 : 1;
+	for (size_t i = 0; i < n; i++) {
+		if (strchr(names[i], '/'))
+			snprintf(urls[i], sizeof(urls[i]), "%s", names[i]);
+		else
+			snprintf(urls[i], sizeof(urls[i]), "http://127.0.0.1:%u/%s", srv.port,
+				 names[i]);
+		bases[i] = urls[i];
+	}
+	HfcHttpOptions o = { .connections = 2, .timeout_ms = timeout_ms,
+			     .connect_timeout_ms = 2000, .retries = retries };
+	HfcHttp *h = NULL;
+	HfcErr err = { "" };
+	int r = hfc_http_new(bases, n, &o, &h, &err);
+	if (r < 0)
+		fail_msg("hfc_http_new: %s", err.msg);
+	reset_counts();
+	return h;
+}
+
+static HfcHttpStats stats_of(HfcHttp *h)
+{
+	HfcHttpStats s;
+	hfc_http_stats(h, &s, NULL);
+	return s;
+}
+
+/* ---- tests ---- */
+
+static void test_get_body(void **state)
+{
+	(void)state;
+	HfcHttp *h = fetcher(4, 2000, "good", NULL);
+	char buf[256];
+	unsigned m = 99;
+	HfcErr err = { "" };
+	ssize_t n = hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err);
+	assert_int_equal(n, strlen(SMALL));
+	assert_memory_equal(buf, SMALL, strlen(SMALL));
+	assert_int_equal(m, 0);
+	HfcHttpStats s = stats_of(h);
+	assert_int_equal(s.requests, 1);
+	assert_int_equal(s.retries, 0);
+	assert_int_equal(s.errors, 0);
+	assert_int_equal(s.bytes, strlen(SMALL));
+
+	/* A body of exactly max bytes fits; into a new buffer, one that outgrows the first guess. */
+	uint8_t *big = malloc(BIG_LEN);
+	assert_int_equal(hfc_http_get(h, "x/big.bin", big, BIG_LEN, 0, 0, NULL, &err), BIG_LEN);
+	assert_memory_equal(big, srv.big, BIG_LEN);
+	free(big);
+	char *got;
+	size_t len;
+	assert_int_equal(hfc_http_get_alloc(h, "x/huge.bin", 4 << 20, 0, &got, &len, &err), 0);
+	assert_int_equal(len, HUGE_LEN);
+	assert_memory_equal(got, srv.huge, HUGE_LEN);
+	assert_int_equal(got[len], 0);
+	free(got);
+	hfc_http_free(h);
+}
+
+static void test_efbig(void **state)
+{
+	(void)state;
+	HfcHttp *h = fetcher(4, 2000, "good", NULL);
+	char buf[1000];
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_get(h, "x/big.bin", buf, sizeof(buf), 0, 0, NULL, &err), -EFBIG);
+	assert_string_equal(err.msg, "x/big.bin: larger than 1000 bytes");
+	/* The same answer would come again: asked once, not retried. */
+	assert_int_equal(asked(B_GOOD), 1);
+	char *got;
+	size_t len;
+	assert_int_equal(hfc_http_get_alloc(h, "x/huge.bin", 1 << 20, 0, &got, &len, &err), -EFBIG);
+	hfc_http_free(h);
+}
+
+static void test_not_found_everywhere(void **state)
+{
+	(void)state;
+	/* A 404, a good mirror without the file, a directory without it: -ENOENT, each asked once. */
+	char dir_url[300];
+	snprintf(dir_url, sizeof(dir_url), "file://%s", files);
+	HfcHttp *h = fetcher(4, 2000, "e404", "good");
+	char buf[64];
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_get(h, "x/none", buf, sizeof(buf), 0, 0, NULL, &err), -ENOENT);
+	assert_string_equal(err.msg, "x/none: not found");
+	assert_int_equal(asked(B_E404), 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	assert_int_equal(stats_of(h).requests, 2);
+	assert_int_equal(stats_of(h).errors, 2);
+	hfc_http_free(h);
+
+	h = fetcher(4, 2000, dir_url, "e404");
+	assert_int_equal(hfc_http_get(h, "none.txt", buf, sizeof(buf), 0, 0, NULL, &err), -ENOENT);
+	assert_int_equal(asked(B_E404), 1);
+	hfc_http_free(h);
+}
+
+static void test_failover(void **state)
+{
+	(void)state;
+	HfcHttp *h = fetcher(4, 2000, "e500", "good");
+	char buf[64];
+	unsigned m = 99;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err),
+			 strlen(SMALL));
+	assert_int_equal(m, 1);
+	assert_int_equal(asked(B_E500), 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	HfcHttpStats s = stats_of(h);
+	assert_int_equal(s.requests, 2);
+	assert_int_equal(s.retries, 1);
+	assert_int_equal(s.errors, 1);
+	/* The mirror that answered, with its latency measured, comes first from now on. */
+	assert_int_equal(s.current_mirror, 1);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err),
+			 strlen(SMALL));
+	assert_int_equal(m, 1);
+	assert_int_equal(asked(B_E500), 1);
+
+	/* Mirrors avoided are not asked; one that served bad data ranks after the measured ones. */
+	hfc_http_free(h);
+	h = fetcher(4, 2000, "good", "good2");
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 2, 0, &m, &err),
+			 strlen(SMALL));
+	assert_int_equal(m, 0);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 1, 0, &m, &err),
+			 strlen(SMALL));
+	assert_int_equal(m, 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	assert_int_equal(asked(B_GOOD2), 1);
+	hfc_http_report_bad(h, 1);
+	assert_int_equal(stats_of(h).current_mirror, 0);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err),
+			 strlen(SMALL));
+	assert_int_equal(m, 0);
+	/* Every mirror avoided: bad data beats none, they are asked again. */
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 3, 0, &m, &err) > 0);
+	assert_int_equal(stats_of(h).errors, 1);
+	hfc_http_free(h);
+}
+
+/*
+ * Fails on a 500 mirror with 3 retries, GET or HEAD: both wait out the one backoff, 0.1 s
+ * doubling (0.1 + 0.2 + 0.4 s), and leave the mirror resting 0.8 s after the last failure.
+ */
+static void check_backoff(bool head)
+{
+	HfcHttp *h = fetcher(3, 2000, "e500", NULL);
+	char buf[64];
+	int64_t size;
+	HfcErr err = { "" };
+	double t0 = hfc_monotonic();
+	int r = head ? hfc_http_head(h, "x/small.txt", &size, NULL, &err)
+		     : (int)hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err);
+	double t1 = hfc_monotonic();
+	assert_int_equal(r, -EIO);
+	assert_string_equal(err.msg, "x/small.txt: HTTP status 500");
+	assert_int_equal(asked(B_E500), 4);
+	HfcHttpStats s = stats_of(h);
+	assert_int_equal(s.requests, 4);
+	assert_int_equal(s.retries, 3);
+	assert_int_equal(s.errors, 4);
+	assert_true(t1 - t0 >= 0.69);
+	HfcMirrorInfo mi;
+	hfc_http_stats(h, &s, &mi);
+	assert_true(mi.down);
+	/* Back up 0.8 s after the last failure at the latest, whatever the scheduling. */
+	struct timespec ts = { 1, 0 };
+	nanosleep(&ts, NULL);
+	hfc_http_stats(h, &s, &mi);
+	assert_false(mi.down);
+	assert_int_equal(mi.errors, 4);
+	hfc_http_free(h);
+}
+
+static void test_retries_and_backoff(void **state)
+{
+	(void)state;
+	check_backoff(false);
+	check_backoff(true);
+}
+
+static void test_timeout(void **state)
+{
+	(void)state;
+	HfcHttp *h = fetcher(0, 300, "slow", NULL);
+	char buf[64];
+	HfcErr err = { "" };
+	double t0 = hfc_monotonic();
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 -ETIMEDOUT);
+	assert_true(hfc_monotonic() - t0 < SLOW_HOLD_MS / 1000.0);
+	assert_non_null(strstr(err.msg, "x/small.txt: "));
+	int64_t size;
+	assert_int_equal(hfc_http_head(h, "x/small.txt", &size, NULL, &err), -ETIMEDOUT);
+	assert_int_equal(asked(B_SLOW), 2);
+	hfc_http_free(h);
+}
+
+static void test_head(void **state)
+{
+	(void)state;
+	/* One connection: the GET after a HEAD runs on the same handle and still gets a body. */
+	HfcHttp *h = fetcher(4, 2000, "good", NULL);
+	int64_t size = 0;
+	unsigned m = 99;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_head(h, "x/big.bin", &size, &m, &err), 0);
+	assert_int_equal(size, BIG_LEN);
+	assert_int_equal(m, 0);
+	char buf[64];
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 strlen(SMALL));
+	assert_memory_equal(buf, SMALL, strlen(SMALL));
+	assert_int_equal(hfc_http_head(h, "x/none", &size, NULL, &err), -ENOENT);
+	hfc_http_free(h);
+
+	h = fetcher(4, 2000, "nolen", NULL);
+	assert_int_equal(hfc_http_head(h, "x/any", &size, NULL, &err), 0);
+	assert_int_equal(size, -1);
+	hfc_http_free(h);
+
+	/* HEAD fails over like GET. */
+	h = fetcher(4, 2000, "e404", "good");
+	assert_int_equal(hfc_http_head(h, "x/small.txt", &size, &m, &err), 0);
+	assert_int_equal(size, strlen(SMALL));
+	assert_int_equal(m, 1);
+	hfc_http_free(h);
+
+	/* file://: the file's size. */
+	char dir_url[300];
+	snprintf(dir_url, sizeof(dir_url), "file://%s", files);
+	h = fetcher(4, 2000, dir_url, NULL);
+	assert_int_equal(hfc_http_head(h, "big.bin", &size, NULL, &err), 0);
+	assert_int_equal(size, BIG_LEN);
+	assert_int_equal(hfc_http_head(h, "none", &size, NULL, &err), -ENOENT);
+	hfc_http_free(h);
+}
+
+static void test_file_mirrors(void **state)
+{
+	(void)state;
+	char dir_url[300];
+	snprintf(dir_url, sizeof(dir_url), "file://%s", files);
+	/* A file:// URL and a plain directory name the same mirror. */
+	const char *bases[] = { dir_url, files };
+	for (size_t i = 0; i < ELEMENTSOF(bases); i++) {
+		HfcHttp *h = fetcher(1, 2000, bases[i], NULL);
+		char buf[64];
+		HfcErr err = { "" };
+		assert_int_equal(hfc_http_get(h, "small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+				 strlen(SMALL));
+		assert_memory_equal(buf, SMALL, strlen(SMALL));
+		assert_int_equal(hfc_http_get(h, "none.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+				 -ENOENT);
+		hfc_http_free(h);
+	}
+
+	/* Bases that are refused up front. */
+	HfcHttpOptions o = { .retries = 0 };
+	HfcHttp *h = NULL;
+	HfcErr err = { "" };
+	const char *ftp[] = { "ftp://example/x" };
+	assert_int_equal(hfc_http_new(ftp, 1, &o, &h, &err), -EPROTONOSUPPORT);
+	assert_non_null(strstr(err.msg, "ftp://example/x: "));
+	char gone[300];
+	snprintf(gone, sizeof(gone), "%s/no-such-dir", files);
+	const char *none[] = { gone };
+	assert_int_equal(hfc_http_new(none, 1, &o, &h, &err), -ENOENT);
+	assert_int_equal(hfc_http_new(none, 0, &o, &h, &err), -EINVAL);
+	assert_null(h);
+}
+
+static void test_paths_checked(void **state)
+{
+	(void)state;
+	HfcHttp *h = fetcher(4, 2000, "good", NULL);
+	const char *bad[] = { "../x", "x/../../y", "/etc/passwd", "", "X.idx", "x?y", "x y",
+			      "http://e/x", "a\\b" };
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		char buf[16];
+		int64_t size;
+		HfcErr err = { "" };
+		assert_int_equal(hfc_http_get(h, bad[i], buf, sizeof(buf), 0, 0, NULL, &err),
+				 -EINVAL);
+		assert_non_null(strstr(err.msg, "not a site path"));
+		assert_int_equal(hfc_http_head(h, bad[i], &size, NULL, &err), -EINVAL);
+	}
+	assert_int_equal(asked(B_GOOD), 0);
+	assert_int_equal(stats_of(h).requests, 0);
+	hfc_http_free(h);
+}
+
+static void test_once(void **state)
+{
+	(void)state;
+	/* Each mirror once, no retries and no waiting for a resting one. */
+	HfcHttp *h = fetcher(4, 2000, "e500", "e500b");
+	char buf[64];
+	HfcErr err = { "" };
+	double t0 = hfc_monotonic();
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, HFC_HTTP_ONCE, NULL,
+				      &err),
+			 -EIO);
+	assert_int_equal(asked(B_E500), 1);
+	assert_int_equal(asked(B_E500B), 1);
+	assert_int_equal(stats_of(h).retries, 1);
+	/* Both resting now: asked once more each, at once. */
+	assert_int_equal(hfc_http_get_alloc(h, "x/small.txt", 100, HFC_HTTP_ONCE, &(char *){ NULL },
+					    &(size_t){ 0 }, &err),
+			 -EIO);
+	assert_int_equal(asked(B_E500), 2);
+	assert_int_equal(asked(B_E500B), 2);
+	assert_true(hfc_monotonic() - t0 < 0.1);
+	hfc_http_free(h);
+}
+
+static void test_probe(void **state)
+{
+	(void)state;
+	/* netselect at start: the mirror whose index.idx answers ranks first, a failing one rests. */
+	char url[2][128];
+	snprintf(url[0], sizeof(url[0]), "http://127.0.0.1:%u/e500", srv.port);
+	snprintf(url[1], sizeof(url[1]), "http://127.0.0.1:%u/good", srv.port);
+	const char *bases[] = { url[0], url[1] };
+	HfcHttpOptions o = { .timeout_ms = 2000, .connect_timeout_ms = 2000, .probe = true };
+	HfcHttp *h = NULL;
+	HfcErr err = { "" };
+	reset_counts();
+	assert_int_equal(hfc_http_new(bases, 2, &o, &h, &err), 0);
+	assert_int_equal(asked(B_E500), 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	HfcHttpStats s;
+	HfcMirrorInfo mi[2];
+	hfc_http_stats(h, &s, mi);
+	assert_int_equal(s.current_mirror, 1);
+	assert_true(mi[0].down);
+	assert_true(mi[1].latency_ms >= 0);
+	char buf[64];
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 strlen(SMALL));
+	assert_int_equal(asked(B_E500), 1);
+	hfc_http_free(h);
+}
+
+int main(void)
+{
+	/* Whatever hangs, the test ends: every wait below is bounded, and so is the whole. */
+	alarm(120);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_get_body),
+		cmocka_unit_test(test_efbig),
+		cmocka_unit_test(test_not_found_everywhere),
+		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_retries_and_backoff),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_head),
+		cmocka_unit_test(test_file_mirrors),
+		cmocka_unit_test(test_paths_checked),
+		cmocka_unit_test(test_once),
+		cmocka_unit_test(test_probe),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
