@@ -17,10 +17,11 @@ declare -A allowed=(
 	[programs]="base formats fs site client delta publish"
 	[tools]="base formats fs site client delta publish programs"
 )
-# The one file that may include each external library's headers.
+# The one adapter that may include each external library's headers: a file, or the files whose
+# path starts so (lib/fs/ext2: ext2.c, ext2-io.c, ext2-private.h).
 declare -A adapter=(
 	['<curl/']="lib/client/http.c"
-	['<ext2fs/']="lib/fs/ext2.c"
+	['<ext2fs/']="lib/fs/ext2"
 	['<archive']="lib/fs/tar.c"
 	['<yaml.h>']="lib/publish/config.c"
 	['<libdeflate.h>']="lib/base/codec.c"
@@ -56,7 +57,7 @@ for f in $files; do
 	done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
 	while IFS= read -r inc; do
 		for pat in "${!adapter[@]}"; do
-			if [[ $inc == "$pat"* ]] && [ "$f" != "${adapter[$pat]}" ]; then
+			if [[ $inc == "$pat"* && $f != "${adapter[$pat]}"* ]]; then
 				bad "$f: includes $inc, which only ${adapter[$pat]} may"
 				ok=0
 			fi
