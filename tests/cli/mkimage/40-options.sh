@@ -30,9 +30,12 @@ expect_status 0 hfc-mkimage --dry-run --json "$T/img" "$T/s"
 
 # Block size and hash are fixed by the first version.
 expect_status 0 hfc-mkimage -q --block-size 64K --hash sha256 "$T/img" "$T/s"
-head -c 64 "$(find "$T/s/blocks" -type f | head -1)" >/dev/null
-name=$(basename "$(find "$T/s/blocks" -type f | head -1)")
+f=$(find "$T/s/blocks" -type f | head -1)
+name=$(basename "$f")
 [ ${#name} = 64 ] || fail "sha256 site has a ${#name}-digit name"
+# The name is the SHA-256 of the block the file decompresses to.
+[ "$(python3 -c 'import hashlib, sys, zlib; print(hashlib.sha256(zlib.decompress(open(sys.argv[1], "rb").read())).hexdigest())' "$f")" = "$name" ] ||
+	fail "$f does not decompress to a block whose SHA-256 is its name"
 expect_error "site uses block size 65536; cannot build with 262144" hfc-mkimage -b 262144 "$T/img" "$T/s"
 expect_error "site uses hash sha256; cannot build with md5" hfc-mkimage --hash md5 "$T/img" "$T/s"
 expect_status 0 hfc-mkimage --json "$T/img" "$T/s"
