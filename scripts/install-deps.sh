@@ -6,7 +6,7 @@ set -euo pipefail
 build=(make gcc pkg-config libdeflate-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
        libarchive-dev libyaml-dev libjansson-dev libext2fs-dev e2fsprogs libfuse3-dev fuse3 libcmocka-dev
        clang libclang-rt-14-dev)
-test=(nginx-light rsync iproute2 curl python3 time util-linux kmod apache2 lighttpd
+test=(nginx-light rsync iproute2 curl python3 time util-linux kmod apache2 lighttpd openssl
       iputils-ping)
 bench=(casync cloop-utils debootstrap qemu-system-x86 qemu-block-extra)
 

@@ -26,7 +26,7 @@ declare -A adapter=(
 	['<yaml.h>']="lib/publish/config.c"
 	['<libdeflate.h>']="lib/base/codec.c"
 	['<zlib.h>']="lib/base/codec.c"
-	['<openssl/']="lib/base/digest.c"
+	['<openssl/']="lib/base/crypto.c"
 	['<jansson.h>']="programs/json.h"
 	['<fuse3/']="client/hfc-mount.c"
 )
