@@ -9,10 +9,12 @@
  *  3. compress the stream in frames, in parallel; then write the tar.
  */
 #include "delta/delta-private.h"
+#include "delta/pagemap.h"
 
 #include "fs/tar.h"
 #include "base/digest.h"
 #include "base/fileio.h"
+#include "base/hashset.h"
 #include "base/pipeline.h"
 #include "base/clock.h"
 #include "base/progress.h"
@@ -69,7 +71,7 @@ typedef struct Maker {
 	int level;
 	Blk *ablk, *nblk;
 	size_t n_ablk, n_nblk;
-	PageMap pages;
+	HfcPageMap pages;
 	MWorker *ws;
 	HfcErr *werr; /* one per worker */
 	HfcErr sink_err;
@@ -82,7 +84,7 @@ typedef struct Maker {
 	size_t nbases;
 	bool have_last;
 	uint32_t last_base, last_page;
-	PageMap lits;
+	HfcPageMap lits;
 	uint8_t *ring;
 	uint16_t *ring_len;
 	uint64_t lit_count;
@@ -222,7 +224,7 @@ static int amap_sink(void *ctx, uint64_t i, void *slot)
 	for (uint32_t p = 0; p < pages; p++) {
 		if (!keys[p])
 			continue;
-		if (page_map_put(&m->pages, keys[p], i << 16 | p, false) < 0)
+		if (hfc_page_map_put(&m->pages, keys[p], i << 16 | p, false) < 0)
 			return hfc_err_set(&m->sink_err, -ENOMEM, "out of memory");
 	}
 	hfc_progress(m->progress, "reading A", i + 1, m->n_ablk);
@@ -335,7 +337,7 @@ static int recipe_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 		}
 		op->key = hfc_page_key(q, n) | 1;
 		uint64_t v;
-		if (!page_map_get(&m->pages, op->key, &v))
+		if (!hfc_page_map_get(&m->pages, op->key, &v))
 			continue;
 		/* A key is only a candidate: the page must be the same, byte for byte. */
 		uint32_t blk = (uint32_t)(v >> 16), pg = (uint32_t)(v & 0xffff);
@@ -390,7 +392,7 @@ static int emit_literal(Maker *m, uint64_t key, const uint8_t *q, size_t n)
 {
 	HfcBundleResult *res = m->res;
 	uint64_t v;
-	if (page_map_get(&m->lits, key, &v) && m->lit_count - v <= HFC_DELTA_WINDOW) {
+	if (hfc_page_map_get(&m->lits, key, &v) && m->lit_count - v <= HFC_DELTA_WINDOW) {
 		size_t slot = (size_t)(v % HFC_DELTA_WINDOW);
 		if ((size_t)m->ring_len[slot] + 1 == n &&
 		    memcmp(m->ring + slot * HFC_PAGE_SIZE, q, n) == 0) {
@@ -409,7 +411,7 @@ static int emit_literal(Maker *m, uint64_t key, const uint8_t *q, size_t n)
 	size_t slot = (size_t)(m->lit_count % HFC_DELTA_WINDOW);
 	memcpy(m->ring + slot * HFC_PAGE_SIZE, q, n);
 	m->ring_len[slot] = (uint16_t)(n - 1);
-	if (page_map_put(&m->lits, key, m->lit_count, true) < 0)
+	if (hfc_page_map_put(&m->lits, key, m->lit_count, true) < 0)
 		return hfc_err_set(&m->sink_err, -ENOMEM, "out of memory");
 	m->lit_count++;
 	res->literal_pages++;
@@ -430,13 +432,13 @@ static int recipe_sink(void *ctx, uint64_t i, void *slot)
 		return 0;
 	}
 	res->recipes++;
-	uint8_t hdr[DELTA_REC_FIXED(HFC_HASH_MAX)];
+	uint8_t hdr[HFC_DELTA_REC_FIXED(HFC_HASH_MAX)];
 	memcpy(hdr, k->hash, m->hl);
 	put_u32(hdr + m->hl, k->len);
 	put_u32(hdr + m->hl + 4, k->stored);
 	hdr[m->hl + 8] = (uint8_t)it->level;
 	memcpy(hdr + m->hl + 9, it->stored_sha256, 32);
-	int r = emit(m, hdr, DELTA_REC_FIXED(m->hl));
+	int r = emit(m, hdr, HFC_DELTA_REC_FIXED(m->hl));
 	if (r < 0)
 		return r;
 	const Op *ops = item_ops(it);
@@ -494,7 +496,7 @@ static int frame_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 			return hfc_err_set(&m->werr[worker], r, "out of memory");
 	}
 	uint8_t *out = slot;
-	ssize_t c = hfc_codec_compress(w->codecs[m->level], w->fin, n, out + DELTA_FRAME_HDR,
+	ssize_t c = hfc_codec_compress(w->codecs[m->level], w->fin, n, out + HFC_DELTA_FRAME_HDR,
 				       hfc_codec_bound(HFC_DELTA_FRAME_TARGET));
 	if (c < 0)
 		return hfc_err_set(&m->werr[worker], (int)c, "compressing the delta stream failed");
@@ -508,7 +510,7 @@ static int frame_sink(void *ctx, uint64_t i, void *slot)
 	(void)i;
 	Maker *m = ctx;
 	const uint8_t *p = slot;
-	size_t n = DELTA_FRAME_HDR + get_u32(p);
+	size_t n = HFC_DELTA_FRAME_HDR + get_u32(p);
 	int r = hfc_write_all(m->cfd, p, n);
 	if (r < 0)
 		return hfc_err_set(&m->sink_err, r, "writing the delta stream: %s", strerror(-r));
@@ -707,8 +709,8 @@ static void maker_free(Maker *m)
 	free(m->werr);
 	free(m->ablk);
 	free(m->nblk);
-	page_map_done(&m->pages);
-	page_map_done(&m->lits);
+	hfc_page_map_done(&m->pages);
+	hfc_page_map_done(&m->lits);
 	free(m->a2base);
 	free(m->bases);
 	free(m->ring);
@@ -785,7 +787,7 @@ int hfc_bundle_make(HfcSite *s, const HfcIndex *a, HfcIndex *b, const char *out_
 
 	if (!o->full) {
 		/* Pass 1: the pages of A. */
-		r = page_map_init(&m.pages, (uint64_t)m.n_ablk * m.pages_max);
+		r = hfc_page_map_init(&m.pages, (uint64_t)m.n_ablk * m.pages_max);
 		if (r < 0) {
 			r = hfc_err_set(err, r, "out of memory");
 			goto out;
@@ -800,7 +802,7 @@ int hfc_bundle_make(HfcSite *s, const HfcIndex *a, HfcIndex *b, const char *out_
 		m.ring = malloc((size_t)HFC_DELTA_WINDOW * HFC_PAGE_SIZE);
 		m.ring_len = calloc(HFC_DELTA_WINDOW, sizeof(uint16_t));
 		if (!m.a2base || !m.bases || !m.ring || !m.ring_len ||
-		    page_map_init(&m.lits, 1024) < 0) {
+		    hfc_page_map_init(&m.lits, 1024) < 0) {
 			r = hfc_err_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
@@ -834,7 +836,7 @@ int hfc_bundle_make(HfcSite *s, const HfcIndex *a, HfcIndex *b, const char *out_
 		}
 		/* Pass 3: frames. */
 		uint64_t nframes = DIV_ROUND_UP(m.lsize, (uint64_t)HFC_DELTA_FRAME_TARGET);
-		r = run(&m, nframes, DELTA_FRAME_HDR + hfc_codec_bound(HFC_DELTA_FRAME_TARGET),
+		r = run(&m, nframes, HFC_DELTA_FRAME_HDR + hfc_codec_bound(HFC_DELTA_FRAME_TARGET),
 			frame_work, frame_sink, err);
 		if (r < 0)
 			goto out;

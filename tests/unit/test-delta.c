@@ -20,6 +20,7 @@
 
 #include "site/build.h"
 #include "delta/delta.h"
+#include "delta/pagemap.h"
 #include "base/digest.h"
 #include "base/fileio.h"
 #include "site/history.h"
@@ -349,7 +350,7 @@ static void test_manifest_rejects(void **state)
 		{ "bases 12", "recipes 12", "m:9: expected 'bases'", true },
 		{ "delta-bytes 123456", "delta-bytes 99999999999999",
 		  "m:11: delta-bytes 99999999999999 is more than 30 recipes can need", true },
-		{ "delta-bytes 123456", "delta-bytes 0", "m: recipes and delta-bytes disagree", true },
+		{ "delta-bytes 123456", "delta-bytes 0", "m:11: recipes and delta-bytes disagree", true },
 		{ "raw-blocks 2", "raw-blocks 3", "m:13: end checksum does not match", false },
 		{ "raw-blocks 2\n", "raw-blocks 2\nextra 1\n", "m:13: expected 'end'", false },
 	};
