@@ -45,3 +45,22 @@ static inline size_t delta_page_len(size_t len, uint32_t p)
 {
 	return MIN((size_t)HFC_PAGE_SIZE, len - (size_t)p * HFC_PAGE_SIZE);
 }
+
+/*
+ * After a failed pipeline run (base/pipeline.h) that stopped with r: reports the first message
+ * recorded by `first` (may be NULL), then the sink, then the workers in order; strerror(r) when
+ * none has one. Returns r.
+ */
+static inline int delta_pipeline_err(int r, const HfcErr *first, const HfcErr *sink,
+				     const HfcErr *werr, unsigned jobs, HfcErr *err)
+{
+	const HfcErr *e = first && first->msg[0] ? first : sink->msg[0] ? sink : NULL;
+	for (unsigned j = 0; !e && j < jobs; j++)
+		if (werr[j].msg[0])
+			e = &werr[j];
+	if (e && err)
+		*err = *e;
+	else
+		hfc_err_set(err, r, "%s", strerror(-r));
+	return r;
+}
