@@ -5,6 +5,7 @@
 #include "base/fileio.h"
 #include "programs/log.h"
 #include "formats/profile.h"
+#include "formats/trace.h"
 #include "programs/json.h"
 #include "programs/progress.h"
 #include "client/remote.h"

@@ -9,6 +9,7 @@
 
 #include "helpers.h"
 #include "formats/profile.h"
+#include "formats/trace.h"
 
 #define BS 4096u
 
