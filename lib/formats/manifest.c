@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "formats/manifest.h"
 
-#include "base/lines.h"
 #include "formats/index.h"
+#include "formats/text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -138,14 +138,13 @@ static int parse_value(HfcLines *l, unsigned k, const char *v, size_t n, HfcBund
 	return -EINVAL;
 }
 
-/* The next line, which must be there; the message names the line that is missing. */
-static int next_line(HfcLines *l)
+/* The next line, which must be there: the line of `key`. Returns 1 or -EBADMSG. */
+static int next_line(HfcLines *l, const char *key)
 {
 	int r = hfc_lines_next(l);
-	if (r != 0)
-		return r;
-	l->line++;
-	return hfc_lines_fail(l, "truncated manifest");
+	if (r == 0)
+		return hfc_lines_fail(l, "truncated: missing '%s'", key);
+	return r;
 }
 
 int hfc_bundle_manifest_parse(const char *buf, size_t len, const char *fname,
@@ -156,16 +155,18 @@ int hfc_bundle_manifest_parse(const char *buf, size_t len, const char *fname,
 				   HFC_BUNDLE_MANIFEST_MAX);
 	HfcLines l;
 	hfc_lines_init(&l, buf, len, fname, err);
-	int r = next_line(&l);
+	int r = hfc_lines_next(&l);
 	if (r < 0)
 		return r;
-	if (!hfc_lines_is(&l, HFC_BUNDLE_MAGIC))
+	if (r == 0 || !hfc_lines_is(&l, HFC_BUNDLE_MAGIC)) {
+		l.line = 1;
 		return hfc_lines_fail(&l, "not a bundle manifest (expected '%s')", HFC_BUNDLE_MAGIC);
+	}
 	HfcBundleManifest m = { 0 };
 	const char *v = NULL;
 	size_t n = 0;
 	for (unsigned k = 0; k < K_COUNT; k++) {
-		r = next_line(&l);
+		r = next_line(&l, keys[k]);
 		if (r >= 0)
 			r = hfc_lines_key(&l, keys[k], &v, &n);
 		if (r >= 0)
@@ -175,17 +176,10 @@ int hfc_bundle_manifest_parse(const char *buf, size_t len, const char *fname,
 		if (r < 0)
 			return r;
 	}
-	size_t above = l.pos;
 	uint8_t sha[32];
-	r = next_line(&l);
-	if (r >= 0)
-		r = hfc_lines_key(&l, "end", &v, &n);
-	if (r >= 0)
-		r = hfc_lines_check_end(&l, above, "manifest", sha);
+	r = hfc_text_end(&l, "manifest", sha);
 	if (r < 0)
 		return r;
-	if (hfc_lines_next(&l) != 0)
-		return hfc_lines_fail(&l, "data after the end of the manifest");
 	*ret = m;
 	return 0;
 }

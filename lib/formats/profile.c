@@ -3,6 +3,7 @@
 
 #include "base/fileio.h"
 #include "base/lines.h"
+#include "formats/text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -115,19 +116,10 @@ int hfc_profile_parse(const char *buf, size_t len, const char *fname, HfcProfile
 	}
 	free(seen);
 	p->n = nb;
-	size_t above = l.pos;
-	r = hfc_lines_next(&l);
-	if (r <= 0)
-		return r < 0 ? r : hfc_lines_fail(&l, "truncated: missing end line");
 	uint8_t sha[32];
-	r = hfc_lines_check_end(&l, above, "profile", sha);
+	r = hfc_text_end(&l, "profile", sha);
 	if (r < 0)
 		return r;
-	r = hfc_lines_next(&l);
-	if (r < 0)
-		return r;
-	if (r > 0)
-		return hfc_lines_fail(&l, "unexpected data after the end of the profile");
 	*ret = TAKE_PTR(p);
 	return 0;
 }
@@ -182,14 +174,17 @@ int hfc_profile_format(const HfcProfile *p, char **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-static int same_geometry(const HfcProfile *p, const HfcIndex *idx, HfcErr *err)
+/* A profile of another image is refused; display (may be NULL) names it in the message. */
+static int same_geometry(const HfcProfile *p, const HfcIndex *idx, const char *display,
+			 HfcErr *err)
 {
 	if (p->image_size != idx->image_size || p->block_size != idx->block_size ||
 	    p->hash != idx->hash)
 		return hfc_err_set(err, -EINVAL,
-				   "profile of another image: %" PRIu64 " bytes in %u-byte blocks (%s), "
+				   "%s%sprofile of another image: %" PRIu64 " bytes in %u-byte blocks (%s), "
 				   "version %u has %" PRIu64 " bytes in %u-byte blocks (%s)",
-				   p->image_size, p->block_size, hfc_hash_name(p->hash), idx->version,
+				   display ? display : "", display ? ": " : "", p->image_size,
+				   p->block_size, hfc_hash_name(p->hash), idx->version,
 				   idx->image_size, idx->block_size, hfc_hash_name(idx->hash));
 	return 0;
 }
@@ -197,7 +192,7 @@ static int same_geometry(const HfcProfile *p, const HfcIndex *idx, HfcErr *err)
 int hfc_profile_match(const HfcProfile *p, const HfcIndex *idx, size_t *ret_same,
 		      size_t *ret_changed, size_t *ret_zero, HfcErr *err)
 {
-	int r = same_geometry(p, idx, err);
+	int r = same_geometry(p, idx, NULL, err);
 	if (r < 0)
 		return r;
 	size_t same = 0, changed = 0, zero = 0, hl = hfc_hash_len(idx->hash);
@@ -219,9 +214,23 @@ int hfc_profile_match(const HfcProfile *p, const HfcIndex *idx, size_t *ret_same
 	return 0;
 }
 
+uint64_t hfc_profile_fetch_bytes(const HfcProfile *p, const HfcIndex *idx)
+{
+	uint64_t bytes = 0;
+	size_t hl = hfc_hash_len(idx->hash);
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->e[i].block >= idx->nblocks)
+			continue;
+		const HfcIndexEntry *e = &idx->entries[p->e[i].block];
+		if (e->stored && memcmp(e->hash, p->e[i].hash, hl) == 0)
+			bytes += e->stored;
+	}
+	return bytes;
+}
+
 int hfc_profile_carry(const HfcProfile *p, const HfcIndex *idx, HfcProfile **ret, HfcErr *err)
 {
-	int r = same_geometry(p, idx, err);
+	int r = same_geometry(p, idx, NULL, err);
 	if (r < 0)
 		return r;
 	HfcProfile *q = calloc(1, sizeof(*q));
@@ -248,11 +257,11 @@ int hfc_profile_carry(const HfcProfile *p, const HfcIndex *idx, HfcProfile **ret
 int hfc_profile_check(const HfcProfile *p, const HfcIndex *idx, const char *display,
 		      size_t *ret_same, HfcErr *err)
 {
-	size_t same, changed, zero;
-	HfcErr e = { "" };
-	int r = hfc_profile_match(p, idx, &same, &changed, &zero, &e);
+	int r = same_geometry(p, idx, display, err);
 	if (r < 0)
-		return hfc_err_set(err, r, "%s: %s", display, e.msg);
+		return r;
+	size_t same;
+	(void)hfc_profile_match(p, idx, &same, NULL, NULL, NULL);
 	/* Most blocks of a boot survive an update; a profile sharing few names is not ours. */
 	if (p->n && same * 2 < p->n)
 		return hfc_err_set(err, -EINVAL,

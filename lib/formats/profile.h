@@ -52,6 +52,9 @@ int hfc_profile_format(const HfcProfile *p, char **ret_buf, size_t *ret_len);
 int hfc_profile_match(const HfcProfile *p, const HfcIndex *idx, size_t *ret_same,
 		      size_t *ret_changed, size_t *ret_zero, HfcErr *err);
 
+/* Returns the stored bytes of p's blocks whose names are idx's: what a prefetch downloads. */
+uint64_t hfc_profile_fetch_bytes(const HfcProfile *p, const HfcIndex *idx);
+
 /*
  * Makes the profile for idx's version from p: same block numbers, the index's names; blocks
  * zero in idx are dropped. Returns 0 or -errno (-EINVAL with err when the geometry differs).

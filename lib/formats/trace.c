@@ -268,6 +268,31 @@ int hfc_trace_parse(const char *buf, size_t len, const char *fname, HfcTraceForm
 	return r;
 }
 
+int hfc_trace_coverage(const HfcTraceRun *run, const HfcProfile *p, const HfcIndex *idx,
+		       size_t *ret_read, size_t *ret_covered)
+{
+	uint64_t nb = DIV_ROUND_UP(p->image_size, p->block_size);
+	_cleanup_free_ uint8_t *in = calloc(nb / 8 + 1, 1);
+	if (!in)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->e[i].block < nb)
+			in[p->e[i].block / 8] |= (uint8_t)(1u << (p->e[i].block % 8));
+	size_t read = 0, covered = 0;
+	for (size_t i = 0; i < run->n; i++) {
+		uint64_t b = run->blocks[i];
+		/* Zero blocks cost nothing to read: a profile leaves them out, and so does this. */
+		if (idx && (b >= idx->nblocks || !idx->entries[b].stored))
+			continue;
+		read++;
+		if (b < nb && in[b / 8] & (1u << (b % 8)))
+			covered++;
+	}
+	*ret_read = read;
+	*ret_covered = covered;
+	return 0;
+}
+
 /* ---- merging runs ---- */
 
 typedef struct Cand {

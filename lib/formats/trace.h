@@ -48,6 +48,14 @@ int hfc_trace_parse(const char *buf, size_t len, const char *fname, HfcTraceForm
 void hfc_trace_run_done(HfcTraceRun *run);
 
 /*
+ * Counts the blocks run read, leaving out those zero in idx (may be NULL: none left out), and
+ * of those the ones p lists: how much of a run a profile would have fetched ahead. Returns 0 or
+ * -ENOMEM.
+ */
+int hfc_trace_coverage(const HfcTraceRun *run, const HfcProfile *p, const HfcIndex *idx,
+		       size_t *ret_read, size_t *ret_covered);
+
+/*
  * Merges runs into a profile of idx's version: blocks read in at least min_share of the runs,
  * ordered by their median first-read time; zero blocks left out. Returns 0 or -ENOMEM.
  */

@@ -352,7 +352,7 @@ static void test_manifest_rejects(void **state)
 		  "m:11: delta-bytes 99999999999999 is more than 30 recipes can need", true },
 		{ "delta-bytes 123456", "delta-bytes 0", "m:11: recipes and delta-bytes disagree", true },
 		{ "raw-blocks 2", "raw-blocks 3", "m:13: end checksum does not match", false },
-		{ "raw-blocks 2\n", "raw-blocks 2\nextra 1\n", "m:13: expected 'end'", false },
+		{ "raw-blocks 2\n", "raw-blocks 2\nextra 1\n", "m:13: expected the 'end' line", false },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		size_t len;
