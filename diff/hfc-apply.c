@@ -86,7 +86,6 @@ static int parse_args(int argc, char **argv, Args *a)
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "jobs", required_argument, NULL, 'j' },
-		{ "json", no_argument, NULL, 'J' },
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
