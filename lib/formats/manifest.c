@@ -176,12 +176,10 @@ int hfc_bundle_manifest_parse(const char *buf, size_t len, const char *fname,
 		if (r < 0)
 			return r;
 	}
-	uint8_t sha[32];
-	r = hfc_text_end(&l, "manifest", sha);
-	if (r < 0)
-		return r;
-	*ret = m;
-	return 0;
+	r = hfc_text_end(&l, "manifest");
+	if (r >= 0)
+		*ret = m;
+	return r;
 }
 
 int hfc_bundle_manifest_format(const HfcBundleManifest *m, char **ret_buf, size_t *ret_len)

@@ -116,8 +116,7 @@ int hfc_profile_parse(const char *buf, size_t len, const char *fname, HfcProfile
 	}
 	free(seen);
 	p->n = nb;
-	uint8_t sha[32];
-	r = hfc_text_end(&l, "profile", sha);
+	r = hfc_text_end(&l, "profile");
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p);

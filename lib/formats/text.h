@@ -10,16 +10,17 @@
 
 /*
  * Reads the last lines of a text format: "end <sha256>" over every byte above it, then nothing.
- * `what` names the format in messages ("profile"). Stores the checksum; returns 0 or -EBADMSG.
+ * `what` names the format in messages ("profile"). Returns 0 or -EBADMSG.
  */
-static inline int hfc_text_end(HfcLines *l, const char *what, uint8_t ret_sha256[32])
+static inline int hfc_text_end(HfcLines *l, const char *what)
 {
 	size_t above = l->pos;
+	uint8_t sha[32];
 	int r = hfc_lines_next(l);
 	if (r == 0)
 		return hfc_lines_fail(l, "truncated: missing end line");
 	if (r > 0)
-		r = hfc_lines_check_end(l, above, what, ret_sha256);
+		r = hfc_lines_check_end(l, above, what, sha);
 	if (r >= 0 && (r = hfc_lines_next(l)) > 0)
 		return hfc_lines_fail(l, "unexpected data after the end of the %s", what);
 	return r;
