@@ -231,7 +231,8 @@ static int write_blocks(Applier *ap, uint64_t n, const HfcProgress *progress, Hf
 	ap->total = n;
 	int r = hfc_pipeline_run(n, ap->jobs, ap->jobs * 2, 0, apply_work, apply_sink, ap);
 	if (r < 0)
-		return delta_pipeline_err(r, &ap->first_err, &ap->sink_err, ap->werr, ap->jobs, err);
+		return delta_pipeline_err(r, &ap->first_err, &ap->sink_err, ap->werr, ap->jobs,
+					  err);
 	/* The bundle must end here: no entry after the last block file. */
 	HfcBundleBlock b;
 	r = hfc_bundle_reader_next(ap->rd, base_page, ap, &b, ap->ws[0].buf, err);

@@ -47,10 +47,11 @@ static int load_block(Maker *m, MWorker *w, const Blk *k, uint8_t *stored, uint8
 		return maker_block_err(m, err, r, k->hash, NULL);
 	r = hfc_block_decode_verified(w->codecs[0], m->algo, k->hash, stored, k->stored, out,
 				      k->len);
-	if (r < 0)
+	if (r == -EBADMSG)
 		return maker_block_err(m, err, r, k->hash,
-				       r == -EBADMSG ? "does not match its name (corrupt block file)"
-						     : NULL);
+				       "does not match its name (corrupt block file)");
+	if (r < 0)
+		return maker_block_err(m, err, r, k->hash, NULL);
 	return 0;
 }
 

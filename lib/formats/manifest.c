@@ -101,7 +101,8 @@ static int parse_value(HfcLines *l, unsigned k, const char *v, size_t n, HfcBund
 		m->kind = word[0] == 'f' ? HFC_BUNDLE_FULL : HFC_BUNDLE_DELTA;
 		return 0;
 	case K_BASE:
-		if (strcmp(word, "none") != 0 && parse_version_sha(v, n, &m->base, m->base_sha256) < 0)
+		if (strcmp(word, "none") != 0 &&
+		    parse_version_sha(v, n, &m->base, m->base_sha256) < 0)
 			return -EINVAL;
 		if ((m->kind == HFC_BUNDLE_FULL) != (m->base == 0))
 			return hfc_lines_fail(l, "a %s bundle must have %s base",
@@ -113,7 +114,8 @@ static int parse_value(HfcLines *l, unsigned k, const char *v, size_t n, HfcBund
 	case K_HASH:
 		return hfc_hash_from_name(word, &m->hash);
 	case K_BLOCK_SIZE:
-		if (parse_count(v, n, HFC_BLOCK_SIZE_MAX, false, &x) < 0 || !hfc_block_size_valid(x))
+		if (parse_count(v, n, HFC_BLOCK_SIZE_MAX, false, &x) < 0 ||
+		    !hfc_block_size_valid(x))
 			return -EINVAL;
 		m->block_size = (uint32_t)x;
 		return 0;
