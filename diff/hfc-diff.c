@@ -28,6 +28,7 @@ typedef struct Args {
 	HfcOutArgs out;
 	unsigned jobs;
 	int level;
+	const char *site, *a, *b; /* a is NULL for a full bundle of B alone */
 } Args;
 
 static void usage(FILE *f)
@@ -239,6 +240,7 @@ static int parse_args(int argc, char **argv, Args *o)
 	}
 	if (r < 0)
 		return r;
+	char **args = argv + optind;
 	int nargs = argc - optind;
 	if (modes > 1 || (o->bundle && modes && o->mode != MODE_JSON))
 		return hfc_usage_error("--stat, --list and --json exclude each other (and --bundle takes only --json)");
@@ -246,28 +248,27 @@ static int parse_args(int argc, char **argv, Args *o)
 		return hfc_usage_error("--full and --level go with --bundle");
 	if (!(nargs == 3 || (nargs == 2 && o->full)))
 		return hfc_usage_error(o->full ? "expected SITE [A] B" : "expected SITE, A and B");
+	o->site = args[0];
+	o->a = nargs == 3 ? args[1] : NULL;
+	o->b = args[nargs - 1];
 	return 0;
 }
 
-static int run(int argc, char **argv, const Args *o)
+static int run(const Args *o)
 {
-	int nargs = argc - optind;
-	const char *site = argv[optind];
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
 	HfcErr err = { "" };
-	int r = hfc_site_open(site, false, &s, &err);
+	int r = hfc_site_open(o->site, false, &s, &err);
 	if (r >= 0)
 		r = hfc_site_lock(s, false, &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
 	_cleanup_(hfc_index_freep) HfcIndex *a = NULL, *b = NULL;
-	if (nargs == 3 && load_version(s, argv[optind + 1], &a) < 0)
-		return -1;
-	if (load_version(s, argv[optind + nargs - 1], &b) < 0)
+	if ((o->a && load_version(s, o->a, &a) < 0) || load_version(s, o->b, &b) < 0)
 		return -1;
 	if (o->bundle)
 		return run_bundle(s, o->full ? NULL : a, b, o);
-	return run_diff(s, site, a, b, o);
+	return run_diff(s, o->site, a, b, o);
 }
 
 int main(int argc, char **argv)
@@ -276,7 +277,7 @@ int main(int argc, char **argv)
 	Args o = { .mode = MODE_STAT };
 	int r = parse_args(argc, argv, &o);
 	if (r >= 0)
-		r = run(argc, argv, &o);
+		r = run(&o);
 	/* diff(1)'s statuses: run_diff returns EXIT_SAME or EXIT_DIFFERENT; anything else is trouble. */
 	return r < 0 ? EXIT_TROUBLE : r;
 }

@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-profile: DLAHEAD profiles from traces; show, carry to a new version, install in a site. */
 
-#include "programs/cli.h"
 #include "base/fileio.h"
-#include "programs/log.h"
-#include "formats/profile.h"
-#include "programs/json.h"
-#include "programs/progress.h"
 #include "client/remote.h"
+#include "formats/profile.h"
+#include "formats/trace.h"
+#include "programs/cli.h"
+#include "programs/json.h"
+#include "programs/log.h"
+#include "programs/progress.h"
 #include "site/profiles.h"
 
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,9 +63,14 @@ static int open_site_index(const char *site, uint32_t v, HfcRemote **ret)
 	o.http.probe = false;
 	HfcErr err = { "" };
 	int r = hfc_remote_open(&site, 1, &o, ret, &err);
-	if (r < 0)
-		return hfc_log_err(r, &err);
-	return 0;
+	return r < 0 ? hfc_log_err(r, &err) : 0;
+}
+
+static int load_profile(const char *path, HfcProfile **ret)
+{
+	HfcErr err = { "" };
+	int r = hfc_profile_load(path, ret, &err);
+	return r < 0 ? hfc_log_err(r, &err) : 0;
 }
 
 static int write_profile(const HfcProfile *p, const char *path)
@@ -81,211 +87,222 @@ static int write_profile(const HfcProfile *p, const char *path)
 	if (r >= 0)
 		r = hfc_output_commit(&out, len);
 	hfc_output_discard(&out);
-	if (r < 0)
-		return hfc_log_errno(r, path);
+	return r < 0 ? hfc_log_errno(r, path) : 0;
+}
+
+/* Where a summary goes: with -o - the profile is the output, and the summary goes to stderr. */
+static FILE *summary_file(const char *output)
+{
+	return strcmp(output, "-") == 0 ? stderr : stdout;
+}
+
+/* ---- record ---- */
+
+/* The traces of a record: each read once, before anything else (they may be pipes). */
+typedef struct Traces {
+	int n;
+	char **paths, **bufs;
+	size_t *lens;
+	HfcTraceRun *runs;
+} Traces;
+
+static void traces_done(Traces *t)
+{
+	for (int k = 0; k < t->n; k++) {
+		if (t->bufs)
+			free(t->bufs[k]);
+		if (t->runs)
+			hfc_trace_run_done(&t->runs[k]);
+	}
+	free(t->bufs);
+	free(t->lens);
+	free(t->runs);
+}
+
+static int traces_read(Traces *t)
+{
+	t->bufs = calloc((size_t)t->n, sizeof(char *));
+	t->lens = calloc((size_t)t->n, sizeof(size_t));
+	t->runs = calloc((size_t)t->n, sizeof(*t->runs));
+	if (!t->bufs || !t->lens || !t->runs)
+		return hfc_log_errno(-ENOMEM, "record");
+	for (int k = 0; k < t->n; k++) {
+		int r = hfc_read_input(t->paths[k], HFC_TRACE_MAX_BYTES, &t->bufs[k], &t->lens[k]);
+		if (r < 0)
+			return hfc_log_errno(r, t->paths[k]);
+	}
 	return 0;
 }
 
-/* The stored bytes of a profile's blocks whose names are the index's (what a prefetch fetches). */
-static uint64_t fetch_bytes(const HfcProfile *p, const HfcIndex *idx)
+/* Parses every trace into a run of idx's image; traces of different versions do not mix. */
+static int traces_parse(Traces *t, HfcTraceFormat format, const HfcIndex *idx)
 {
-	uint64_t bytes = 0;
-	for (size_t i = 0; i < p->n; i++) {
-		const HfcIndexEntry *e = &idx->entries[p->e[i].block];
-		if (e->stored && memcmp(e->hash, p->e[i].hash, hfc_hash_len(idx->hash)) == 0)
-			bytes += e->stored;
-	}
-	return bytes;
-}
-
-static int cmd_record(char **traces, int ntraces, const Args *a)
-{
-	if (!a->output || !a->site)
-		return hfc_usage_error("record needs -o OUT and --site SITE");
-	/* Traces may be pipes: each is read once, before anything else. */
-	char **bufs = calloc((size_t)ntraces, sizeof(char *));
-	size_t *lens = calloc((size_t)ntraces, sizeof(size_t));
-	HfcTraceRun *runs = calloc((size_t)ntraces, sizeof(*runs));
-	int r = bufs && lens && runs ? 0 : hfc_log_errno(-ENOMEM, "record");
-	for (int k = 0; k < ntraces && r >= 0; k++) {
-		r = hfc_read_input(traces[k], HFC_TRACE_MAX_BYTES, &bufs[k], &lens[k]);
-		if (r < 0)
-			hfc_log_errno(r, traces[k]);
-	}
-	/* The version: -v, else the one the first client trace names, else the current one. */
-	uint32_t version = a->version;
-	if (r >= 0 && !version)
-		version = hfc_trace_version(bufs[0], lens[0]);
-	_cleanup_(hfc_remote_freep) HfcRemote *cur = NULL;
-	if (r >= 0 && open_site_index(a->site, version, &cur) < 0)
-		r = -1;
-	const HfcIndex *idx = cur ? hfc_remote_index(cur) : NULL;
-	uint32_t trace_version = 0;
-	for (int k = 0; k < ntraces && r >= 0; k++) {
+	uint32_t version = 0;
+	for (int k = 0; k < t->n; k++) {
 		HfcErr err = { "" };
 		uint32_t tv;
-		r = hfc_trace_parse(bufs[k], lens[k], traces[k], a->format, idx->image_size,
-				    idx->block_size, &runs[k], &tv, &err);
-		if (r < 0) {
-			hfc_log_err(r, &err);
-			break;
-		}
-		if (tv && trace_version && tv != trace_version) {
-			hfc_log_error(traces[k], "traces of versions %u and %u: record each version apart",
-				      trace_version, tv);
-			r = -EINVAL;
-			break;
-		}
-		if (tv)
-			trace_version = tv;
-	}
-	for (int k = 0; bufs && k < ntraces; k++)
-		free(bufs[k]);
-	free(bufs);
-	free(lens);
-	const HfcIndex *use = idx;
-	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
-	if (r >= 0) {
-		r = hfc_profile_from_runs(runs, (size_t)ntraces, a->min_share, use, &p);
+		int r = hfc_trace_parse(t->bufs[k], t->lens[k], t->paths[k], format, idx->image_size,
+					idx->block_size, &t->runs[k], &tv, &err);
+		free(TAKE_PTR(t->bufs[k]));
 		if (r < 0)
-			hfc_log_errno(r, "record");
+			return hfc_log_err(r, &err);
+		if (tv && version && tv != version)
+			return hfc_log_error(t->paths[k],
+					     "traces of versions %u and %u: record each version apart",
+					     version, tv);
+		if (tv)
+			version = tv;
 	}
-	for (int k = 0; runs && k < ntraces; k++)
-		hfc_trace_run_done(&runs[k]);
-	free(runs);
-	if (r < 0)
+	return 0;
+}
+
+static int cmd_record(char **args, int nargs, const Args *a)
+{
+	_cleanup_(traces_done) Traces t = { .n = nargs, .paths = args };
+	if (traces_read(&t) < 0)
 		return -1;
+	/* The version: -v, else the one the first client trace names, else the current one. */
+	uint32_t version = a->version ? a->version : hfc_trace_version(t.bufs[0], t.lens[0]);
+	_cleanup_(hfc_remote_freep) HfcRemote *site = NULL;
+	if (open_site_index(a->site, version, &site) < 0)
+		return -1;
+	const HfcIndex *idx = hfc_remote_index(site);
+	if (traces_parse(&t, a->format, idx) < 0)
+		return -1;
+	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
+	int r = hfc_profile_from_runs(t.runs, (size_t)nargs, a->min_share, idx, &p);
+	if (r < 0)
+		return hfc_log_errno(r, "record");
 	if (write_profile(p, a->output) < 0)
 		return -1;
-	uint64_t bytes = fetch_bytes(p, use);
+	uint64_t bytes = hfc_profile_fetch_bytes(p, idx);
 	if (a->out.json)
 		return hfc_json_print(stdout, json_pack("{s:o, s:I, s:i, s:I, s:I}", "profile",
 							hfc_json_str(a->output), "version",
-							(json_int_t)p->version, "runs", ntraces,
+							(json_int_t)p->version, "runs", nargs,
 							"blocks", (json_int_t)p->n,
 							"bytes", (json_int_t)bytes));
 	if (!a->out.quiet) {
 		char b[32];
 		hfc_format_bytes(bytes, b, sizeof(b));
-		/* With -o - the profile is the output: the summary goes to stderr. */
-		fprintf(strcmp(a->output, "-") == 0 ? stderr : stdout,
-			"%s: version %u, %zu block%s (%s to fetch) from %d run%s\n", a->output,
-			p->version, p->n, p->n == 1 ? "" : "s", b, ntraces, ntraces == 1 ? "" : "s");
+		fprintf(summary_file(a->output), "%s: version %u, %zu block%s (%s to fetch) from %d run%s\n",
+			a->output, p->version, p->n, p->n == 1 ? "" : "s", b, nargs,
+			nargs == 1 ? "" : "s");
 	}
 	return 0;
 }
 
-static int cmd_show(const char *path, const Args *a)
+/* ---- show ---- */
+
+/* What show says beyond the profile itself. */
+typedef struct Figures {
+	const HfcIndex *idx;          /* with --site: the version compared with */
+	size_t same, changed, zero;   /* its blocks' names at that version */
+	uint64_t bytes;               /* what a prefetch at that version downloads */
+	double coverage;              /* with --trace: covered / read, else < 0 */
+	size_t read, covered;         /* the trace's blocks (not zero), and those the profile has */
+} Figures;
+
+static int trace_coverage(const HfcProfile *p, const Args *a, Figures *f)
 {
-	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = hfc_read_input(a->trace, HFC_TRACE_MAX_BYTES, &buf, &len);
+	if (r < 0)
+		return hfc_log_errno(r, a->trace);
+	HfcTraceRun run;
+	uint32_t tv;
 	HfcErr err = { "" };
-	int r = hfc_profile_load(path, &p, &err);
+	r = hfc_trace_parse(buf, len, a->trace, a->format, p->image_size, p->block_size, &run, &tv,
+			    &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
-	_cleanup_(hfc_remote_freep) HfcRemote *site = NULL;
-	const HfcIndex *idx = NULL;
-	size_t same = 0, changed = 0, zero = 0;
-	uint64_t bytes = 0;
-	if (a->site) {
-		if (open_site_index(a->site, a->version ? a->version : p->version, &site) < 0)
-			return -1;
-		idx = hfc_remote_index(site);
-		HfcErr e2 = { "" };
-		r = hfc_profile_match(p, idx, &same, &changed, &zero, &e2);
-		if (r < 0)
-			return hfc_log_error(path, "%s", e2.msg);
-		bytes = fetch_bytes(p, idx);
-	}
-	double coverage = -1;
-	size_t trace_blocks = 0, covered = 0;
-	if (a->trace) {
-		_cleanup_free_ char *buf = NULL;
-		size_t len;
-		r = hfc_read_input(a->trace, HFC_TRACE_MAX_BYTES, &buf, &len);
-		if (r < 0)
-			return hfc_log_errno(r, a->trace);
-		HfcTraceRun run;
-		uint32_t tv;
-		r = hfc_trace_parse(buf, len, a->trace, a->format, p->image_size, p->block_size, &run,
-				    &tv, &err);
-		if (r < 0)
-			return hfc_log_err(r, &err);
-		uint64_t nb = DIV_ROUND_UP(p->image_size, p->block_size);
-		uint8_t *in = calloc(nb / 8 + 1, 1);
-		if (!in) {
-			hfc_trace_run_done(&run);
-			return hfc_log_errno(-ENOMEM, "show");
-		}
-		for (size_t i = 0; i < p->n; i++)
-			in[p->e[i].block / 8] |= (uint8_t)(1u << (p->e[i].block % 8));
-		for (size_t i = 0; i < run.n; i++) {
-			uint64_t b = run.blocks[i];
-			if (idx && !idx->entries[b].stored)
-				continue; /* zero blocks cost nothing: not counted */
-			trace_blocks++;
-			if (in[b / 8] & (1u << (b % 8)))
-				covered++;
-		}
-		free(in);
-		hfc_trace_run_done(&run);
-		coverage = trace_blocks ? (double)covered / (double)trace_blocks : 1.0;
-	}
+	r = hfc_trace_coverage(&run, p, f->idx, &f->read, &f->covered);
+	hfc_trace_run_done(&run);
+	if (r < 0)
+		return hfc_log_errno(r, "show");
+	f->coverage = f->read ? (double)f->covered / (double)f->read : 1.0;
+	return 0;
+}
+
+static int print_show(const char *path, const HfcProfile *p, const Args *a, const Figures *f)
+{
 	if (a->out.json) {
 		json_t *o = json_pack("{s:o, s:I, s:I, s:I, s:s, s:I}", "profile", hfc_json_str(path),
 				      "version", (json_int_t)p->version,
 				      "image_size", (json_int_t)p->image_size,
 				      "block_size", (json_int_t)p->block_size,
 				      "hash", hfc_hash_name(p->hash), "blocks", (json_int_t)p->n);
-		if (o && idx)
+		if (o && f->idx)
 			json_object_update_new(o, json_pack("{s:I, s:I, s:I, s:I, s:I}", "site_version",
-							    (json_int_t)idx->version,
-							    "same", (json_int_t)same,
-							    "changed", (json_int_t)changed,
-							    "zero", (json_int_t)zero,
-							    "bytes", (json_int_t)bytes));
-		if (o && coverage >= 0)
+							    (json_int_t)f->idx->version,
+							    "same", (json_int_t)f->same,
+							    "changed", (json_int_t)f->changed,
+							    "zero", (json_int_t)f->zero,
+							    "bytes", (json_int_t)f->bytes));
+		if (o && f->coverage >= 0)
 			json_object_update_new(o, json_pack("{s:I, s:I, s:f}", "trace_blocks",
-							    (json_int_t)trace_blocks,
-							    "covered", (json_int_t)covered,
-							    "coverage", round(coverage * 1e4) / 1e4));
+							    (json_int_t)f->read,
+							    "covered", (json_int_t)f->covered,
+							    "coverage", round(f->coverage * 1e4) / 1e4));
 		return hfc_json_print(stdout, o);
 	}
 	printf("profile:     %s\nversion:     %u\nimage size:  %" PRIu64 "\nblock size:  %u\n"
 	       "hash:        %s\nblocks:      %zu\n",
 	       path, p->version, p->image_size, p->block_size, hfc_hash_name(p->hash), p->n);
-	if (idx) {
+	if (f->idx) {
 		char b[32];
-		hfc_format_bytes(bytes, b, sizeof(b));
+		hfc_format_bytes(f->bytes, b, sizeof(b));
 		printf("at version %u: %zu same, %zu changed, %zu now zero; %s to fetch\n",
-		       idx->version, same, changed, zero, b);
+		       f->idx->version, f->same, f->changed, f->zero, b);
 	}
-	if (coverage >= 0)
+	if (f->coverage >= 0)
 		printf("trace %s: %zu of %zu blocks read are in the profile (%.1f%%)\n", a->trace,
-		       covered, trace_blocks, coverage * 100);
+		       f->covered, f->read, f->coverage * 100);
 	return 0;
 }
 
-static int cmd_carry(const char *path, const char *site, const Args *a)
+static int cmd_show(char **args, int nargs, const Args *a)
 {
-	if (!a->to || !a->output)
-		return hfc_usage_error("carry needs --to N and -o OUT");
+	(void)nargs;
+	const char *path = args[0];
 	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
-	HfcErr err = { "" };
-	int r = hfc_profile_load(path, &p, &err);
-	if (r < 0)
-		return hfc_log_err(r, &err);
-	_cleanup_(hfc_remote_freep) HfcRemote *rem = NULL;
-	if (open_site_index(site, a->to, &rem) < 0)
+	if (load_profile(path, &p) < 0)
 		return -1;
-	const HfcIndex *idx = hfc_remote_index(rem);
+	_cleanup_(hfc_remote_freep) HfcRemote *site = NULL;
+	Figures f = { .coverage = -1 };
+	if (a->site) {
+		if (open_site_index(a->site, a->version ? a->version : p->version, &site) < 0)
+			return -1;
+		f.idx = hfc_remote_index(site);
+		HfcErr err = { "" };
+		if (hfc_profile_match(p, f.idx, &f.same, &f.changed, &f.zero, &err) < 0)
+			return hfc_log_error(path, "%s", err.msg);
+		f.bytes = hfc_profile_fetch_bytes(p, f.idx);
+	}
+	if (a->trace && trace_coverage(p, a, &f) < 0)
+		return -1;
+	return print_show(path, p, a, &f);
+}
+
+/* ---- carry, install ---- */
+
+static int cmd_carry(char **args, int nargs, const Args *a)
+{
+	(void)nargs;
+	const char *path = args[0];
+	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL, *q = NULL;
+	_cleanup_(hfc_remote_freep) HfcRemote *site = NULL;
+	if (load_profile(path, &p) < 0 || open_site_index(args[1], a->to, &site) < 0)
+		return -1;
+	const HfcIndex *idx = hfc_remote_index(site);
 	size_t same, changed, zero;
-	r = hfc_profile_check(p, idx, path, NULL, &err);
+	HfcErr err = { "" };
+	int r = hfc_profile_check(p, idx, path, NULL, &err);
 	if (r >= 0)
 		r = hfc_profile_match(p, idx, &same, &changed, &zero, &err);
-	if (r < 0)
-		return hfc_log_err(r, &err);
-	_cleanup_(hfc_profile_freep) HfcProfile *q = NULL;
-	r = hfc_profile_carry(p, idx, &q, &err);
+	if (r >= 0)
+		r = hfc_profile_carry(p, idx, &q, &err);
 	if (r < 0)
 		return hfc_log_err(r, &err);
 	if (write_profile(q, a->output) < 0)
@@ -298,28 +315,29 @@ static int cmd_carry(const char *path, const char *site, const Args *a)
 							"changed", (json_int_t)changed,
 							"dropped", (json_int_t)zero));
 	if (!a->out.quiet)
-		fprintf(strcmp(a->output, "-") == 0 ? stderr : stdout,
+		fprintf(summary_file(a->output),
 			"%s: version %u -> %u: %zu blocks, %zu changed, %zu now zero (dropped)\n",
 			a->output, p->version, idx->version, q->n, changed, zero);
 	return 0;
 }
 
-static int cmd_install(const char *path, const char *site_path, const Args *a)
+static int cmd_install(char **args, int nargs, const Args *a)
 {
+	(void)nargs;
+	const char *path = args[0], *site_path = args[1];
 	_cleanup_(hfc_profile_freep) HfcProfile *p = NULL;
-	HfcErr err = { "" };
-	int r = hfc_profile_load(path, &p, &err);
-	if (r < 0)
-		return hfc_log_err(r, &err);
+	if (load_profile(path, &p) < 0)
+		return -1;
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
-	r = hfc_site_open(site_path, false, &s, &err);
+	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
+	uint32_t v = a->version ? a->version : p->version;
+	HfcErr err = { "" };
+	int r = hfc_site_open(site_path, false, &s, &err);
 	if (r >= 0)
 		r = hfc_site_lock(s, true, &err);
-	if (r < 0)
-		return hfc_log_err(r, &err);
-	uint32_t v = a->version ? a->version : p->version;
-	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
-	r = hfc_site_load_index(s, v, &idx, &err);
+	if (r >= 0)
+		r = hfc_site_load_index(s, v, &idx, &err);
+	/* The one install rule: every name must be the version's (hfc-apply installs the same way). */
 	if (r >= 0)
 		r = hfc_site_profile_install(s, idx, p, path, NULL, &err);
 	if (r < 0)
@@ -329,6 +347,40 @@ static int cmd_install(const char *path, const char *site_path, const Args *a)
 		hfc_layout_path(HFC_LAYOUT_PROFILE, v, rel);
 		printf("%s/%s: %zu block%s for version %u\n", site_path, rel, p->n,
 		       p->n == 1 ? "" : "s", v);
+	}
+	return 0;
+}
+
+/* ---- the command line ---- */
+
+/* What a command cannot go without. */
+enum { NEEDS_OUTPUT = 1, NEEDS_SITE = 2, NEEDS_TO = 4 };
+
+typedef struct Command {
+	const char *name;
+	int min_args, max_args;
+	unsigned needs;
+	const char *needs_msg; /* the usage error when one is missing */
+	int (*run)(char **args, int nargs, const Args *a);
+} Command;
+
+static const Command commands[] = {
+	{ "record", 1, INT_MAX, NEEDS_OUTPUT | NEEDS_SITE, "record needs -o OUT and --site SITE",
+	  cmd_record },
+	{ "show", 1, 1, 0, NULL, cmd_show },
+	{ "carry", 2, 2, NEEDS_TO | NEEDS_OUTPUT, "carry needs --to N and -o OUT", cmd_carry },
+	{ "install", 2, 2, 0, NULL, cmd_install },
+};
+
+/* A share of runs, 0 < x <= 1; returns 0 or HFC_USAGE (message printed). */
+static int opt_share(const char *arg, double *ret)
+{
+	char *end;
+	errno = 0;
+	*ret = strtod(arg, &end);
+	if (errno || *end || !(*ret > 0 && *ret <= 1)) {
+		hfc_log_error("--min-share", "'%s' is not a share in (0, 1]", arg);
+		return HFC_USAGE;
 	}
 	return 0;
 }
@@ -367,19 +419,12 @@ static int parse_args(int argc, char **argv, Args *a)
 			if (hfc_trace_format_from_name(optarg, &a->format) < 0) {
 				hfc_log_error("--format", "'%s' is not auto, client, blkparse or sectors",
 					      optarg);
-				return HFC_USAGE;
+				r = HFC_USAGE;
 			}
 			break;
-		case OPT_SHARE: {
-			char *end;
-			errno = 0;
-			a->min_share = strtod(optarg, &end);
-			if (errno || *end || !(a->min_share > 0 && a->min_share <= 1)) {
-				hfc_log_error("--min-share", "'%s' is not a share in (0, 1]", optarg);
-				return HFC_USAGE;
-			}
+		case OPT_SHARE:
+			r = opt_share(optarg, &a->min_share);
 			break;
-		}
 		case OPT_TRACE:
 			a->trace = optarg;
 			break;
@@ -391,36 +436,36 @@ static int parse_args(int argc, char **argv, Args *a)
 	return r;
 }
 
-static int run(int argc, char **argv, const Args *a)
+/* Finds the command and checks its arguments and the options it needs. */
+static int check_command(int nargs, char **args, const Args *a, const Command **ret)
 {
-	int n = argc - optind;
-	if (n < 1)
+	if (nargs < 1)
 		return hfc_usage_error("expected a command");
-	const char *cmd = argv[optind];
-	char **rest = argv + optind + 1;
-	n--;
-	int r;
-	if (strcmp(cmd, "record") == 0 && n >= 1)
-		r = cmd_record(rest, n, a);
-	else if (strcmp(cmd, "show") == 0 && n == 1)
-		r = cmd_show(rest[0], a);
-	else if (strcmp(cmd, "carry") == 0 && n == 2)
-		r = cmd_carry(rest[0], rest[1], a);
-	else if (strcmp(cmd, "install") == 0 && n == 2)
-		r = cmd_install(rest[0], rest[1], a);
-	else
-		return hfc_usage_error("unknown command or wrong arguments '%s'", cmd);
-	if (r >= 0)
-		r = hfc_stdout_flush();
-	return r;
+	const Command *cmd = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		if (strcmp(args[0], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (!cmd || nargs - 1 < cmd->min_args || nargs - 1 > cmd->max_args)
+		return hfc_usage_error("unknown command or wrong arguments '%s'", args[0]);
+	unsigned have = (a->output ? NEEDS_OUTPUT : 0) | (a->site ? NEEDS_SITE : 0) |
+			(a->to ? NEEDS_TO : 0);
+	if ((cmd->needs & have) != cmd->needs)
+		return hfc_usage_error("%s", cmd->needs_msg);
+	*ret = cmd;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	hfc_log_set_program("hfc-profile");
 	Args a = { .min_share = 0.5 };
+	const Command *cmd = NULL;
 	int r = parse_args(argc, argv, &a);
 	if (r >= 0)
-		r = run(argc, argv, &a);
+		r = check_command(argc - optind, argv + optind, &a, &cmd);
+	if (r >= 0)
+		r = cmd->run(argv + optind + 1, argc - optind - 1, &a);
+	if (r >= 0)
+		r = hfc_stdout_flush();
 	return hfc_exit_status(r);
 }

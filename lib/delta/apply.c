@@ -230,19 +230,9 @@ static int write_blocks(Applier *ap, uint64_t n, const HfcProgress *progress, Hf
 	ap->progress = progress;
 	ap->total = n;
 	int r = hfc_pipeline_run(n, ap->jobs, ap->jobs * 2, 0, apply_work, apply_sink, ap);
-	if (r < 0) {
-		const HfcErr *e = ap->first_err.msg[0] ? &ap->first_err
-				  : ap->sink_err.msg[0] ? &ap->sink_err
-							: NULL;
-		for (unsigned j = 0; !e && j < ap->jobs; j++)
-			if (ap->werr[j].msg[0])
-				e = &ap->werr[j];
-		if (e && err)
-			*err = *e;
-		else
-			hfc_err_set(err, r, "%s", strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return delta_pipeline_err(r, &ap->first_err, &ap->sink_err, ap->werr, ap->jobs,
+					  err);
 	/* The bundle must end here: no entry after the last block file. */
 	HfcBundleBlock b;
 	r = hfc_bundle_reader_next(ap->rd, base_page, ap, &b, ap->ws[0].buf, err);

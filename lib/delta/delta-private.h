@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* Shared by delta.c (format, reader), delta-make.c and delta-apply.c; not a public API. */
+/* Shared by the reader, the maker and the applier of bundles; not a public API. */
 
 #include "delta/delta.h"
-#include "base/hashset.h"
 
 #include <string.h>
 
@@ -16,11 +15,6 @@ enum {
 	DELTA_OP_LIT = 3,    /* the page's bytes follow */
 	DELTA_OP_REPEAT = 4, /* u16 d: the d-th most recent literal page again */
 };
-
-/* A record's fixed part: name, u32 length, u32 stored size, u8 level, sha256 of the file. */
-#define DELTA_REC_FIXED(hl) ((hl) + 4 + 4 + 1 + 32)
-/* A frame header: u32 compressed length, u32 inflated length. */
-#define DELTA_FRAME_HDR 8
 
 static inline uint32_t get_u32(const uint8_t *p)
 {
@@ -46,24 +40,27 @@ static inline void put_u16(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
+/* Returns the length of page p of a block of len bytes (only the last page can be short). */
+static inline size_t delta_page_len(size_t len, uint32_t p)
+{
+	return MIN((size_t)HFC_PAGE_SIZE, len - (size_t)p * HFC_PAGE_SIZE);
+}
+
 /*
- * A compact open-addressing map from page keys (hfc_page_key) to a 64-bit value: 16 bytes a
- * slot, so the map of a 1 GiB image's 262144 pages takes 8 MiB. A hit is only a candidate: the
- * caller compares the bytes.
+ * After a failed pipeline run (base/pipeline.h) that stopped with r: reports the first message
+ * recorded by `first` (may be NULL), then the sink, then the workers in order; strerror(r) when
+ * none has one. Returns r.
  */
-#define PAGE_MAP_EMPTY UINT64_MAX
-
-typedef struct PageSlot {
-	uint64_t key, val;
-} PageSlot;
-
-typedef struct PageMap {
-	PageSlot *e;
-	size_t cap, n;
-} PageMap;
-
-int page_map_init(PageMap *m, uint64_t max_entries);
-void page_map_done(PageMap *m);
-bool page_map_get(const PageMap *m, uint64_t key, uint64_t *ret);
-/* Inserts key (or, with replace, updates it); returns 1 inserted, 0 present, or -ENOMEM. */
-int page_map_put(PageMap *m, uint64_t key, uint64_t val, bool replace);
+static inline int delta_pipeline_err(int r, const HfcErr *first, const HfcErr *sink,
+				     const HfcErr *werr, unsigned jobs, HfcErr *err)
+{
+	const HfcErr *e = first && first->msg[0] ? first : sink->msg[0] ? sink : NULL;
+	for (unsigned j = 0; !e && j < jobs; j++)
+		if (werr[j].msg[0])
+			e = &werr[j];
+	if (e && err)
+		*err = *e;
+	else
+		hfc_err_set(err, r, "%s", strerror(-r));
+	return r;
+}

@@ -3,8 +3,8 @@
 
 /*
  * DLAHEAD profiles: the ordered list of blocks a boot (or any workload) reads, made from one or
- * more traces, stored per version as profiles/NNNNNN.prof. A strict text format
- * (docs/FORMAT.md §10): block numbers with the names they have at the profile's version.
+ * more traces (formats/trace.h), stored per version as profiles/NNNNNN.prof. A strict text
+ * format (docs/FORMAT.md §10): block numbers with the names they have at the profile's version.
  */
 
 #include "formats/index.h"
@@ -25,7 +25,6 @@ typedef struct HfcProfile {
 } HfcProfile;
 
 #define HFC_PROFILE_MAGIC "hfc-profile 1"
-#define HFC_TRACE_MAX_BYTES ((size_t)1 << 30)
 
 /* Frees a profile; NULL is fine. */
 void hfc_profile_free(HfcProfile *p);
@@ -53,6 +52,9 @@ int hfc_profile_format(const HfcProfile *p, char **ret_buf, size_t *ret_len);
 int hfc_profile_match(const HfcProfile *p, const HfcIndex *idx, size_t *ret_same,
 		      size_t *ret_changed, size_t *ret_zero, HfcErr *err);
 
+/* Returns the stored bytes of p's blocks whose names are idx's: what a prefetch downloads. */
+uint64_t hfc_profile_fetch_bytes(const HfcProfile *p, const HfcIndex *idx);
+
 /*
  * Makes the profile for idx's version from p: same block numbers, the index's names; blocks
  * zero in idx are dropped. Returns 0 or -errno (-EINVAL with err when the geometry differs).
@@ -65,42 +67,3 @@ int hfc_profile_carry(const HfcProfile *p, const HfcIndex *idx, HfcProfile **ret
  */
 int hfc_profile_check(const HfcProfile *p, const HfcIndex *idx, const char *display,
 		      size_t *ret_same, HfcErr *err);
-
-/* Returns the version a client trace's header names, or 0 (no header, another format). */
-uint32_t hfc_trace_version(const char *buf, size_t len);
-
-/* One trace: the blocks a run read, each with the time of its first read (seconds). */
-typedef struct HfcTraceRun {
-	size_t n;
-	uint64_t *blocks;
-	double *first;
-} HfcTraceRun;
-
-typedef enum HfcTraceFormat {
-	HFC_TRACE_AUTO,
-	HFC_TRACE_CLIENT,   /* hfc-mount --trace */
-	HFC_TRACE_BLKPARSE, /* blkparse's default output of a loop device's trace */
-	HFC_TRACE_SECTORS,  /* "sector count" per line, 512-byte sectors, in read order */
-} HfcTraceFormat;
-
-/* Parses "auto", "client", "blkparse" or "sectors"; 0 or -EINVAL. */
-int hfc_trace_format_from_name(const char *s, HfcTraceFormat *ret);
-
-/*
- * Parses a trace of any format into a run for an image of image_size bytes in blocks of
- * block_size (a client trace must say the same). *ret_version is the version a client trace
- * names, else 0. Returns 0 or -EBADMSG with "fname:line: what".
- */
-int hfc_trace_parse(const char *buf, size_t len, const char *fname, HfcTraceFormat fmt,
-		    uint64_t image_size, uint32_t block_size, HfcTraceRun *ret,
-		    uint32_t *ret_version, HfcErr *err);
-
-/* Frees a run's arrays. */
-void hfc_trace_run_done(HfcTraceRun *run);
-
-/*
- * Merges runs into a profile of idx's version: blocks read in at least min_share of the runs,
- * ordered by their median first-read time; zero blocks left out. 0 or -errno.
- */
-int hfc_profile_from_runs(const HfcTraceRun *runs, size_t nruns, double min_share,
-			  const HfcIndex *idx, HfcProfile **ret);

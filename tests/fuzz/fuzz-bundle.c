@@ -7,9 +7,12 @@
  * Mutated tar headers, manifests and indexes rarely keep their checksums right, which would hide
  * the recipe parser; so an input whose first byte is odd is used instead as the inflated delta
  * stream of an otherwise valid bundle built around it (a fixed index of 8 blocks of 4 KiB and 3
- * bases), with the recipe count taken from its second byte.
+ * bases), with the recipe count taken from its second byte. For the same reason, an input whose
+ * first byte is 2 modulo 4 is the text of a manifest above a correct end line: it must be
+ * refused with "fuzz:line" or parse and format back to the same bytes (the format is canonical).
  */
 #include "base/codec.h"
+#include "base/digest.h"
 #include "delta/delta.h"
 #include "fs/tar.h"
 
@@ -146,8 +149,41 @@ static int wrap(int fd, const uint8_t *stream, size_t len, unsigned recipes)
 	return r;
 }
 
+/* The manifest parser alone, on body followed by its correct end line. */
+static void manifest(const uint8_t *body, size_t size)
+{
+	uint8_t *text = malloc(size + 70), sha[32];
+	char hex[65];
+	if (!text || hfc_digest(HFC_HASH_SHA256, body, size, sha) < 0)
+		abort();
+	hfc_hex_encode(sha, 32, hex);
+	memcpy(text, body, size);
+	memcpy(text + size, "end ", 4);
+	memcpy(text + size + 4, hex, 64);
+	text[size + 68] = '\n';
+	HfcBundleManifest m;
+	HfcErr err = { "" };
+	int r = hfc_bundle_manifest_parse((const char *)text, size + 69, "fuzz", &m, &err);
+	if (r == 0) {
+		char *buf;
+		size_t len;
+		if (hfc_bundle_manifest_format(&m, &buf, &len) < 0 || len != size + 69 ||
+		    memcmp(buf, text, len) != 0)
+			abort();
+		free(buf);
+	} else if (r != -EBADMSG || strncmp(err.msg, "fuzz:", 5) != 0) {
+		abort(); /* every refusal names file:line */
+	}
+	free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	if (size >= 1 && (data[0] & 3) == 2) {
+		if (size - 1 <= HFC_BUNDLE_MANIFEST_MAX - 69)
+			manifest(data + 1, size - 1);
+		return 0;
+	}
 	int fd = memfd_create("fuzz-bundle", MFD_CLOEXEC);
 	if (fd < 0)
 		abort();

@@ -4,6 +4,7 @@
  * file:line or parses; a parsed profile formats back to the same bytes.
  */
 #include "formats/profile.h"
+#include "formats/trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -57,10 +57,11 @@ static inline int scratch_rm(const char *dir)
 	return nftw(dir, scratch_rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }
 
-/* A test's scratch directory: its path and an O_DIRECTORY fd of it. */
+/* A test's scratch directory: its path, an O_DIRECTORY fd of it, room for a file's path. */
 typedef struct Scratch {
 	char path[PATH_MAX];
 	int fd;
+	char file[PATH_MAX + 256]; /* scratch_file()'s result */
 } Scratch;
 
 /* Makes and opens a scratch directory; returns 0, or -1 with a message (for cmocka setups). */
@@ -357,4 +358,135 @@ static inline int scratch_teardown(void **state)
 	scratch_rm(*state);
 	free(*state);
 	return 0;
+}
+
+/* ---- added for delta tests ---- */
+
+#include "formats/index.h"
+
+/* The main of a test program: runs the tests given as cmocka_unit_test...() entries. */
+#define TEST_MAIN(...)                                                                             \
+	int main(void)                                                                             \
+	{                                                                                          \
+		const struct CMUnitTest tests[] = { __VA_ARGS__ };                                 \
+		return cmocka_run_group_tests(tests, NULL, NULL);                                  \
+	}
+
+/*
+ * Returns an index of n blocks of bs bytes for version: block i is named by bytes i + 1 after
+ * a first byte `salt`, with stored size 100 + i; every fifth block is zero.
+ */
+static inline HfcIndex *index_pattern(uint64_t n, uint32_t bs, uint32_t version, uint8_t salt)
+{
+	HfcIndex *idx;
+	assert_int_equal(hfc_index_new(n * bs, bs, HFC_HASH_MD5, &idx), 0);
+	idx->version = version;
+	for (uint64_t i = 0; i < n; i++) {
+		if (i % 5 == 4)
+			continue;
+		memset(idx->entries[i].hash, (int)(i + 1), 16);
+		idx->entries[i].hash[0] = salt;
+		idx->entries[i].stored = 100 + (uint32_t)i;
+	}
+	return idx;
+}
+
+/* For a cmocka setup: makes a scratch directory (a Scratch) as *state; returns 0 or -1. */
+static inline int scratch_new(const char *name, void **state)
+{
+	Scratch *s = calloc(1, sizeof(*s));
+	if (!s || scratch_open(s, name) < 0) {
+		free(s);
+		return -1;
+	}
+	*state = s;
+	return 0;
+}
+
+/* For a cmocka teardown: removes the scratch directory of *state and frees it; returns 0/-1. */
+static inline int scratch_free(void **state)
+{
+	Scratch *s = *state;
+	int r = scratch_close(s);
+	free(s);
+	return r;
+}
+
+/* Returns "DIR/name" in s->file, valid until the next call. */
+static inline char *scratch_file(Scratch *s, const char *name)
+{
+	snprintf(s->file, sizeof(s->file), "%s/%s", s->path, name);
+	return s->file;
+}
+
+/* Copies a directory tree with everything in it (cp -a); fails the test otherwise. */
+static inline void copy_tree(const char *from, const char *to)
+{
+	char cmd[1100];
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The lines tree_sum() collects while it walks (nftw passes no context). */
+static char *tree_sum_text;
+static size_t tree_sum_len;
+
+static inline int tree_sum_entry(const char *path, const struct stat *st, int flag,
+				 struct FTW *ftw)
+{
+	(void)flag;
+	(void)ftw;
+	/* FNV-1a of the file's bytes: enough to see that a file changed. */
+	uint64_t h = 0xcbf29ce484222325ULL;
+	if (S_ISREG(st->st_mode)) {
+		FILE *f = fopen(path, "rb");
+		assert_non_null(f);
+		for (int c; (c = getc(f)) != EOF;)
+			h = (h ^ (uint8_t)c) * 0x100000001b3ULL;
+		fclose(f);
+	}
+	char line[4200];
+	int n = snprintf(line, sizeof(line), "%o %s %016llx %lld\n", st->st_mode & S_IFMT, path,
+			 (unsigned long long)h, (long long)st->st_size);
+	tree_sum_text = realloc(tree_sum_text, tree_sum_len + (size_t)n + 1);
+	assert_non_null(tree_sum_text);
+	memcpy(tree_sum_text + tree_sum_len, line, (size_t)n + 1);
+	tree_sum_len += (size_t)n;
+	return 0;
+}
+
+static inline int tree_sum_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Returns a malloc'd description of the tree under dir: a line per entry with its type, path,
+ * size and a hash of its bytes, sorted (readdir's order is not stable). Two trees are the same
+ * when their descriptions are.
+ */
+static inline char *tree_sum(const char *dir)
+{
+	tree_sum_text = NULL;
+	tree_sum_len = 0;
+	assert_int_equal(nftw(dir, tree_sum_entry, 16, FTW_PHYS), 0);
+	size_t n = 0;
+	for (size_t i = 0; i < tree_sum_len; i++)
+		n += tree_sum_text[i] == '\n';
+	char **lines = calloc(n + 1, sizeof(char *));
+	char *out = calloc(1, tree_sum_len + 1);
+	assert_true(lines && out);
+	char *p = tree_sum_text;
+	for (size_t i = 0; i < n; i++) {
+		lines[i] = p;
+		p = strchr(p, '\n');
+		*p++ = 0;
+	}
+	qsort(lines, n, sizeof(char *), tree_sum_cmp);
+	for (size_t i = 0, len = 0; i < n; i++)
+		len += (size_t)sprintf(out + len, "%s\n", lines[i]);
+	free(lines);
+	free(tree_sum_text);
+	tree_sum_text = NULL;
+	return out;
 }

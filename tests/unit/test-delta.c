@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Unit tests for delta bundles (delta.c, delta-make.c, delta-apply.c), the tar adapter (tar.c)
- * and history.c (diff figures, rollback, prune), each in a fresh mkdtemp directory with small
- * sites built by hfc_build from images whose pages are laid out to exercise every recipe op.
+ * Unit tests for delta bundles (lib/delta: the page map, making, reading and applying), the tar
+ * adapter (fs/tar.c) and site/history.c (diff figures, rollback, prune), each in a fresh scratch
+ * directory with small sites built by hfc_build from images whose pages are laid out to exercise
+ * every recipe op. The manifest's own tests are in test-manifest.c.
  */
 
 #include <setjmp.h>
@@ -11,20 +12,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/stat.h>
-
-#include "site/build.h"
-#include "delta/delta.h"
+#include "helpers.h"
 #include "base/digest.h"
 #include "base/fileio.h"
+#include "delta/delta.h"
+#include "delta/pagemap.h"
+#include "fs/tar.h"
+#include "site/build.h"
 #include "site/history.h"
 #include "site/image.h"
-#include "fs/tar.h"
 #include "site/verify.h"
 
 #define BS 16384u
@@ -32,64 +28,56 @@
 /* Five full blocks and a short one that ends inside a page: 5000 = 4096 + 904. */
 #define IMG_SIZE (5u * BS + 5000u)
 
+/* What make_sites() leaves in the scratch directory. */
+typedef struct Sites {
+	uint8_t *v1, *v2;	     /* the images of versions 1 and 2 */
+	char site[PATH_MAX + 256], mirror[PATH_MAX + 256]; /* site holds v1 and v2, mirror only v1 */
+} Sites;
+
+/* A test's state: its scratch directory and, with setup_sites, the sites in it. */
 typedef struct T {
-	char dir[64];
-	char path[256];
+	Scratch *scratch;
+	Sites ss;
 } T;
 
 static char *tpath(T *t, const char *name)
 {
-	snprintf(t->path, sizeof(t->path), "%s/%s", t->dir, name);
-	return t->path;
+	return scratch_file(t->scratch, name);
 }
+
+static void make_sites(T *t);
 
 static int setup(void **state)
 {
 	T *t = calloc(1, sizeof(*t));
-	if (!t)
+	void *s = NULL;
+	if (!t || scratch_new("delta", &s) < 0) {
+		free(t);
 		return -1;
-	snprintf(t->dir, sizeof(t->dir), "/tmp/hfc-unit-delta.XXXXXX");
-	if (!mkdtemp(t->dir))
-		return -1;
+	}
+	t->scratch = s;
 	*state = t;
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int setup_sites(void **state)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	setup(state);
+	make_sites(*state);
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	T *t = *state;
-	int r = nftw(t->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	void *s = t->scratch;
+	free(t->ss.v1);
+	free(t->ss.v2);
 	free(t);
-	return r;
+	return scratch_free(&s);
 }
 
 /* ---- helpers ---- */
-
-static uint64_t rng_state;
-
-static void fill_random(uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
-		p[i] = (uint8_t)(rng_state >> 56);
-	}
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(hfc_write_all(fd, data, len), 0);
-	assert_int_equal(close(fd), 0);
-}
 
 static void build(const char *img, const char *site)
 {
@@ -109,89 +97,18 @@ static void build(const char *img, const char *site)
  */
 static void make_images(uint8_t *v1, uint8_t *v2)
 {
-	rng_state = 42;
-	fill_random(v1, IMG_SIZE);
+	fill_random(v1, IMG_SIZE, 42);
 	memcpy(v2, v1, IMG_SIZE);
 	uint8_t *b1 = v2 + BS, *b2 = v2 + 2 * BS, *b3 = v2 + 3 * BS;
 	for (unsigned k = 0; k < 4; k++)
 		memcpy(b1 + k * PAGE, v1 + (7 - k) * PAGE, PAGE);
 	memset(b2, 0, PAGE);
-	fill_random(b2 + PAGE, PAGE);
+	fill_random(b2 + PAGE, PAGE, 43);
 	memcpy(b2 + 2 * PAGE, b2 + PAGE, PAGE);
 	memcpy(b2 + 3 * PAGE, v1, PAGE);
-	fill_random(b3, 2 * PAGE);
+	fill_random(b3, 2 * PAGE, 44);
 	memcpy(b3 + 2 * PAGE, v1 + 12 * PAGE, 2 * PAGE);
-	fill_random(v2 + 5 * BS + PAGE, 904);
-}
-
-/* A checksum of a whole tree: every path and type, every file's bytes. */
-typedef struct Sum {
-	char *text;
-	size_t len;
-} Sum;
-
-static Sum *sum_ctx;
-
-static int sum_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)flag;
-	(void)ftw;
-	char line[4200];
-	uint8_t h[32] = { 0 };
-	if (S_ISREG(st->st_mode)) {
-		char *buf = NULL;
-		size_t len;
-		assert_int_equal(hfc_read_file_at(AT_FDCWD, path, 1u << 30, &buf, &len), 0);
-		assert_int_equal(hfc_digest(HFC_HASH_SHA256, buf, len, h), 0);
-		free(buf);
-	}
-	char hex[65];
-	hfc_hex_encode(h, 32, hex);
-	int n = snprintf(line, sizeof(line), "%o %s %s\n", st->st_mode & S_IFMT, path, hex);
-	sum_ctx->text = realloc(sum_ctx->text, sum_ctx->len + (size_t)n + 1);
-	memcpy(sum_ctx->text + sum_ctx->len, line, (size_t)n + 1);
-	sum_ctx->len += (size_t)n;
-	return 0;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Returns a malloc'd, order-independent description of the tree (sorted lines). */
-static char *tree_sum(const char *dir)
-{
-	Sum s = { 0 };
-	sum_ctx = &s;
-	assert_int_equal(nftw(dir, sum_entry, 16, FTW_PHYS), 0);
-	/* nftw's order follows readdir; sort the lines so two walks compare. */
-	size_t n = 0;
-	for (size_t i = 0; i < s.len; i++)
-		n += s.text[i] == '\n';
-	char **lines = calloc(n, sizeof(char *));
-	char *p = s.text;
-	for (size_t i = 0; i < n; i++) {
-		lines[i] = p;
-		p = strchr(p, '\n');
-		*p++ = 0;
-	}
-	qsort(lines, n, sizeof(char *), cmp_str);
-	char *out = calloc(1, s.len + n + 1);
-	for (size_t i = 0; i < n; i++) {
-		strcat(out, lines[i]);
-		strcat(out, "\n");
-	}
-	free(lines);
-	free(s.text);
-	return out;
-}
-
-static void copy_tree(const char *from, const char *to)
-{
-	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", from, to);
-	assert_int_equal(system(cmd), 0);
+	fill_random(v2 + 5 * BS + PAGE, 904, 45);
 }
 
 /* Extracts the current version of site and compares it with want. */
@@ -234,156 +151,80 @@ static void verify_ok(const char *site)
 	hfc_site_free(s);
 }
 
-/* Makes site (v1, v2) and mirror (v1) in t's directory; returns the images (malloc'd). */
-static void make_sites(T *t, uint8_t **ret_v1, uint8_t **ret_v2)
+/* Makes site (versions 1 and 2) and mirror (version 1) in t's directory. */
+static void make_sites(T *t)
 {
-	uint8_t *v1 = malloc(IMG_SIZE), *v2 = malloc(IMG_SIZE);
-	make_images(v1, v2);
-	char img1[256], img2[256], site[256], mirror[256];
-	snprintf(img1, sizeof(img1), "%s/v1.img", t->dir);
-	snprintf(img2, sizeof(img2), "%s/v2.img", t->dir);
-	snprintf(site, sizeof(site), "%s/site", t->dir);
-	snprintf(mirror, sizeof(mirror), "%s/mirror", t->dir);
-	write_file(img1, v1, IMG_SIZE);
-	write_file(img2, v2, IMG_SIZE);
-	build(img1, site);
-	copy_tree(site, mirror);
-	build(img2, site);
-	*ret_v1 = v1;
-	*ret_v2 = v2;
+	Sites *ss = &t->ss;
+	ss->v1 = malloc(IMG_SIZE);
+	ss->v2 = malloc(IMG_SIZE);
+	make_images(ss->v1, ss->v2);
+	snprintf(ss->site, sizeof(ss->site), "%s", tpath(t, "site"));
+	snprintf(ss->mirror, sizeof(ss->mirror), "%s", tpath(t, "mirror"));
+	write_file(tpath(t, "v1.img"), ss->v1, IMG_SIZE);
+	build(tpath(t, "v1.img"), ss->site);
+	copy_tree(ss->site, ss->mirror);
+	write_file(tpath(t, "v2.img"), ss->v2, IMG_SIZE);
+	build(tpath(t, "v2.img"), ss->site);
 }
 
-static int make_bundle(T *t, bool full, const char *out, HfcBundleResult *res, HfcErr *err)
+/* Writes the bundle of version 2 (for version 1 unless full) to out; fails the test otherwise. */
+static void make_bundle(T *t, bool full, const char *out, HfcBundleResult *res)
 {
 	HfcSite *s;
-	assert_int_equal(hfc_site_open(tpath(t, "site"), false, &s, err), 0);
+	HfcErr err = { "" };
+	assert_int_equal(hfc_site_open(tpath(t, "site"), false, &s, &err), 0);
 	HfcIndex *a = NULL, *b;
 	if (!full)
-		assert_int_equal(hfc_site_load_index(s, 1, &a, err), 0);
-	assert_int_equal(hfc_site_load_index(s, 2, &b, err), 0);
+		assert_int_equal(hfc_site_load_index(s, 1, &a, &err), 0);
+	assert_int_equal(hfc_site_load_index(s, 2, &b, &err), 0);
 	HfcBundleOptions o = { .full = full, .jobs = 2 };
-	int r = hfc_bundle_make(s, a, b, tpath(t, out), &o, res, err);
+	if (hfc_bundle_make(s, a, b, tpath(t, out), &o, res, &err) < 0)
+		fail_msg("making %s: %s", out, err.msg);
 	hfc_index_free(a);
 	hfc_index_free(b);
 	hfc_site_free(s);
+}
+
+/* Applies bundle to site, which must work; returns the result. */
+static HfcApplyResult apply_ok(T *t, const char *bundle, const char *site)
+{
+	HfcApplyOptions o = { .jobs = 2 };
+	HfcApplyResult ar;
+	HfcErr err = { "" };
+	if (hfc_bundle_apply(tpath(t, bundle), site, &o, &ar, &err) < 0)
+		fail_msg("applying %s: %s", bundle, err.msg);
+	return ar;
+}
+
+/*
+ * Applies bundle to site, which must be refused with a message (containing msg unless NULL)
+ * and leave site exactly as it was; returns the error.
+ */
+static int apply_refused(T *t, const char *bundle, const char *site, const char *msg)
+{
+	char *before = tree_sum(site);
+	HfcApplyOptions o = { .jobs = 2 };
+	HfcApplyResult ar;
+	HfcErr err = { "" };
+	int r = hfc_bundle_apply(tpath(t, bundle), site, &o, &ar, &err);
+	if (r >= 0)
+		fail_msg("%s was applied", bundle);
+	if (!err.msg[0] || (msg && !strstr(err.msg, msg)))
+		fail_msg("%s: '%s' does not say '%s'", bundle, err.msg, msg ? msg : "anything");
+	char *after = tree_sum(site);
+	assert_string_equal(before, after);
+	free(after);
+	free(before);
 	return r;
 }
 
-/* ---- manifest ---- */
-
-static const HfcBundleManifest sample = {
-	.kind = HFC_BUNDLE_DELTA,
-	.base = 6,
-	.base_sha256 = { 1, 2, 3 },
-	.target = 7,
-	.target_sha256 = { 4, 5, 6 },
-	.hash = HFC_HASH_MD5,
-	.block_size = 262144,
-	.index_bytes = 180000,
-	.profile_bytes = 0,
-	.bases = 12,
-	.recipes = 30,
-	.delta_bytes = 123456,
-	.raw_blocks = 2,
-};
-
-static void test_manifest_roundtrip(void **state)
-{
-	(void)state;
-	char *buf;
-	size_t len;
-	assert_int_equal(hfc_bundle_manifest_format(&sample, &buf, &len), 0);
-	assert_true(strncmp(buf, "hfc-bundle 1\nkind delta\nbase 6 0102030000", 40) == 0);
-	HfcBundleManifest m;
-	HfcErr err = { "" };
-	assert_int_equal(hfc_bundle_manifest_parse(buf, len, "m", &m, &err), 0);
-	assert_memory_equal(&m, &sample, sizeof(m));
-	char *again;
-	size_t alen;
-	assert_int_equal(hfc_bundle_manifest_format(&m, &again, &alen), 0);
-	assert_int_equal(alen, len);
-	assert_memory_equal(again, buf, len);
-	free(again);
-	free(buf);
-}
-
-/* Replaces the first `from` in the manifest text with `to` and fixes the end line. */
-static char *edited(const char *from, const char *to, bool fix_end, size_t *ret_len)
-{
-	char *buf;
-	size_t len;
-	assert_int_equal(hfc_bundle_manifest_format(&sample, &buf, &len), 0);
-	char *p = strstr(buf, from);
-	assert_non_null(p);
-	char *out = calloc(1, len + strlen(to) + 80);
-	memcpy(out, buf, (size_t)(p - buf));
-	strcat(out, to);
-	strcat(out, p + strlen(from));
-	if (fix_end) {
-		char *e = strstr(out, "end ");
-		uint8_t sha[32];
-		char hex[65];
-		assert_int_equal(hfc_digest(HFC_HASH_SHA256, out, (size_t)(e - out), sha), 0);
-		hfc_hex_encode(sha, 32, hex);
-		sprintf(e, "end %s\n", hex);
-	}
-	free(buf);
-	*ret_len = strlen(out);
-	return out;
-}
-
-static void test_manifest_rejects(void **state)
-{
-	(void)state;
-	static const struct {
-		const char *from, *to, *msg;
-		bool fix;
-	} cases[] = {
-		{ "hfc-bundle 1", "hfc-bundle 2", "m:1: not a bundle manifest", true },
-		{ "kind delta", "kind other", "m:2: bad value for 'kind'", true },
-		{ "kind delta", "kind full", "m:3: a full bundle must have no base", true },
-		{ "target 7", "target 07", "m:4: bad value for 'target'", true },
-		{ "hash md5", "hash MD5", "m:5: bad value for 'hash'", true },
-		{ "block-size 262144", "block-size 1000", "m:6: bad value", true },
-		{ "index-bytes 180000", "index-bytes 0", "m:7: bad value", true },
-		{ "bases 12", "recipes 12", "m:9: expected 'bases'", true },
-		{ "delta-bytes 123456", "delta-bytes 99999999999999",
-		  "m:11: delta-bytes 99999999999999 is more than 30 recipes can need", true },
-		{ "delta-bytes 123456", "delta-bytes 0", "m: recipes and delta-bytes disagree", true },
-		{ "raw-blocks 2", "raw-blocks 3", "m:13: end checksum does not match", false },
-		{ "raw-blocks 2\n", "raw-blocks 2\nextra 1\n", "m:13: expected 'end'", false },
-	};
-	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		size_t len;
-		char *buf = edited(cases[i].from, cases[i].to, cases[i].fix, &len);
-		HfcBundleManifest m;
-		HfcErr err = { "" };
-		assert_int_equal(hfc_bundle_manifest_parse(buf, len, "m", &m, &err), -EBADMSG);
-		if (!strstr(err.msg, cases[i].msg))
-			fail_msg("case %zu: '%s' does not contain '%s'", i, err.msg, cases[i].msg);
-		free(buf);
-	}
-	/* Trailing data and truncation. */
-	char *buf;
-	size_t len;
-	assert_int_equal(hfc_bundle_manifest_format(&sample, &buf, &len), 0);
-	HfcBundleManifest m;
-	HfcErr err = { "" };
-	buf = realloc(buf, len + 2);
-	memcpy(buf + len, "x\n", 2);
-	assert_int_equal(hfc_bundle_manifest_parse(buf, len + 2, "m", &m, &err), -EBADMSG);
-	assert_non_null(strstr(err.msg, "data after the end"));
-	assert_int_equal(hfc_bundle_manifest_parse(buf, len - 1, "m", &m, &err), -EBADMSG);
-	assert_non_null(strstr(err.msg, "truncated"));
-	free(buf);
-}
+/* ---- pages ---- */
 
 static void test_page_key(void **state)
 {
 	(void)state;
 	uint8_t a[PAGE], b[PAGE];
-	rng_state = 7;
-	fill_random(a, PAGE);
+	fill_random(a, PAGE, 7);
 	memcpy(b, a, PAGE);
 	assert_true(hfc_page_key(a, PAGE) == hfc_page_key(b, PAGE));
 	b[4095] ^= 1;
@@ -391,6 +232,32 @@ static void test_page_key(void **state)
 	/* A short page is another key than its prefix in a full page would make. */
 	assert_true(hfc_page_key(a, 904) != hfc_page_key(a, 905));
 	assert_true(hfc_page_key(a, 0) != hfc_page_key(a, 1));
+}
+
+static void test_page_map(void **state)
+{
+	(void)state;
+	HfcPageMap m;
+	assert_int_equal(hfc_page_map_init(&m, 10), 0);
+	uint64_t v;
+	assert_false(hfc_page_map_get(&m, 5, &v));
+	/* Far more keys than it was sized for: it grows and keeps every one. */
+	for (uint64_t k = 0; k < 5000; k++)
+		assert_int_equal(hfc_page_map_put(&m, k * 0x9e3779b97f4a7c15ULL, k, false), 1);
+	for (uint64_t k = 0; k < 5000; k++) {
+		assert_true(hfc_page_map_get(&m, k * 0x9e3779b97f4a7c15ULL, &v));
+		assert_int_equal(v, k);
+	}
+	/* A key already there keeps its value, unless replaced. */
+	assert_int_equal(hfc_page_map_put(&m, 0, 77, false), 0);
+	assert_true(hfc_page_map_get(&m, 0, &v));
+	assert_int_equal(v, 0);
+	assert_int_equal(hfc_page_map_put(&m, 0, 77, true), 0);
+	assert_true(hfc_page_map_get(&m, 0, &v));
+	assert_int_equal(v, 77);
+	assert_int_equal(m.n, 5000);
+	hfc_page_map_done(&m);
+	hfc_page_map_done(&m);
 }
 
 /* ---- tar adapter ---- */
@@ -498,12 +365,9 @@ static void test_tar(void **state)
 static void test_bundle_roundtrip(void **state)
 {
 	T *t = *state;
-	uint8_t *v1, *v2;
-	make_sites(t, &v1, &v2);
+	const Sites *ss = &t->ss;
 	HfcBundleResult res;
-	HfcErr err = { "" };
-	if (make_bundle(t, false, "b.tar", &res, &err) < 0)
-		fail_msg("make: %s", err.msg);
+	make_bundle(t, false, "b.tar", &res);
 	/* Blocks 1, 2, 3 and the tail are new; every kind of page op shows up. */
 	assert_int_equal(res.blocks, 4);
 	assert_int_equal(res.recipes, 4);
@@ -514,16 +378,11 @@ static void test_bundle_roundtrip(void **state)
 	assert_int_equal(res.literal_pages, 1 + 2 + 1);
 	assert_int_equal(res.pages, 14);
 
-	HfcApplyOptions o = { .jobs = 2 };
-	HfcApplyResult ar;
-	char mirror[256];
-	snprintf(mirror, sizeof(mirror), "%s/mirror", t->dir);
-	if (hfc_bundle_apply(tpath(t, "b.tar"), mirror, &o, &ar, &err) < 0)
-		fail_msg("apply: %s", err.msg);
+	HfcApplyResult ar = apply_ok(t, "b.tar", ss->mirror);
 	assert_int_equal(ar.written, 4);
 	assert_false(ar.already);
-	verify_ok(mirror);
-	assert_extracts(mirror, v2, IMG_SIZE);
+	verify_ok(ss->mirror);
+	assert_extracts(ss->mirror, ss->v2, IMG_SIZE);
 	/* The published index is the source's, byte for byte. */
 	char *x, *y;
 	size_t xl, yl;
@@ -534,37 +393,24 @@ static void test_bundle_roundtrip(void **state)
 	free(x);
 	free(y);
 	/* Twice: nothing to do. */
-	assert_int_equal(hfc_bundle_apply(tpath(t, "b.tar"), mirror, &o, &ar, &err), 0);
-	assert_true(ar.already);
+	assert_true(apply_ok(t, "b.tar", ss->mirror).already);
 
 	/* A full bundle makes a new site holding version 2 alone. */
-	if (make_bundle(t, true, "full.tar", &res, &err) < 0)
-		fail_msg("make full: %s", err.msg);
+	make_bundle(t, true, "full.tar", &res);
 	assert_int_equal(res.raw, res.blocks);
-	char fresh[256];
-	snprintf(fresh, sizeof(fresh), "%s/fresh", t->dir);
-	if (hfc_bundle_apply(tpath(t, "full.tar"), fresh, &o, &ar, &err) < 0)
-		fail_msg("apply full: %s", err.msg);
-	assert_true(ar.parent_kept);
+	char fresh[PATH_MAX + 256];
+	snprintf(fresh, sizeof(fresh), "%s", tpath(t, "fresh"));
+	assert_true(apply_ok(t, "full.tar", fresh).parent_kept);
 	verify_ok(fresh);
-	assert_extracts(fresh, v2, IMG_SIZE);
-	free(v1);
-	free(v2);
+	assert_extracts(fresh, ss->v2, IMG_SIZE);
 }
 
 static void test_bundle_refused(void **state)
 {
 	T *t = *state;
-	uint8_t *v1, *v2;
-	make_sites(t, &v1, &v2);
+	const Sites *ss = &t->ss;
 	HfcBundleResult res;
-	HfcErr err = { "" };
-	assert_int_equal(make_bundle(t, false, "b.tar", &res, &err), 0);
-	char mirror[256];
-	snprintf(mirror, sizeof(mirror), "%s/mirror", t->dir);
-	char *before = tree_sum(mirror);
-	HfcApplyOptions o = { .jobs = 2 };
-	HfcApplyResult ar;
+	make_bundle(t, false, "b.tar", &res);
 
 	/* Every single-byte corruption of the delta entry's data is refused; the site unchanged. */
 	char *tar;
@@ -580,45 +426,29 @@ static void test_bundle_refused(void **state)
 		tar[off] ^= 0x40;
 		write_file(tpath(t, "bad.tar"), tar, len);
 		tar[off] ^= 0x40;
-		err.msg[0] = 0;
-		int r = hfc_bundle_apply(tpath(t, "bad.tar"), mirror, &o, &ar, &err);
-		if (r >= 0)
-			fail_msg("corruption at %zu was applied", off);
-		assert_true(err.msg[0] != 0);
-		char *after = tree_sum(mirror);
-		assert_string_equal(before, after);
-		free(after);
+		apply_refused(t, "bad.tar", ss->mirror, NULL);
 	}
 	/* Truncated anywhere. */
 	for (size_t cut = 100; cut < len; cut += len / 7) {
 		write_file(tpath(t, "cut.tar"), tar, cut);
-		assert_true(hfc_bundle_apply(tpath(t, "cut.tar"), mirror, &o, &ar, &err) < 0);
+		apply_refused(t, "cut.tar", ss->mirror, NULL);
 	}
 	free(tar);
 	/* A base block the site lacks: refused before anything is written. */
 	HfcBundleReader *rd;
+	HfcErr err = { "" };
 	int fd = open(tpath(t, "b.tar"), O_RDONLY | O_CLOEXEC);
 	assert_int_equal(hfc_bundle_reader_open(fd, "b.tar", &rd, &err), 0);
 	size_t nb;
 	const HfcBundleBase *bases = hfc_bundle_reader_bases(rd, &nb);
 	assert_true(nb > 0);
-	char p[HFC_BLOCK_PATH_MAX], full[512];
+	char p[HFC_BLOCK_PATH_MAX], full[PATH_MAX + 400];
 	hfc_block_path(HFC_HASH_MD5, bases[0].hash, p);
-	snprintf(full, sizeof(full), "%s/%s", mirror, p);
+	snprintf(full, sizeof(full), "%s/%s", ss->mirror, p);
 	hfc_bundle_reader_free(rd);
 	close(fd);
-	char *moved = tpath(t, "moved-block");
-	assert_int_equal(rename(full, moved), 0);
-	free(before);
-	before = tree_sum(mirror);
-	assert_int_equal(hfc_bundle_apply(tpath(t, "b.tar"), mirror, &o, &ar, &err), -ENOENT);
-	assert_non_null(strstr(err.msg, "lacks; refused"));
-	char *after = tree_sum(mirror);
-	assert_string_equal(before, after);
-	free(after);
-	free(before);
-	free(v1);
-	free(v2);
+	assert_int_equal(rename(full, tpath(t, "moved-block")), 0);
+	assert_int_equal(apply_refused(t, "b.tar", ss->mirror, "lacks; refused"), -ENOENT);
 }
 
 /* ---- history ---- */
@@ -666,10 +496,7 @@ static void test_diff_figures(void **state)
 static void test_rollback_prune(void **state)
 {
 	T *t = *state;
-	uint8_t *v1, *v2;
-	make_sites(t, &v1, &v2);
-	char site[256];
-	snprintf(site, sizeof(site), "%s/site", t->dir);
+	const char *site = t->ss.site;
 	HfcSite *s;
 	HfcErr err = { "" };
 	assert_int_equal(hfc_site_open(site, false, &s, &err), 0);
@@ -680,7 +507,7 @@ static void test_rollback_prune(void **state)
 	assert_int_equal(rb.version, 3);
 	assert_int_equal(rb.from, 2);
 	hfc_site_free(s);
-	assert_extracts(site, v1, IMG_SIZE);
+	assert_extracts(site, t->ss.v1, IMG_SIZE);
 	HfcIndex *idx;
 	assert_int_equal(hfc_site_open(site, false, &s, &err), 0);
 	assert_int_equal(hfc_site_load_index(s, 0, &idx, &err), 0);
@@ -712,19 +539,12 @@ static void test_rollback_prune(void **state)
 	assert_int_equal(hfc_site_blocks_remove(s, HFC_HASH_MD5, h, 1, NULL), -ENOLCK);
 	hfc_site_free(s);
 	verify_ok(site);
-	assert_extracts(site, v1, IMG_SIZE);
-	free(v1);
-	free(v2);
+	assert_extracts(site, t->ss.v1, IMG_SIZE);
 }
 
+/* A test in a scratch directory (T_), and one with the sites of make_sites() in it (S_). */
 #define T_(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define S_(f) cmocka_unit_test_setup_teardown(f, setup_sites, teardown)
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		T_(test_manifest_roundtrip), T_(test_manifest_rejects), T_(test_page_key),
-		T_(test_tar), T_(test_bundle_roundtrip), T_(test_bundle_refused),
-		T_(test_diff_figures), T_(test_rollback_prune),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(T_(test_page_key), T_(test_page_map), T_(test_tar), S_(test_bundle_roundtrip),
+	  S_(test_bundle_refused), T_(test_diff_figures), S_(test_rollback_prune))

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests for profile.c: the profile format, the three trace formats, merging and carry. */
+/* Unit tests for formats/profile.c: the profile format, matching, checking and carrying. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,24 +9,9 @@
 
 #include "helpers.h"
 #include "formats/profile.h"
+#include "formats/trace.h"
 
 #define BS 4096u
-
-/* An index of n blocks: block i named by bytes (i+1), every 5th block zero. */
-static HfcIndex *make_index(uint64_t n, uint32_t version, uint8_t salt)
-{
-	HfcIndex *idx;
-	assert_int_equal(hfc_index_new(n * BS, BS, HFC_HASH_MD5, &idx), 0);
-	idx->version = version;
-	for (uint64_t i = 0; i < n; i++) {
-		if (i % 5 == 4)
-			continue;
-		memset(idx->entries[i].hash, (int)(i + 1), 16);
-		idx->entries[i].hash[0] = salt;
-		idx->entries[i].stored = 100 + (uint32_t)i;
-	}
-	return idx;
-}
 
 static HfcProfile *parse_ok(const char *text)
 {
@@ -42,7 +27,7 @@ static HfcProfile *parse_ok(const char *text)
 static void test_round_trip(void **state)
 {
 	(void)state;
-	HfcIndex *idx = make_index(20, 3, 7);
+	HfcIndex *idx = index_pattern(20, BS, 3, 7);
 	HfcTraceRun run = { .n = 4 };
 	uint64_t blocks[] = { 1, 2, 4, 8 };
 	double first[] = { 0.5, 0.1, 0.2, 0.3 };
@@ -146,99 +131,48 @@ static void test_malformed(void **state)
 	free(extra);
 }
 
-static HfcTraceRun parse_trace(const char *text, HfcTraceFormat fmt, uint32_t *version)
+/* A profile of idx's version listing blocks 3 then 2, with their names there. */
+static HfcProfile *profile_of(const HfcIndex *idx)
 {
-	HfcTraceRun run;
-	HfcErr err = { "" };
-	int r = hfc_trace_parse(text, strlen(text), "t", fmt, 20 * BS, BS, &run, version, &err);
-	if (r < 0)
-		print_error("%s\n", err.msg);
-	assert_int_equal(r, 0);
-	return run;
+	HfcProfile *p = calloc(1, sizeof(*p));
+	assert_non_null(p);
+	p->e = calloc(2, sizeof(*p->e));
+	assert_non_null(p->e);
+	*p = (HfcProfile){ .version = idx->version, .image_size = idx->image_size,
+			   .block_size = idx->block_size, .hash = idx->hash, .n = 2, .e = p->e };
+	p->e[0].block = 3;
+	p->e[1].block = 2;
+	memcpy(p->e[0].hash, idx->entries[3].hash, 16);
+	memcpy(p->e[1].hash, idx->entries[2].hash, 16);
+	return p;
 }
 
-static void test_traces(void **state)
+static void test_match_and_carry(void **state)
 {
 	(void)state;
-	uint32_t v;
-	HfcTraceRun run = parse_trace("# hfc-trace 1 version 4 image-size 81920 block-size 4096\n"
-				      "100 3 miss 80 40\n200 1 hit 0 3\n300 3 hit 0 1\n",
-				      HFC_TRACE_AUTO, &v);
-	assert_int_equal(v, 4);
-	assert_int_equal(run.n, 2);
-	assert_int_equal(run.blocks[0], 1);
-	assert_true(run.first[0] > 0.00019 && run.first[0] < 0.00021);
-	assert_true(run.first[1] > 0.000099 && run.first[1] < 0.000101); /* block 3's first read */
-	hfc_trace_run_done(&run);
-
-	/* blkparse: Q events of reads; writes, completions and summaries are skipped. */
-	const char *blk = "  7,0    1        1     0.000000000  4162  Q   R 16 + 8 [qemu]\n"
-			  "  7,0    1        2     0.000100000  4162  C   R 16 + 8 [0]\n"
-			  "  7,0    1        3     0.010000000  4162  Q   W 40 + 8 [qemu]\n"
-			  "  7,0    1        4     0.020000000  4162  Q  RA 56 + 24 [qemu]\n"
-			  "CPU1 (7,0):\n Reads Queued:           2,       16KiB\n";
-	run = parse_trace(blk, HFC_TRACE_AUTO, &v);
-	assert_int_equal(v, 0);
-	/* Sector 16 = byte 8192 = block 2; sectors 56..79 = bytes 28672..40959 = blocks 7..9. */
-	assert_int_equal(run.n, 4);
-	assert_int_equal(run.blocks[0], 2);
-	assert_int_equal(run.blocks[1], 7);
-	assert_int_equal(run.blocks[3], 9);
-	hfc_trace_run_done(&run);
-
-	/* Sector 160 is the image's end: beyond it nothing counts. */
-	run = parse_trace("8 8\n0 1\n\n144 8\n160 8\n", HFC_TRACE_SECTORS, &v);
-	assert_int_equal(run.n, 3);
-	assert_int_equal(run.blocks[0], 0);
-	assert_int_equal(run.blocks[1], 1);
-	assert_int_equal(run.blocks[2], 18);
-	assert_true(run.first[1] < run.first[0]); /* block 1 came first */
-	hfc_trace_run_done(&run);
-
-	HfcErr err = { "" };
-	const char *other = "# hfc-trace 1 version 4 image-size 999 block-size 4096\n";
-	assert_int_equal(hfc_trace_parse(other, strlen(other), "t", HFC_TRACE_AUTO, 20 * BS, BS,
-					 &run, &v, &err),
-			 -EBADMSG);
-	assert_non_null(strstr(err.msg, "t:1: trace of another image"));
-	const char *junk = "# hfc-trace 1 version 4 image-size 81920 block-size 4096\n1 99 hit 0 0\n";
-	assert_int_equal(hfc_trace_parse(junk, strlen(junk), "t", HFC_TRACE_AUTO, 20 * BS, BS, &run,
-					 &v, &err),
-			 -EBADMSG);
-	assert_non_null(strstr(err.msg, "t:2: block 99 beyond the image"));
-	assert_int_equal(hfc_trace_parse("1 x\n", 4, "t", HFC_TRACE_SECTORS, 20 * BS, BS, &run, &v,
-					 &err),
-			 -EBADMSG);
-	assert_non_null(strstr(err.msg, "t:1: expected '<sector> <count>'"));
-}
-
-static void test_merge_and_carry(void **state)
-{
-	(void)state;
-	HfcIndex *idx = make_index(20, 1, 1);
-	/* Three runs: block 2 in all, block 3 in two, block 6 in one. */
-	uint64_t b1[] = { 2, 3, 6 }, b2[] = { 2, 3 }, b3[] = { 2 };
-	double t1[] = { 1.0, 0.5, 0.1 }, t2[] = { 3.0, 0.2 }, t3[] = { 2.0 };
-	HfcTraceRun runs[3] = { { 3, b1, t1 }, { 2, b2, t2 }, { 1, b3, t3 } };
-	HfcProfile *p;
-	assert_int_equal(hfc_profile_from_runs(runs, 3, 0.5, idx, &p), 0);
-	/* Kept: blocks in >= 1.5 runs (2 and 3); block 3's median 0.35 precedes block 2's 2.0. */
-	assert_int_equal(p->n, 2);
-	assert_int_equal(p->e[0].block, 3);
-	assert_int_equal(p->e[1].block, 2);
-	hfc_profile_free(p);
-	assert_int_equal(hfc_profile_from_runs(runs, 3, 0.3, idx, &p), 0);
-	assert_int_equal(p->n, 3);
-	hfc_profile_free(p);
-	assert_int_equal(hfc_profile_from_runs(runs, 3, 0.5, idx, &p), 0);
+	HfcIndex *idx = index_pattern(20, BS, 1, 1);
+	HfcProfile *p = profile_of(idx);
+	assert_int_equal(hfc_profile_fetch_bytes(p, idx), 103 + 102);
 
 	/* Version 2: block 3 changed, block 2 the same; block 9 became zero in another case. */
-	HfcIndex *v2 = make_index(20, 2, 1);
+	HfcIndex *v2 = index_pattern(20, BS, 2, 1);
 	v2->entries[3].hash[5] ^= 1;
 	size_t same, changed, zero;
 	assert_int_equal(hfc_profile_match(p, v2, &same, &changed, &zero, NULL), 0);
 	assert_int_equal(same, 1);
 	assert_int_equal(changed, 1);
+	/* What a prefetch at version 2 downloads: the blocks whose names are still right. */
+	assert_int_equal(hfc_profile_fetch_bytes(p, v2), 102);
+	/* Half the names is enough for a client to use it; fewer is another site's profile. */
+	size_t n;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_profile_check(p, v2, "p.prof", &n, &err), 0);
+	assert_int_equal(n, 1);
+	v2->entries[2].hash[5] ^= 1;
+	assert_int_equal(hfc_profile_check(p, v2, "p.prof", &n, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "p.prof: profile does not match version 2 of this site (0 of 2 blocks)");
+	v2->entries[2].hash[5] ^= 1;
 	HfcProfile *q;
 	assert_int_equal(hfc_profile_carry(p, v2, &q, NULL), 0);
 	assert_int_equal(q->version, 2);
@@ -251,25 +185,18 @@ static void test_merge_and_carry(void **state)
 	assert_int_equal(q->n, 1);
 	hfc_profile_free(q);
 
-	/* Another image: refused with a message. */
+	/* Another image: refused with a message, which check prefixes with the profile's name. */
 	HfcIndex *other;
 	assert_int_equal(hfc_index_new(30 * BS, BS, HFC_HASH_MD5, &other), 0);
-	HfcErr err = { "" };
 	assert_int_equal(hfc_profile_match(p, other, &same, &changed, &zero, &err), -EINVAL);
-	assert_non_null(strstr(err.msg, "profile of another image"));
+	assert_true(strncmp(err.msg, "profile of another image: ", 26) == 0);
+	assert_int_equal(hfc_profile_check(p, other, "p.prof", NULL, &err), -EINVAL);
+	assert_true(strncmp(err.msg, "p.prof: profile of another image: ", 34) == 0);
 	hfc_index_free(other);
 	hfc_index_free(v2);
 	hfc_profile_free(p);
 	hfc_index_free(idx);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_traces),
-		cmocka_unit_test(test_merge_and_carry),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN(cmocka_unit_test(test_round_trip), cmocka_unit_test(test_malformed),
+	  cmocka_unit_test(test_match_and_carry))
