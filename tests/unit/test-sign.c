@@ -97,7 +97,7 @@ static void test_key_files(void **state)
 	(void)state;
 	Scratch s;
 	assert_int_equal(scratch_open(&s, "sign"), 0);
-	char path[512], pub[520];
+	char path[PATH_MAX + 8], pub[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/k", s.path);
 	snprintf(pub, sizeof(pub), "%s/k.pub", s.path);
 	HfcKey *k = NULL, *back = NULL, *bpub = NULL;
