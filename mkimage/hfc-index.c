@@ -78,6 +78,14 @@ static int load(HfcSite *s, uint32_t v, HfcIndex **ret)
 	return 0;
 }
 
+/* Opens the site (shared lock) and loads version v (0: the current one); -1 with a message. */
+static int open_version(const char *path, uint32_t v, HfcSite **ret_site, HfcIndex **ret_idx)
+{
+	if (open_site(path, ret_site) < 0)
+		return -1;
+	return load(*ret_site, v, ret_idx);
+}
+
 static int cmd_list(const char *path, const Args *a)
 {
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
@@ -137,10 +145,8 @@ static int cmd_list(const char *path, const Args *a)
 static int cmd_show(const char *path, const Args *a)
 {
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
-	if (open_site(path, &s) < 0)
-		return -1;
 	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
-	if (load(s, a->version, &idx) < 0)
+	if (open_version(path, a->version, &s, &idx) < 0)
 		return -1;
 	/* New bytes: block files this version names that no earlier version named. */
 	_cleanup_(hfc_hashmap_freep) HfcHashMap *seen = NULL;
@@ -226,10 +232,8 @@ static int cmd_show(const char *path, const Args *a)
 static int cmd_cat(const char *path, const Args *a)
 {
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
-	if (open_site(path, &s) < 0)
-		return -1;
 	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
-	if (load(s, a->version, &idx) < 0)
+	if (open_version(path, a->version, &s, &idx) < 0)
 		return -1;
 	/* Print what was checked, re-serialised from the parsed index: byte-identical. */
 	_cleanup_free_ char *buf = NULL;
@@ -293,10 +297,8 @@ static int cmd_verify(const char *path, const Args *a)
 static int cmd_extract(const char *path, const char *out_path, const Args *a)
 {
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
-	if (open_site(path, &s) < 0)
-		return -1;
 	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
-	if (load(s, a->version, &idx) < 0)
+	if (open_version(path, a->version, &s, &idx) < 0)
 		return -1;
 	HfcOutput out;
 	int r = hfc_output_open(out_path, &out);

@@ -42,22 +42,75 @@ int hfc_pwrite_all(int fd, const void *buf, size_t len, off_t offset)
 	return offset < 0 ? -EINVAL : write_loop(fd, buf, len, offset);
 }
 
+/* One read (at off when off >= 0), retried on EINTR; returns bytes (0 at the end) or -errno. */
+static ssize_t read_once(int fd, void *buf, size_t len, off_t off)
+{
+	for (;;) {
+		ssize_t n = off >= 0 ? pread(fd, buf, len, off) : read(fd, buf, len);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return negative_errno();
+	}
+}
+
 ssize_t hfc_pread_all(int fd, void *buf, size_t len, off_t offset)
 {
 	char *p = buf;
 	size_t done = 0;
 	while (done < len) {
-		ssize_t n = pread(fd, p + done, len - done, offset + (off_t)done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
+		ssize_t n = read_once(fd, p + done, len - done, offset + (off_t)done);
+		if (n < 0)
+			return n;
 		if (n == 0)
 			break;
 		done += (size_t)n;
 	}
 	return (ssize_t)done;
+}
+
+/*
+ * Reads fd to its end into a new NUL-terminated buffer, starting with room for cap bytes and
+ * never holding more than max: a longer input is -EFBIG (found by reading one byte past max).
+ */
+static int read_to_end(int fd, size_t max, size_t cap, char **ret_buf, size_t *ret_len)
+{
+	cap = MIN(MAX(cap, (size_t)1), max) + 1;
+	_cleanup_free_ char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	size_t len = 0;
+	for (;;) {
+		if (len == cap - 1) {
+			if (len >= max) {
+				/* Exactly max bytes so far: fine only if nothing follows. */
+				char probe;
+				ssize_t k = read_once(fd, &probe, 1, -1);
+				if (k < 0)
+					return (int)k;
+				if (k > 0)
+					return -EFBIG;
+				break;
+			}
+			size_t ncap = MIN(cap * 2, max + 1);
+			char *nb = realloc(buf, ncap);
+			if (!nb)
+				return -ENOMEM;
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read_once(fd, buf + len, cap - 1 - len, -1);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = 0;
+	*ret_buf = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
 }
 
 int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, size_t *ret_len)
@@ -74,49 +127,8 @@ int hfc_read_file_at(int dirfd, const char *path, size_t max, char **ret_buf, si
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	if ((uint64_t)st.st_size > max)
 		return -EFBIG;
-	size_t cap = (size_t)st.st_size + 1;
-	_cleanup_free_ char *buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
 	/* Read to EOF, not st_size: the file may change underneath; never past max. */
-	size_t len = 0;
-	for (;;) {
-		if (len == cap - 1) {
-			if (len >= max) {
-				/* Exactly max bytes so far: fine only if nothing follows. */
-				char probe;
-				ssize_t k;
-				do
-					k = read(fd, &probe, 1);
-				while (k < 0 && errno == EINTR);
-				if (k < 0)
-					return negative_errno();
-				if (k > 0)
-					return -EFBIG;
-				break;
-			}
-			size_t ncap = MIN(cap * 2, max + 1);
-			char *nb = realloc(buf, ncap);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = 0;
-	*ret_buf = TAKE_PTR(buf);
-	if (ret_len)
-		*ret_len = len;
-	return 0;
+	return read_to_end(fd, max, (size_t)st.st_size, ret_buf, ret_len);
 }
 
 int hfc_read_input(const char *path, size_t max, char **ret_buf, size_t *ret_len)
@@ -127,49 +139,11 @@ int hfc_read_input(const char *path, size_t max, char **ret_buf, size_t *ret_len
 		return negative_errno();
 	struct stat st;
 	int r = fstat(fd, &st) < 0 ? negative_errno() : S_ISDIR(st.st_mode) ? -EISDIR : 0;
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
-	while (r >= 0) {
-		if (len + 1 >= cap) {
-			if (cap > max) {
-				r = -EFBIG;
-				break;
-			}
-			size_t ncap = MIN(MAX(cap * 2, (size_t)65536), max + 2);
-			char *nb = realloc(buf, ncap);
-			if (!nb) {
-				r = -ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = negative_errno();
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > max)
-			r = -EFBIG;
-	}
+	if (r >= 0)
+		r = read_to_end(fd, max, 65536, ret_buf, ret_len);
 	if (!is_stdin)
 		close(fd);
-	if (r < 0) {
-		free(buf);
-		return r;
-	}
-	if (!buf && !(buf = malloc(1)))
-		return -ENOMEM;
-	buf[len] = 0;
-	*ret_buf = buf;
-	if (ret_len)
-		*ret_len = len;
-	return 0;
+	return r;
 }
 
 void hfc_tmp_name(const char *name, char *out, size_t outlen)
