@@ -81,7 +81,20 @@ static int run(Args *a)
 	return hfc_stdout_flush();
 }
 
-static int parse_args(int argc, char **argv, Args *a)
+static int on_option(void *userdata, int c, const char *arg)
+{
+	Args *a = userdata;
+	switch (c) {
+	case 'f':
+		a->apply.force = true;
+		return 0;
+	case 'j':
+		return hfc_opt_jobs(arg, &a->apply.jobs);
+	}
+	return HFC_OPT_UNKNOWN;
+}
+
+int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
@@ -89,35 +102,13 @@ static int parse_args(int argc, char **argv, Args *a)
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	int c, r = 0;
-	while (r >= 0 && (c = getopt_long(argc, argv, "fj:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			a->apply.force = true;
-			break;
-		case 'j':
-			r = hfc_opt_jobs(optarg, &a->apply.jobs);
-			break;
-		default:
-			r = hfc_common_opt(c, usage, &a->out);
-			break;
-		}
-	}
-	if (r < 0)
-		return r;
-	if (argc - optind != 2)
-		return hfc_usage_error("expected BUNDLE and SITE");
-	a->bundle = argv[optind];
-	a->site = argv[optind + 1];
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	hfc_log_set_program("hfc-apply");
 	Args a = { 0 };
-	int r = parse_args(argc, argv, &a);
-	if (r >= 0)
-		r = run(&a);
-	return hfc_exit_status(r);
+	const HfcCli cli = { "hfc-apply", usage, "fj:" HFC_COMMON_SHORT, opts, on_option, &a, &a.out,
+			     2, 2, "BUNDLE and SITE" };
+	int i = hfc_cli_parse(&cli, argc, argv);
+	if (i < 0)
+		return hfc_exit_status(i);
+	a.bundle = argv[i];
+	a.site = argv[i + 1];
+	return hfc_exit_status(run(&a));
 }

@@ -26,6 +26,7 @@ typedef struct Args {
 	const char *bundle;
 	bool full;
 	HfcOutArgs out;
+	int modes; /* --stat, --list and --json given */
 	unsigned jobs;
 	int level;
 	const char *site, *a, *b; /* a is NULL for a full bundle of B alone */
@@ -190,59 +191,41 @@ static int run_bundle(HfcSite *s, const HfcIndex *a, HfcIndex *b, const Args *o)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, Args *o)
+static int on_option(void *userdata, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "stat", no_argument, NULL, 's' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "bundle", required_argument, NULL, 'b' },
-		{ "full", no_argument, NULL, 'F' },
-		{ "level", required_argument, NULL, 'L' },
-		{ "jobs", required_argument, NULL, 'j' },
-		HFC_COMMON_OPTIONS,
-		{ 0 },
-	};
-	int modes = 0;
+	Args *o = userdata;
 	uint64_t v;
-	int c, r = 0;
-	while (r >= 0 && (c = getopt_long(argc, argv, "slb:FL:j:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			o->mode = MODE_STAT;
-			modes++;
-			break;
-		case 'l':
-			o->mode = MODE_LIST;
-			modes++;
-			break;
-		case HFC_OPT_JSON:
-			o->mode = MODE_JSON;
-			o->out.json = true;
-			modes++;
-			break;
-		case 'b':
-			o->bundle = optarg;
-			break;
-		case 'F':
-			o->full = true;
-			break;
-		case 'L':
-			r = hfc_opt_uint("--level", optarg, HFC_LEVEL_MIN, HFC_LEVEL_MAX, &v);
-			o->level = (int)v;
-			break;
-		case 'j':
-			r = hfc_opt_jobs(optarg, &o->jobs);
-			break;
-		default:
-			r = hfc_common_opt(c, usage, &o->out);
-			break;
-		}
-	}
-	if (r < 0)
+	int r = 0;
+	switch (c) {
+	case 's':
+	case 'l':
+	case HFC_OPT_JSON:
+		o->mode = c == 's' ? MODE_STAT : c == 'l' ? MODE_LIST : MODE_JSON;
+		o->out.json = c == HFC_OPT_JSON;
+		o->modes++;
+		return 0;
+	case 'b':
+		o->bundle = arg;
+		return 0;
+	case 'F':
+		o->full = true;
+		return 0;
+	case 'L':
+		r = hfc_opt_uint("--level", arg, HFC_LEVEL_MIN, HFC_LEVEL_MAX, &v);
+		o->level = (int)v;
 		return r;
-	char **args = argv + optind;
-	int nargs = argc - optind;
-	if (modes > 1 || (o->bundle && modes && o->mode != MODE_JSON))
+	case 'j':
+		return hfc_opt_jobs(arg, &o->jobs);
+	}
+	return HFC_OPT_UNKNOWN;
+}
+
+/* The option combinations and the arguments: SITE A B, or SITE [A] B with --full. */
+static int check_args(Args *o, int argc, char **argv, int first)
+{
+	char **args = argv + first;
+	int nargs = argc - first;
+	if (o->modes > 1 || (o->bundle && o->modes && o->mode != MODE_JSON))
 		return hfc_usage_error("--stat, --list and --json exclude each other (and --bundle takes only --json)");
 	if ((o->full || o->level) && !o->bundle)
 		return hfc_usage_error("--full and --level go with --bundle");
@@ -273,9 +256,22 @@ static int run(const Args *o)
 
 int main(int argc, char **argv)
 {
-	hfc_log_set_program("hfc-diff");
+	static const struct option opts[] = {
+		{ "stat", no_argument, NULL, 's' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "bundle", required_argument, NULL, 'b' },
+		{ "full", no_argument, NULL, 'F' },
+		{ "level", required_argument, NULL, 'L' },
+		{ "jobs", required_argument, NULL, 'j' },
+		HFC_COMMON_OPTIONS,
+		{ 0 },
+	};
 	Args o = { .mode = MODE_STAT };
-	int r = parse_args(argc, argv, &o);
+	const HfcCli cli = { "hfc-diff", usage, "slb:FL:j:" HFC_COMMON_SHORT, opts, on_option, &o,
+			     &o.out, 2, 3, "SITE, A and B" };
+	int r = hfc_cli_parse(&cli, argc, argv);
+	if (r >= 0)
+		r = check_args(&o, argc, argv, r);
 	if (r >= 0)
 		r = run(&o);
 	/* diff(1)'s statuses: run_diff returns EXIT_SAME or EXIT_DIFFERENT; anything else is trouble. */

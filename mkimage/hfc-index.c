@@ -446,9 +446,8 @@ static int parse_version(const char *s, uint32_t *ret)
 
 /* A command: its name, its arguments after SITE (min..max), what it takes. */
 typedef struct Command {
-	const char *name;
-	int min_args, max_args; /* after SITE */
-	bool version_ok;        /* -v N, or N as the argument after SITE */
+	HfcCommand head; /* the arguments count SITE */
+	bool version_ok; /* -v N, or N as the argument after SITE */
 	int (*fn)(const char *site, char **args, Args *a);
 } Command;
 
@@ -498,13 +497,63 @@ static int do_prune(const char *site, char **args, Args *a)
 }
 
 static const Command commands[] = {
-	{ "list", 0, 0, false, do_list },	  { "show", 0, 1, true, do_show },
-	{ "cat", 0, 1, true, do_cat },		  { "verify", 0, 0, false, do_verify },
-	{ "extract", 1, 1, true, do_extract },	  { "rollback", 0, 1, true, do_rollback },
-	{ "prune", 0, 0, false, do_prune },
+	{ { "list", 1, 1 }, false, do_list },	     { { "show", 1, 2 }, true, do_show },
+	{ { "cat", 1, 2 }, true, do_cat },	     { { "verify", 1, 1 }, false, do_verify },
+	{ { "extract", 2, 2 }, true, do_extract }, { { "rollback", 1, 2 }, true, do_rollback },
+	{ { "prune", 1, 1 }, false, do_prune },
 };
 
-static int parse_args(int argc, char **argv, Args *a)
+static int on_option(void *userdata, int c, const char *arg)
+{
+	Args *a = userdata;
+	uint64_t v;
+	int r;
+	switch (c) {
+	case 'v':
+		return parse_version(arg, &a->version);
+	case 'j':
+		return hfc_opt_jobs(arg, &a->jobs);
+	case 'K':
+		r = hfc_opt_uint("--keep", arg, 1, HFC_VERSION_MAX, &v);
+		a->prune.keep = (uint32_t)v;
+		a->keep_set = true;
+		return r;
+	case 'S':
+		if (hfc_parse_time(arg, strlen(arg), HFC_TIME_DATE_OK, &a->prune.since) < 0) {
+			hfc_log_error("--keep-since", "'%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
+				      arg);
+			return HFC_USAGE;
+		}
+		a->prune.since_set = true;
+		a->keep_set = true;
+		return 0;
+	case 'y':
+		a->prune.yes = true;
+		return 0;
+	}
+	return HFC_OPT_UNKNOWN;
+}
+
+/* Runs the command in args (COMMAND SITE [ARGS]) after checking what goes with it. */
+static int run(int nargs, char **args, Args *a)
+{
+	const Command *cmd = hfc_cli_command(nargs, args, commands, ELEMENTSOF(commands),
+					     sizeof(Command));
+	if (!cmd)
+		return HFC_USAGE;
+	const char *name = cmd->head.name;
+	if (a->version && !cmd->version_ok)
+		return hfc_usage_error("'%s' takes no version", name);
+	if (strcmp(name, "prune") != 0 && (a->keep_set || a->prune.yes))
+		return hfc_usage_error("--keep, --keep-since and --yes go with 'prune'");
+	char *rest[2] = { nargs > 2 ? args[2] : NULL, NULL };
+	int r = cmd->fn(args[1], rest, a);
+	if (r >= 0)
+		r = hfc_stdout_flush();
+	return r;
+}
+
+int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "version", required_argument, NULL, 'v' },
@@ -515,73 +564,11 @@ static int parse_args(int argc, char **argv, Args *a)
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	uint64_t v;
-	int c, r = 0;
-	while (r >= 0 && (c = getopt_long(argc, argv, "v:j:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			r = parse_version(optarg, &a->version);
-			break;
-		case 'j':
-			r = hfc_opt_jobs(optarg, &a->jobs);
-			break;
-		case 'K':
-			r = hfc_opt_uint("--keep", optarg, 1, HFC_VERSION_MAX, &v);
-			a->prune.keep = (uint32_t)v;
-			a->keep_set = true;
-			break;
-		case 'S':
-			if (hfc_parse_time(optarg, strlen(optarg), HFC_TIME_DATE_OK,
-					   &a->prune.since) < 0) {
-				hfc_log_error("--keep-since",
-					      "'%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", optarg);
-				return HFC_USAGE;
-			}
-			a->prune.since_set = true;
-			a->keep_set = true;
-			break;
-		case 'y':
-			a->prune.yes = true;
-			break;
-		default:
-			r = hfc_common_opt(c, usage, &a->out);
-			break;
-		}
-	}
-	return r;
-}
-
-static int run(int argc, char **argv, Args *a)
-{
-	if (optind >= argc)
-		return hfc_usage_error("expected a command");
-	const char *name = argv[optind];
-	const Command *cmd = NULL;
-	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		if (strcmp(commands[i].name, name) == 0)
-			cmd = &commands[i];
-	if (!cmd)
-		return hfc_usage_error("unknown command '%s'", name);
-	int nargs = argc - optind - 2; /* after SITE */
-	if (nargs < cmd->min_args || nargs > cmd->max_args)
-		return hfc_usage_error("wrong arguments for '%s'", name);
-	if (a->version && !cmd->version_ok)
-		return hfc_usage_error("'%s' takes no version", name);
-	if (strcmp(name, "prune") != 0 && (a->keep_set || a->prune.yes))
-		return hfc_usage_error("--keep, --keep-since and --yes go with 'prune'");
-	char *args[2] = { nargs > 0 ? argv[optind + 2] : NULL, NULL };
-	int r = cmd->fn(argv[optind + 1], args, a);
-	if (r >= 0)
-		r = hfc_stdout_flush();
-	return r;
-}
-
-int main(int argc, char **argv)
-{
-	hfc_log_set_program("hfc-index");
 	Args a = { 0 };
-	int r = parse_args(argc, argv, &a);
+	const HfcCli cli = { "hfc-index", usage, "v:j:" HFC_COMMON_SHORT, opts, on_option, &a,
+			     &a.out, 1, 3, "a command and SITE" };
+	int r = hfc_cli_parse(&cli, argc, argv);
 	if (r >= 0)
-		r = run(argc, argv, &a);
+		r = run(argc - r, argv + r, &a);
 	return hfc_exit_status(r);
 }

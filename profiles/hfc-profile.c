@@ -357,19 +357,18 @@ static int cmd_install(char **args, int nargs, const Args *a)
 enum { NEEDS_OUTPUT = 1, NEEDS_SITE = 2, NEEDS_TO = 4 };
 
 typedef struct Command {
-	const char *name;
-	int min_args, max_args;
+	HfcCommand head;
 	unsigned needs;
 	const char *needs_msg; /* the usage error when one is missing */
 	int (*run)(char **args, int nargs, const Args *a);
 } Command;
 
 static const Command commands[] = {
-	{ "record", 1, INT_MAX, NEEDS_OUTPUT | NEEDS_SITE, "record needs -o OUT and --site SITE",
+	{ { "record", 1, INT_MAX }, NEEDS_OUTPUT | NEEDS_SITE, "record needs -o OUT and --site SITE",
 	  cmd_record },
-	{ "show", 1, 1, 0, NULL, cmd_show },
-	{ "carry", 2, 2, NEEDS_TO | NEEDS_OUTPUT, "carry needs --to N and -o OUT", cmd_carry },
-	{ "install", 2, 2, 0, NULL, cmd_install },
+	{ { "show", 1, 1 }, 0, NULL, cmd_show },
+	{ { "carry", 2, 2 }, NEEDS_TO | NEEDS_OUTPUT, "carry needs --to N and -o OUT", cmd_carry },
+	{ { "install", 2, 2 }, 0, NULL, cmd_install },
 };
 
 /* A share of runs, 0 < x <= 1; returns 0 or HFC_USAGE (message printed). */
@@ -385,9 +384,42 @@ static int opt_share(const char *arg, double *ret)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, Args *a)
+enum { OPT_TO = 256, OPT_FORMAT, OPT_SHARE, OPT_TRACE };
+
+static int on_option(void *userdata, int c, const char *arg)
 {
-	enum { OPT_TO = 256, OPT_FORMAT, OPT_SHARE, OPT_TRACE };
+	Args *a = userdata;
+	uint64_t v;
+	int r;
+	switch (c) {
+	case 'o':
+		a->output = arg;
+		return 0;
+	case 's':
+		a->site = arg;
+		return 0;
+	case 'v':
+	case OPT_TO:
+		r = hfc_opt_uint(c == 'v' ? "--version" : "--to", arg, 1, HFC_VERSION_MAX, &v);
+		*(c == 'v' ? &a->version : &a->to) = (uint32_t)v;
+		return r;
+	case OPT_FORMAT:
+		if (hfc_trace_format_from_name(arg, &a->format) < 0) {
+			hfc_log_error("--format", "'%s' is not auto, client, blkparse or sectors", arg);
+			return HFC_USAGE;
+		}
+		return 0;
+	case OPT_SHARE:
+		return opt_share(arg, &a->min_share);
+	case OPT_TRACE:
+		a->trace = arg;
+		return 0;
+	}
+	return HFC_OPT_UNKNOWN;
+}
+
+int main(int argc, char **argv)
+{
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "site", required_argument, NULL, 's' },
@@ -399,72 +431,20 @@ static int parse_args(int argc, char **argv, Args *a)
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	uint64_t v;
-	int c, r = 0;
-	while (r >= 0 && (c = getopt_long(argc, argv, "o:s:v:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			a->output = optarg;
-			break;
-		case 's':
-			a->site = optarg;
-			break;
-		case 'v':
-		case OPT_TO:
-			r = hfc_opt_uint(c == 'v' ? "--version" : "--to", optarg, 1, HFC_VERSION_MAX,
-					 &v);
-			*(c == 'v' ? &a->version : &a->to) = (uint32_t)v;
-			break;
-		case OPT_FORMAT:
-			if (hfc_trace_format_from_name(optarg, &a->format) < 0) {
-				hfc_log_error("--format", "'%s' is not auto, client, blkparse or sectors",
-					      optarg);
-				r = HFC_USAGE;
-			}
-			break;
-		case OPT_SHARE:
-			r = opt_share(optarg, &a->min_share);
-			break;
-		case OPT_TRACE:
-			a->trace = optarg;
-			break;
-		default:
-			r = hfc_common_opt(c, usage, &a->out);
-			break;
-		}
-	}
-	return r;
-}
-
-/* Finds the command and checks its arguments and the options it needs. */
-static int check_command(int nargs, char **args, const Args *a, const Command **ret)
-{
-	if (nargs < 1)
-		return hfc_usage_error("expected a command");
-	const Command *cmd = NULL;
-	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-		if (strcmp(args[0], commands[i].name) == 0)
-			cmd = &commands[i];
-	if (!cmd || nargs - 1 < cmd->min_args || nargs - 1 > cmd->max_args)
-		return hfc_usage_error("unknown command or wrong arguments '%s'", args[0]);
-	unsigned have = (a->output ? NEEDS_OUTPUT : 0) | (a->site ? NEEDS_SITE : 0) |
-			(a->to ? NEEDS_TO : 0);
-	if ((cmd->needs & have) != cmd->needs)
-		return hfc_usage_error("%s", cmd->needs_msg);
-	*ret = cmd;
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	hfc_log_set_program("hfc-profile");
 	Args a = { .min_share = 0.5 };
+	const HfcCli cli = { "hfc-profile", usage, "o:s:v:" HFC_COMMON_SHORT, opts, on_option, &a,
+			     &a.out, 1, INT_MAX, "a command" };
+	int r = hfc_cli_parse(&cli, argc, argv);
 	const Command *cmd = NULL;
-	int r = parse_args(argc, argv, &a);
-	if (r >= 0)
-		r = check_command(argc - optind, argv + optind, &a, &cmd);
-	if (r >= 0)
-		r = cmd->run(argv + optind + 1, argc - optind - 1, &a);
+	if (r >= 0) {
+		cmd = hfc_cli_command(argc - r, argv + r, commands, ELEMENTSOF(commands),
+				      sizeof(Command));
+		unsigned have = (a.output ? NEEDS_OUTPUT : 0) | (a.site ? NEEDS_SITE : 0) |
+				(a.to ? NEEDS_TO : 0);
+		r = !cmd ? HFC_USAGE
+			 : (cmd->needs & have) != cmd->needs ? hfc_usage_error("%s", cmd->needs_msg)
+							     : cmd->run(argv + r + 1, argc - r - 1, &a);
+	}
 	if (r >= 0)
 		r = hfc_stdout_flush();
 	return hfc_exit_status(r);

@@ -94,3 +94,45 @@ int hfc_common_opt(int c, void (*usage)(FILE *f), HfcOutArgs *out)
 	usage(stderr);
 	return HFC_USAGE;
 }
+
+int hfc_cli_parse(const HfcCli *cli, int argc, char **argv)
+{
+	hfc_log_set_program(cli->name);
+	opterr = 0; /* one line of ours instead of getopt's, which names argv[0] as typed */
+	int c, r = 0;
+	while (r >= 0 && (c = getopt_long(argc, argv, cli->shortopts, cli->longopts, NULL)) != -1) {
+		if (c == '?')
+			return optopt ? hfc_usage_error("option -%c is unknown or needs a value", optopt)
+				      : hfc_usage_error("unknown option or missing value: '%s'",
+							argv[optind - 1]);
+		r = cli->option(cli->userdata, c, optarg);
+		if (r == HFC_OPT_UNKNOWN)
+			r = hfc_common_opt(c, cli->usage, cli->out);
+	}
+	if (r < 0)
+		return r;
+	int n = argc - optind;
+	if (n < cli->min_args || n > cli->max_args)
+		return hfc_usage_error("expected %s", cli->args);
+	return optind;
+}
+
+const void *hfc_cli_command(int nargs, char **args, const void *table, size_t n, size_t stride)
+{
+	if (nargs < 1) {
+		hfc_usage_error("expected a command");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const HfcCommand *c = (const HfcCommand *)((const char *)table + i * stride);
+		if (strcmp(c->name, args[0]) != 0)
+			continue;
+		if (nargs - 1 < c->min_args || nargs - 1 > c->max_args) {
+			hfc_usage_error("wrong arguments for '%s'", c->name);
+			return NULL;
+		}
+		return c;
+	}
+	hfc_usage_error("unknown command '%s'", args[0]);
+	return NULL;
+}

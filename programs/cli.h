@@ -62,5 +62,44 @@ enum { HFC_OPT_JSON = 0x2000 };
  */
 int hfc_common_opt(int c, void (*usage)(FILE *f), HfcOutArgs *out);
 
+/* What a tool's option handler returns for an option that is not its own. */
+#define HFC_OPT_UNKNOWN 1
+
+/* Takes option c (value arg) into userdata; returns 0, HFC_USAGE, or HFC_OPT_UNKNOWN. */
+typedef int (*HfcOptFn)(void *userdata, int c, const char *arg);
+
+/* A tool's command line: its options, who takes them, and how many arguments follow. */
+typedef struct HfcCli {
+	const char *name;		/* the program, for every message ("hfc-apply") */
+	void (*usage)(FILE *f);
+	const char *shortopts;		/* with HFC_COMMON_SHORT where the tool has them */
+	const struct option *longopts;
+	HfcOptFn option;		/* the tool's own options */
+	void *userdata;
+	HfcOutArgs *out;		/* where --json and --quiet go; NULL: the tool has neither */
+	int min_args, max_args;		/* positional arguments after the options */
+	const char *args;		/* what they are, for the usage error ("BUNDLE and SITE") */
+} HfcCli;
+
+/*
+ * Sets the program name, parses argv's options (the tool's through cli->option, then --json,
+ * --quiet, --help and unknown ones as hfc_common_opt does) and checks the number of positional
+ * arguments. Returns the index in argv of the first positional argument, or HFC_USAGE.
+ */
+int hfc_cli_parse(const HfcCli *cli, int argc, char **argv);
+
+/* The head of an entry of a tool's command table: the name and the arguments after it. */
+typedef struct HfcCommand {
+	const char *name;
+	int min_args, max_args;
+} HfcCommand;
+
+/*
+ * Finds args[0] in a command table of n entries of stride bytes, each starting with an
+ * HfcCommand, and checks how many arguments follow it. Returns the entry, or NULL after a usage
+ * error (an unknown command, or the wrong number of arguments).
+ */
+const void *hfc_cli_command(int nargs, char **args, const void *table, size_t n, size_t stride);
+
 /* Flushes stdout and reports a failed write ("prog: stdout: ..."); returns 0 or -errno. */
 int hfc_stdout_flush(void);

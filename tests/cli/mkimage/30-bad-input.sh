@@ -19,7 +19,7 @@ expect_status 0 hfc-index verify "$site"
 
 # A corrupted block file: verify names it; extract refuses and leaves no output.
 cp -a "$site" "$T/bad"
-blk=$(find "$T/bad/blocks" -type f -size +10k | head -1)
+blk=$(find "$T/bad/blocks" -type f -size +10k -print -quit)
 printf 'X' | dd of="$blk" bs=1 seek=100 conv=notrunc status=none
 expect_error "^hfc-index: .*$(basename "$blk"): does not match its name \(corrupt block file\)$" hfc-index verify "$T/bad"
 grep -q "" "$T/out" || true
@@ -28,11 +28,11 @@ expect_error "^hfc-index: .*/blocks/.*\(block [0-9]+\): does not match its name"
 [ -z "$(find "$T" -maxdepth 1 -name '.x.img.tmp*')" ] || fail "a failed extract left a temporary file"
 # A missing block file, and one truncated to another size.
 rm -rf "$T/bad" && cp -a "$site" "$T/bad"
-blk=$(find "$T/bad/blocks" -type f | head -1)
+blk=$(find "$T/bad/blocks" -type f -print -quit)
 rm "$blk"
 expect_error "missing \(named by version 1\)$" hfc-index verify "$T/bad"
 rm -rf "$T/bad" && cp -a "$site" "$T/bad"
-blk=$(find "$T/bad/blocks" -type f | head -1)
+blk=$(find "$T/bad/blocks" -type f -print -quit)
 truncate -s 5 "$blk"
 expect_error "5 bytes, but version 1 says" hfc-index verify "$T/bad"
 

@@ -30,7 +30,7 @@ expect_status 0 hfc-mkimage --dry-run --json "$T/img" "$T/s"
 
 # Block size and hash are fixed by the first version.
 expect_status 0 hfc-mkimage -q --block-size 64K --hash sha256 "$T/img" "$T/s"
-f=$(find "$T/s/blocks" -type f | head -1)
+f=$(find "$T/s/blocks" -type f -print -quit)
 name=$(basename "$f")
 [ ${#name} = 64 ] || fail "sha256 site has a ${#name}-digit name"
 # The name is the SHA-256 of the block the file decompresses to.
