@@ -24,7 +24,16 @@ typedef struct Args {
 	uint32_t version; /* 0: current */
 	HfcPruneOptions prune;
 	bool keep_set;
+	const char *key;      /* sign, rollback: the private key to sign with */
+	const char *output;   /* keygen: where the key goes */
+	HfcKeyring trusted;   /* verify: --pubkey */
+	int64_t now, expires; /* sign, rollback: the signature's expiry (0: 30 days) */
+	int64_t renew_within; /* sign --renew: re-sign when less than this is left (0: a third) */
+	bool renew, all;
 } Args;
+
+/* A signature's term when --expires is not given. */
+#define DEFAULT_TERM (30 * 86400)
 
 static void usage(FILE *f)
 {
@@ -39,6 +48,9 @@ static void usage(FILE *f)
 		"  verify SITE               check every index and every block file; report orphans\n"
 		"  extract SITE [-v N] OUT   rebuild the image, checking each block (OUT - is stdout)\n"
 		"  rollback SITE N           publish a new version whose blocks are version N's\n"
+		"  keygen -o KEY             make an Ed25519 signing key KEY (mode 0600) and KEY.pub\n"
+		"  sign SITE --key KEY       sign the current version again (-v N: version N, --all:\n"
+		"                            every version), until --expires\n"
 		"  prune SITE --keep K       remove old versions and the block files only they name\n"
 		"        [--keep-since DATE] [--yes]   (a dry run without --yes)\n"
 		"\n"
@@ -50,6 +62,15 @@ static void usage(FILE *f)
 		"      --keep-since DATE  prune: also keep versions created at or after DATE\n"
 		"                    (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC)\n"
 		"      --yes         prune: delete (without it, only show what would go)\n"
+		"  -k, --key KEY     sign: the private key; rollback --sign-key KEY signs the rollback\n"
+		"      --expires WHEN  sign, rollback: the signature's expiry, a time\n"
+		"                    (YYYY-MM-DDTHH:MM:SSZ) or a duration (14d, 12h; default 30d)\n"
+		"      --renew       sign: only when less than a third of the term is left (for a\n"
+		"                    timer; --within D sets how much)\n"
+		"      --all         sign: every version\n"
+		"      --pubkey PUB  verify: every version must be signed by a trusted key\n"
+		"                    (repeatable)\n"
+		"  -o, --output KEY  keygen: the private key file (KEY.pub is its public key)\n"
 		"  -q, --quiet       no progress bar, no summary\n"
 		"  -h, --help        show this help\n");
 }
@@ -202,7 +223,13 @@ static int cmd_show(const char *path, const Args *a)
 					     "stored_bytes", (json_int_t)stored,
 					     "new_blocks", (json_int_t)new_blocks,
 					     "new_bytes", (json_int_t)new_bytes, "end_sha256", end,
-					     "signed", idx->signature != NULL));
+					     "signed", idx->has_sig));
+		if (o && idx->has_sig) {
+			char id[2 * HFC_KEY_ID_LEN + 1], exp[32];
+			hfc_hex_encode(idx->sig.key_id, HFC_KEY_ID_LEN, id);
+			hfc_format_time(idx->sig.expires, exp, sizeof(exp));
+			json_object_update_new(o, json_pack("{s:s, s:s}", "key_id", id, "expires", exp));
+		}
 		return hfc_json_print(stdout, o) < 0 ? hfc_log_errno(-EIO, "stdout") : 0;
 	}
 	char a1[32], a2[32], a3[32];
@@ -225,7 +252,14 @@ static int cmd_show(const char *path, const Args *a)
 	printf("new:          %" PRIu64 " block files, %s (not in any earlier version)\n",
 	       new_blocks, a3);
 	printf("end sha256:   %s\n", end);
-	printf("signature:    %s\n", idx->signature ? "present" : "none");
+	if (idx->has_sig) {
+		char id[2 * HFC_KEY_ID_LEN + 1], exp[32];
+		hfc_hex_encode(idx->sig.key_id, HFC_KEY_ID_LEN, id);
+		hfc_format_time(idx->sig.expires, exp, sizeof(exp));
+		printf("signature:    ed25519, key %s, expires %s\n", id, exp);
+	} else {
+		printf("signature:    none\n");
+	}
 	return 0;
 }
 
@@ -264,15 +298,17 @@ static int cmd_verify(const char *path, const Args *a)
 	HfcVerifyResult res;
 	HfcProgressBar bar;
 	HfcProgress progress = hfc_progress_bar(&bar, !a->out.quiet && !a->out.json);
-	int r = hfc_site_verify(s, a->jobs, &progress, report, NULL, &res);
+	HfcVerifyKeys keys = { .keys = a->trusted.keys, .nkeys = a->trusted.n, .now = a->now };
+	int r = hfc_site_verify(s, a->jobs, &keys, &progress, report, NULL, &res);
 	hfc_progress_bar_end(&bar);
 	if (r < 0)
 		return hfc_log_errno(r, path);
 	double sec = hfc_monotonic() - t0;
 	if (a->out.json) {
-		r = hfc_json_print(stdout, json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}",
+		r = hfc_json_print(stdout, json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}",
 						     "site", hfc_json_str(path),
 						     "versions", (json_int_t)res.versions,
+						     "signed_ok", (json_int_t)res.signed_ok,
 						     "blocks_checked", (json_int_t)res.blocks_checked,
 						     "bytes_checked", (json_int_t)res.bytes_checked,
 						     "faults", (json_int_t)res.faults,
@@ -286,9 +322,12 @@ static int cmd_verify(const char *path, const Args *a)
 		char b1[32], b2[32];
 		hfc_format_bytes(res.bytes_checked, b1, sizeof(b1));
 		hfc_format_bytes(res.orphan_bytes, b2, sizeof(b2));
-		printf("%s: %s: %u versions, %" PRIu64 " block files checked (%s), %" PRIu64
+		char sigs[64] = "";
+		if (a->trusted.n)
+			snprintf(sigs, sizeof(sigs), " (%u signed by a trusted key)", res.signed_ok);
+		printf("%s: %s: %u versions%s, %" PRIu64 " block files checked (%s), %" PRIu64
 		       " faults, %" PRIu64 " orphans (%s) in %.2f s\n",
-		       path, res.faults ? "FAILED" : "ok", res.versions, res.blocks_checked, b1,
+		       path, res.faults ? "FAILED" : "ok", res.versions, sigs, res.blocks_checked, b1,
 		       res.faults, res.orphans, b2, sec);
 	}
 	return res.faults ? -1 : 0;
@@ -344,8 +383,13 @@ static int cmd_rollback(const char *path, const Args *a)
 {
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
 	HfcErr err = { "" };
-	int r = hfc_site_open(path, false, &s, &err);
+	_cleanup_(hfc_key_freep) HfcKey *key = NULL;
+	int r = a->key ? hfc_key_load(a->key, true, &key, &err) : 0;
+	if (r >= 0)
+		r = hfc_site_open(path, false, &s, &err);
 	HfcRollbackResult res;
+	if (r >= 0 && key)
+		hfc_site_set_signer(s, key, a->expires);
 	if (r >= 0)
 		r = hfc_site_rollback(s, a->version, &res, &err);
 	if (r < 0)
@@ -363,6 +407,105 @@ static int cmd_rollback(const char *path, const Args *a)
 		       res.version, res.target, res.from);
 	}
 	return 0;
+}
+
+static int cmd_keygen(const Args *a)
+{
+	_cleanup_(hfc_key_freep) HfcKey *key = NULL;
+	HfcErr err = { "" };
+	int r = hfc_key_generate(&key);
+	if (r < 0)
+		return hfc_log_errno(r, "keygen");
+	r = hfc_key_save(key, a->output, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	uint8_t id[HFC_KEY_ID_LEN];
+	char hex[2 * HFC_KEY_ID_LEN + 1];
+	hfc_key_id(key, id);
+	hfc_hex_encode(id, sizeof(id), hex);
+	if (a->out.json)
+		return hfc_json_print(stdout, json_pack("{s:o, s:s}", "key", hfc_json_str(a->output),
+							"key_id", hex));
+	if (!a->out.quiet)
+		printf("%s: Ed25519 key %s (public key in %s.pub)\n", a->output, hex, a->output);
+	return 0;
+}
+
+/* Signs one version; with --renew only when its signature by this key ends within the window. */
+static int sign_one(HfcSite *s, const char *path, uint32_t v, const HfcKey *key, const Args *a,
+		    json_t *list)
+{
+	HfcErr err = { "" };
+	uint8_t id[HFC_KEY_ID_LEN];
+	char hex[2 * HFC_KEY_ID_LEN + 1], t[32];
+	hfc_key_id(key, id);
+	hfc_hex_encode(id, sizeof(id), hex);
+	if (a->renew) {
+		_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
+		int r = hfc_site_load_index(s, v, &idx, &err);
+		if (r < 0)
+			return hfc_log_err(r, &err);
+		int64_t within = a->renew_within ? a->renew_within : (a->expires - a->now) / 3;
+		if (idx->has_sig && memcmp(idx->sig.key_id, id, sizeof(id)) == 0 &&
+		    idx->sig.expires - a->now > within) {
+			hfc_format_time(idx->sig.expires, t, sizeof(t));
+			if (list)
+				return json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:b}", "version",
+								   (json_int_t)idx->version, "key_id", hex,
+								   "expires", t, "renewed", false));
+			if (!a->out.quiet)
+				printf("%s: version %u: signature by %s valid until %s; not renewed\n",
+				       path, idx->version, hex, t);
+			return 0;
+		}
+	}
+	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
+	int r = hfc_site_resign(s, v, key, a->expires, &idx, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	hfc_format_time(idx->sig.expires, t, sizeof(t));
+	if (list)
+		return json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:b}", "version",
+							   (json_int_t)idx->version, "key_id", hex,
+							   "expires", t, "renewed", true));
+	if (!a->out.quiet)
+		printf("%s: version %u signed by %s until %s\n", path, idx->version, hex, t);
+	return 0;
+}
+
+static int cmd_sign(const char *path, const Args *a)
+{
+	_cleanup_(hfc_key_freep) HfcKey *key = NULL;
+	HfcErr err = { "" };
+	int r = hfc_key_load(a->key, true, &key, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
+	r = hfc_site_open(path, false, &s, &err);
+	if (r >= 0)
+		r = hfc_site_lock(s, true, &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	_cleanup_free_ uint32_t *vs = NULL;
+	size_t n = 0;
+	uint32_t one = a->version;
+	if (a->all) {
+		r = hfc_site_versions(s, &vs, &n);
+		if (r < 0)
+			return hfc_log_errno(r, path);
+	} else if (!one) {
+		_cleanup_(hfc_index_freep) HfcIndex *cur = NULL;
+		r = hfc_site_load_index(s, 0, &cur, &err);
+		if (r < 0)
+			return hfc_log_err(r, &err);
+		one = cur->version;
+	}
+	json_t *list = a->out.json ? json_array() : NULL;
+	for (size_t i = 0; r >= 0 && i < (a->all ? n : 1); i++)
+		r = sign_one(s, path, a->all ? vs[i] : one, key, a, list);
+	if (list)
+		return r < 0 ? (json_decref(list), r) : hfc_json_print(stdout, list);
+	return r;
 }
 
 /* Prints versions as ranges: "1-3, 7". */
@@ -488,6 +631,24 @@ static int do_rollback(const char *site, char **args, Args *a)
 	return r < 0 ? r : cmd_rollback(site, a);
 }
 
+static int do_keygen(const char *site, char **args, Args *a)
+{
+	(void)site, (void)args;
+	if (!a->output)
+		return hfc_usage_error("keygen needs -o KEY");
+	return cmd_keygen(a);
+}
+
+static int do_sign(const char *site, char **args, Args *a)
+{
+	(void)args;
+	if (!a->key)
+		return hfc_usage_error("sign needs --key KEY");
+	if (a->all && a->version)
+		return hfc_usage_error("--all and --version exclude each other");
+	return cmd_sign(site, a);
+}
+
 static int do_prune(const char *site, char **args, Args *a)
 {
 	(void)args;
@@ -500,8 +661,11 @@ static const Command commands[] = {
 	{ { "list", 1, 1 }, false, do_list },	     { { "show", 1, 2 }, true, do_show },
 	{ { "cat", 1, 2 }, true, do_cat },	     { { "verify", 1, 1 }, false, do_verify },
 	{ { "extract", 2, 2 }, true, do_extract }, { { "rollback", 1, 2 }, true, do_rollback },
-	{ { "prune", 1, 1 }, false, do_prune },
+	{ { "prune", 1, 1 }, false, do_prune },	     { { "keygen", 0, 0 }, false, do_keygen },
+	{ { "sign", 1, 1 }, true, do_sign },
 };
+
+enum { OPT_PUBKEY = 256, OPT_EXPIRES, OPT_RENEW, OPT_WITHIN, OPT_ALL };
 
 static int on_option(void *userdata, int c, const char *arg)
 {
@@ -530,6 +694,27 @@ static int on_option(void *userdata, int c, const char *arg)
 	case 'y':
 		a->prune.yes = true;
 		return 0;
+	case 'k':
+		a->key = arg;
+		return 0;
+	case 'o':
+		a->output = arg;
+		return 0;
+	case OPT_PUBKEY:
+		return hfc_keyring_add(&a->trusted, arg) < 0 ? HFC_USAGE : 0;
+	case OPT_EXPIRES:
+		return hfc_opt_expires("--expires", arg, a->now, &a->expires);
+	case OPT_RENEW:
+		a->renew = true;
+		return 0;
+	case OPT_WITHIN:
+		r = hfc_parse_duration(arg, &a->renew_within) < 0 ? HFC_USAGE : 0;
+		if (r < 0)
+			hfc_log_error("--within", "'%s' is not a duration (14d, 12h)", arg);
+		return r;
+	case OPT_ALL:
+		a->all = true;
+		return 0;
 	}
 	return HFC_OPT_UNKNOWN;
 }
@@ -546,6 +731,17 @@ static int run(int nargs, char **args, Args *a)
 		return hfc_usage_error("'%s' takes no version", name);
 	if (strcmp(name, "prune") != 0 && (a->keep_set || a->prune.yes))
 		return hfc_usage_error("--keep, --keep-since and --yes go with 'prune'");
+	bool signs = strcmp(name, "sign") == 0 || strcmp(name, "rollback") == 0;
+	if (!signs && (a->key || a->expires))
+		return hfc_usage_error("--key and --expires go with 'sign' and 'rollback'");
+	if (strcmp(name, "sign") != 0 && (a->renew || a->all || a->renew_within))
+		return hfc_usage_error("--renew, --within and --all go with 'sign'");
+	if (strcmp(name, "verify") != 0 && a->trusted.n)
+		return hfc_usage_error("--pubkey goes with 'verify'");
+	if (strcmp(name, "keygen") != 0 && a->output)
+		return hfc_usage_error("--output goes with 'keygen'");
+	if (!a->expires)
+		a->expires = a->now + DEFAULT_TERM;
 	char *rest[2] = { nargs > 2 ? args[2] : NULL, NULL };
 	int r = cmd->fn(args[1], rest, a);
 	if (r >= 0)
@@ -561,14 +757,23 @@ int main(int argc, char **argv)
 		{ "keep", required_argument, NULL, 'K' },
 		{ "keep-since", required_argument, NULL, 'S' },
 		{ "yes", no_argument, NULL, 'y' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "sign-key", required_argument, NULL, 'k' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
+		{ "expires", required_argument, NULL, OPT_EXPIRES },
+		{ "renew", no_argument, NULL, OPT_RENEW },
+		{ "within", required_argument, NULL, OPT_WITHIN },
+		{ "all", no_argument, NULL, OPT_ALL },
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	Args a = { 0 };
-	const HfcCli cli = { "hfc-index", usage, "v:j:" HFC_COMMON_SHORT, opts, on_option, &a,
+	Args a = { .now = hfc_realtime() };
+	const HfcCli cli = { "hfc-index", usage, "v:j:k:o:" HFC_COMMON_SHORT, opts, on_option, &a,
 			     &a.out, 1, 3, "a command and SITE" };
 	int r = hfc_cli_parse(&cli, argc, argv);
 	if (r >= 0)
 		r = run(argc - r, argv + r, &a);
+	hfc_keyring_done(&a.trusted);
 	return hfc_exit_status(r);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "programs/cli.h"
 
+#include "base/clock.h"
 #include "base/parse.h"
 #include "programs/log.h"
 #include "programs/progress.h"
@@ -135,4 +136,40 @@ const void *hfc_cli_command(int nargs, char **args, const void *table, size_t n,
 	}
 	hfc_usage_error("unknown command '%s'", args[0]);
 	return NULL;
+}
+
+int hfc_opt_expires(const char *name, const char *arg, int64_t now, int64_t *ret)
+{
+	int64_t d;
+	if (hfc_parse_duration(arg, &d) == 0)
+		*ret = now + d;
+	else if (hfc_parse_time(arg, strlen(arg), HFC_TIME_DATE_OK, ret) < 0) {
+		hfc_log_error(name, "'%s' is not a time (YYYY-MM-DDTHH:MM:SSZ) or a duration (14d, 12h)",
+			      arg);
+		return HFC_USAGE;
+	}
+	if (*ret <= now) {
+		hfc_log_error(name, "'%s' is not in the future", arg);
+		return HFC_USAGE;
+	}
+	return 0;
+}
+
+int hfc_keyring_add(HfcKeyring *ring, const char *path)
+{
+	if (ring->n == HFC_KEYRING_MAX)
+		return hfc_log_error("--pubkey", "at most %d keys", HFC_KEYRING_MAX);
+	HfcErr err = { "" };
+	int r = hfc_key_load(path, false, &ring->keys[ring->n], &err);
+	if (r < 0)
+		return hfc_log_err(r, &err);
+	ring->n++;
+	return 0;
+}
+
+void hfc_keyring_done(HfcKeyring *ring)
+{
+	for (size_t i = 0; i < ring->n; i++)
+		hfc_key_free(ring->keys[i]);
+	ring->n = 0;
 }

@@ -6,6 +6,7 @@
  * A usage error prints one line, "prog: usage: what (see --help)", and the tool exits 2.
  */
 
+#include "base/sign.h"
 #include "base/util.h"
 
 #include <getopt.h>
@@ -100,6 +101,28 @@ typedef struct HfcCommand {
  * error (an unknown command, or the wrong number of arguments).
  */
 const void *hfc_cli_command(int nargs, char **args, const void *table, size_t n, size_t stride);
+
+/*
+ * Parses an expiry: a time like an index's `created` (YYYY-MM-DDTHH:MM:SSZ, or YYYY-MM-DD for
+ * midnight UTC) or a duration from now ("14d", "12h"; s, m, h, d, w). It must lie after now.
+ * Returns 0 or HFC_USAGE (message printed).
+ */
+int hfc_opt_expires(const char *name, const char *arg, int64_t now, int64_t *ret);
+
+/* The most --pubkey files a tool takes (rotation needs two; a few more do no harm). */
+#define HFC_KEYRING_MAX 16
+
+/* Trusted public keys given with --pubkey (repeatable). */
+typedef struct HfcKeyring {
+	HfcKey *keys[HFC_KEYRING_MAX];
+	size_t n;
+} HfcKeyring;
+
+/* Loads the public key file path into ring; returns 0, or -1 with a message printed. */
+int hfc_keyring_add(HfcKeyring *ring, const char *path);
+
+/* Frees the keys of a ring. */
+void hfc_keyring_done(HfcKeyring *ring);
 
 /* Flushes stdout and reports a failed write ("prog: stdout: ..."); returns 0 or -errno. */
 int hfc_stdout_flush(void);

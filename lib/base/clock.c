@@ -27,6 +27,11 @@ int64_t hfc_now(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t hfc_realtime(void)
+{
+	return (int64_t)time(NULL);
+}
+
 void hfc_format_time(int64_t t, char *out, size_t outlen)
 {
 	time_t tt = (time_t)t;

@@ -8,8 +8,14 @@
 /* Returns a monotonic clock in seconds. */
 double hfc_monotonic(void);
 
-/* Returns SOURCE_DATE_EPOCH when set and valid, else the current time (seconds, UTC). */
+/*
+ * Returns SOURCE_DATE_EPOCH when set and valid, else the current time (seconds, UTC): the
+ * time to write into what should be reproducible (an index's `created`).
+ */
 int64_t hfc_now(void);
+
+/* Returns the current time (seconds, UTC), whatever SOURCE_DATE_EPOCH says: for expiry. */
+int64_t hfc_realtime(void);
 
 /* Formats "YYYY-MM-DDTHH:MM:SSZ" into out (at least 21 bytes). */
 void hfc_format_time(int64_t t, char *out, size_t outlen);

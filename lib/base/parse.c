@@ -54,3 +54,26 @@ int hfc_parse_size(const char *s, uint64_t *ret)
 	*ret = v * mul;
 	return 0;
 }
+
+int hfc_parse_duration(const char *s, int64_t *ret_seconds)
+{
+	static const struct {
+		char unit;
+		int64_t seconds;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 } };
+	size_t n = strlen(s);
+	if (n < 2)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+		uint64_t v;
+		if (s[n - 1] != units[i].unit)
+			continue;
+		/* At most a hundred years: enough for any expiry, and no overflow anywhere. */
+		if (hfc_parse_canonical(s, n - 1, UINT64_C(100) * 366 * 86400 / (uint64_t)units[i].seconds,
+					&v) < 0)
+			return -EINVAL;
+		*ret_seconds = (int64_t)v * units[i].seconds;
+		return 0;
+	}
+	return -EINVAL;
+}

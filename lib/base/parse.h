@@ -19,3 +19,6 @@ int hfc_parse_uint(const char *s, uint64_t max, uint64_t *ret);
  * characters, without overflow. Returns 0 or -EINVAL.
  */
 int hfc_parse_size(const char *s, uint64_t *ret);
+
+/* Parses a duration: a decimal and a unit, s, m, h, d or w ("14d", "12h"); returns 0 or -EINVAL. */
+int hfc_parse_duration(const char *s, int64_t *ret_seconds);

@@ -43,7 +43,6 @@ void hfc_index_free(HfcIndex *idx)
 	if (!idx)
 		return;
 	free(idx->entries);
-	free(idx->signature);
 	free(idx);
 }
 
@@ -174,30 +173,22 @@ static int parse_header_value(Parser *p, HfcIndex *idx, int k, const char *v, si
 	return -EINVAL;
 }
 
-static bool is_b64(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '+' || c == '/' || c == '=';
-}
-
 static int parse_signature(Parser *p, HfcIndex *idx)
 {
-	/* "signature ed25519 <16 hex key id> <88 base64>": checked here, verified by sign.c. */
+	/* "signature ed25519 <key id> <expires> <signature>": checked here, verified by
+	 * hfc_index_verify() (signature.c) for a client that trusts keys. */
 	const char *s = p->cur;
-	size_t n = p->curlen;
-	if (n != 10 + 8 + 17 + 88 || memcmp(s, "signature ed25519 ", 18) != 0 || s[34] != ' ')
+	if (p->curlen != HFC_SIG_LINE_LEN || memcmp(s, "signature ed25519 ", 18) != 0 ||
+	    s[34] != ' ' || s[55] != ' ')
 		return fail(p, "bad signature line");
-	uint8_t id[8];
-	if (hfc_hex_decode(s + 18, 8, id) < 0)
+	if (hfc_hex_decode(s + 18, HFC_KEY_ID_LEN, idx->sig.key_id) < 0)
 		return fail(p, "bad signature line: key id is not 16 lowercase hex digits");
-	/* 64 bytes of Ed25519 signature: 86 base64 digits and "==". */
-	for (size_t i = 35; i < n - 2; i++)
-		if (!is_b64(s[i]) || s[i] == '=')
-			return fail(p, "bad signature line: signature is not base64");
-	if (s[n - 2] != '=' || s[n - 1] != '=')
-		return fail(p, "bad signature line: signature is not base64");
-	idx->signature = strndup(s, n);
-	return idx->signature ? 0 : -ENOMEM;
+	if (hfc_parse_time(s + 35, 20, 0, &idx->sig.expires) < 0)
+		return fail(p, "bad signature line: expiry is not YYYY-MM-DDTHH:MM:SSZ");
+	if (hfc_sig_b64_decode(s + 56, idx->sig.sig) < 0)
+		return fail(p, "bad signature line: signature is not canonical base64");
+	idx->has_sig = true;
+	return 0;
 }
 
 int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **ret, HfcErr *err)
@@ -407,8 +398,11 @@ int hfc_index_format(HfcIndex *idx, char **ret_buf, size_t *ret_len)
 	}
 	hfc_hex_encode(idx->end_sha256, 32, hex);
 	out_printf(&o, "end %s\n", hex);
-	if (idx->signature)
-		out_printf(&o, "%s\n", idx->signature);
+	if (idx->has_sig) {
+		char line[HFC_SIG_LINE_LEN + 1];
+		hfc_index_sig_line(idx, line);
+		out_printf(&o, "%s\n", line);
+	}
 	if (o.oom) {
 		free(o.buf);
 		return -ENOMEM;

@@ -8,6 +8,7 @@
 
 #include "base/clock.h"
 #include "base/digest.h"
+#include "base/sign.h"
 #include "base/util.h"
 
 #include <time.h>
@@ -28,6 +29,13 @@ typedef struct HfcIndexEntry {
 	uint32_t stored; /* bytes of the block file; 0 for an all-zero block (no file) */
 } HfcIndexEntry;
 
+/* The signature line of a signed index (docs/FORMAT.md §4.7). */
+typedef struct HfcIndexSig {
+	uint8_t key_id[HFC_KEY_ID_LEN];
+	int64_t expires; /* seconds since the epoch, UTC */
+	uint8_t sig[HFC_SIG_LEN];
+} HfcIndexSig;
+
 typedef struct HfcIndex {
 	uint32_t version;
 	uint32_t parent; /* 0: none */
@@ -40,7 +48,8 @@ typedef struct HfcIndex {
 	uint64_t nblocks;
 	HfcIndexEntry *entries;
 	uint8_t end_sha256[32]; /* set by parse and format */
-	char *signature;       /* the optional "signature ..." line without newline, or NULL */
+	bool has_sig;           /* a signature line follows the end line */
+	HfcIndexSig sig;
 } HfcIndex;
 
 /* Returns true when the block size is allowed: a multiple of 512 from 4 KiB to 64 MiB. */
@@ -82,3 +91,28 @@ int hfc_index_load_at(int dirfd, const char *path, const char *display, HfcIndex
  * and stores the end hash in idx. Returns 0 or -errno.
  */
 int hfc_index_format(HfcIndex *idx, char **ret_buf, size_t *ret_len);
+
+/* ---- signatures (signature.c; docs/FORMAT.md §4.7) ---- */
+
+/* "signature ed25519 " + 16 + " " + 20 + " " + 88 */
+#define HFC_SIG_LINE_LEN 144
+
+/* Writes idx's signature line (without its LF) and a NUL; idx->has_sig must be set. */
+void hfc_index_sig_line(const HfcIndex *idx, char out[HFC_SIG_LINE_LEN + 1]);
+
+/*
+ * Signs idx with a private key, valid until expires: sets idx->sig (replacing any signature)
+ * and writes the whole signed file into a new buffer. Returns 0 or -errno.
+ */
+int hfc_index_sign(HfcIndex *idx, const HfcKey *key, int64_t expires, char **ret_buf,
+		   size_t *ret_len);
+
+/*
+ * Checks that idx is signed by one of the nkeys trusted keys and that the signature holds and
+ * has not expired at `now`. buf/len is the file idx was parsed from (NULL: the canonical bytes
+ * are made again). display names the index in messages. Returns 0, or with err filled:
+ * -ENOKEY (not signed), -EKEYREJECTED (by a key not trusted), -EBADMSG (a bad signature) or
+ * -EKEYEXPIRED; or -ENOMEM.
+ */
+int hfc_index_verify(const HfcIndex *idx, const char *buf, size_t len, HfcKey *const *keys,
+		     size_t nkeys, int64_t now, const char *display, HfcErr *err);

@@ -144,8 +144,7 @@ int hfc_site_rollback(HfcSite *s, uint32_t target, HfcRollbackResult *res, HfcEr
 	idx->version = latest + 1;
 	idx->created = hfc_now();
 	snprintf(idx->label, sizeof(idx->label), "rollback to %u", target);
-	free(idx->signature);
-	idx->signature = NULL;
+	idx->has_sig = false; /* version N's signature does not cover the new version */
 	r = hfc_site_publish(s, idx, err);
 	if (r < 0)
 		return r;

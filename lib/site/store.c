@@ -18,7 +18,15 @@ struct HfcSite {
 	bool exclusive; /* the lock held is exclusive: removals are allowed */
 	bool created;	/* hfc_site_open() made the directory */
 	char *path;
+	const HfcKey *signer; /* signs what is published; NULL: nothing is signed */
+	int64_t sign_expires;
 };
+
+void hfc_site_set_signer(HfcSite *s, const HfcKey *key, int64_t expires)
+{
+	s->signer = key;
+	s->sign_expires = expires;
+}
 
 int hfc_site_fd(const HfcSite *s)
 {
@@ -272,6 +280,9 @@ static int site_publish(HfcSite *s, HfcIndex *idx, bool as_is, HfcErr *err)
 	if (as_is && latest)
 		return hfc_err_set(err, -EEXIST, "%s: has versions: a version keeps its parent line only on a new site",
 				   s->path);
+	uint32_t signed_parent = idx->parent;
+	uint8_t signed_parent_sha[32];
+	memcpy(signed_parent_sha, idx->parent_sha256, 32);
 	if (!as_is)
 		idx->parent = 0;
 	if (latest) {
@@ -286,9 +297,14 @@ static int site_publish(HfcSite *s, HfcIndex *idx, bool as_is, HfcErr *err)
 		memcpy(idx->parent_sha256, parent->end_sha256, 32);
 		idx->parent = latest;
 	}
+	/* A signature made over another parent line no longer holds: it goes (or is made anew). */
+	if (idx->has_sig && (idx->parent != signed_parent ||
+			     (idx->parent && memcmp(signed_parent_sha, idx->parent_sha256, 32) != 0)))
+		idx->has_sig = false;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	r = hfc_index_format(idx, &buf, &len);
+	r = s->signer ? hfc_index_sign(idx, s->signer, s->sign_expires, &buf, &len)
+		      : hfc_index_format(idx, &buf, &len);
 	if (r < 0)
 		return hfc_err_set(err, r, "formatting index: %s", strerror(-r));
 
@@ -313,6 +329,48 @@ static int site_publish(HfcSite *s, HfcIndex *idx, bool as_is, HfcErr *err)
 		(void)fsync(ifd);
 		return hfc_err_set(err, r, "%s/%s: %s", s->path, HFC_SITE_CURRENT, strerror(-r));
 	}
+	return 0;
+}
+
+int hfc_site_resign(HfcSite *s, uint32_t v, const HfcKey *key, int64_t expires, HfcIndex **ret,
+		    HfcErr *err)
+{
+	if (!s->exclusive)
+		return hfc_err_set(err, -ENOLCK, "%s: not locked for writing", s->path);
+	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL, *cur = NULL;
+	int r = hfc_site_load_index(s, v, &idx, err);
+	if (r < 0)
+		return r;
+	uint8_t end[32];
+	memcpy(end, idx->end_sha256, 32);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	r = hfc_index_sign(idx, key, expires, &buf, &len);
+	if (r < 0)
+		return hfc_err_set(err, r, "signing version %u: %s", v, strerror(-r));
+	/* Only the signature line may change: every byte the end line covers stays. */
+	if (memcmp(end, idx->end_sha256, 32) != 0)
+		return hfc_err_set(err, -EBADMSG, "%s: version %u does not format back to itself",
+				   s->path, v);
+	r = hfc_site_load_index(s, 0, &cur, NULL);
+	bool current = r >= 0 && cur->version == v;
+	_cleanup_close_ int ifd =
+		openat(s->fd, HFC_SITE_INDEXES, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	char name[HFC_LAYOUT_PATH_MAX];
+	hfc_layout_name(HFC_LAYOUT_INDEX, v, name);
+	r = ifd < 0 ? negative_errno() : hfc_write_atomic_at(ifd, name, buf, len, 0644);
+	if (r < 0)
+		return hfc_err_set(err, r, "%s/%s/%s: %s", s->path, HFC_SITE_INDEXES, name,
+				   strerror(-r));
+	/* index.idx after its version file, as a publish does: readers never see it ahead. */
+	if (current) {
+		r = hfc_write_atomic_at(s->fd, HFC_SITE_CURRENT, buf, len, 0644);
+		if (r < 0)
+			return hfc_err_set(err, r, "%s/%s: %s", s->path, HFC_SITE_CURRENT,
+					   strerror(-r));
+	}
+	if (ret)
+		*ret = TAKE_PTR(idx);
 	return 0;
 }
 

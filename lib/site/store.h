@@ -76,7 +76,23 @@ int hfc_block_decode_verified(HfcCodec *c, HfcHashAlgo algo, const uint8_t *hash
 			      const void *stored, size_t stored_len, void *out, size_t expect);
 
 /*
- * Publishes idx as indexes/NNNNNN.idx (never replacing an existing version) and then as
+ * Makes every later publish sign what it publishes with key (kept by the caller; a private
+ * key), valid until expires. NULL: publish unsigned.
+ */
+void hfc_site_set_signer(HfcSite *s, const HfcKey *key, int64_t expires);
+
+/*
+ * Signs version v again (key, until expires): rewrites indexes/NNNNNN.idx and, when v is the
+ * current version, index.idx, each atomically; nothing above the signature line changes, so
+ * neither the version, its blocks nor its children's parent links do. Needs the exclusive
+ * lock. Sets *ret (may be NULL) to the signed index. Returns 0 or -errno with err filled.
+ */
+int hfc_site_resign(HfcSite *s, uint32_t v, const HfcKey *key, int64_t expires, HfcIndex **ret,
+		    HfcErr *err);
+
+/*
+ * Publishes idx (signed when a signer is set; a signature over another parent line than the
+ * one it gets here is dropped) as indexes/NNNNNN.idx (never replacing an existing version) and then as
  * index.idx, each atomically and durably. Sets idx's parent from the site. Returns 0 or -errno.
  */
 int hfc_site_publish(HfcSite *s, HfcIndex *idx, HfcErr *err);

@@ -153,7 +153,8 @@ static int find_orphans(Verifier *v, HfcHashMap *named)
 			       &o, NULL);
 }
 
-int hfc_site_verify(HfcSite *s, unsigned jobs, const HfcProgress *progress, HfcReportFn report, void *userdata,
+int hfc_site_verify(HfcSite *s, unsigned jobs, const HfcVerifyKeys *keys,
+		    const HfcProgress *progress, HfcReportFn report, void *userdata,
 		    HfcVerifyResult *res)
 {
 	*res = (HfcVerifyResult){ 0 };
@@ -194,8 +195,20 @@ int hfc_site_verify(HfcSite *s, unsigned jobs, const HfcProgress *progress, HfcR
 			if (r < 0)
 				goto out;
 		}
-		char rel[HFC_LAYOUT_PATH_MAX];
+		char rel[HFC_LAYOUT_PATH_MAX], display[PATH_MAX + HFC_LAYOUT_PATH_MAX];
 		hfc_layout_path(HFC_LAYOUT_INDEX, versions[k], rel);
+		snprintf(display, sizeof(display), "%s/%s", hfc_site_path(s), rel);
+		if (keys && keys->nkeys) {
+			r = hfc_index_verify(idx, NULL, 0, keys->keys, keys->nkeys, keys->now, display,
+					     &err);
+			if (r == -ENOMEM)
+				goto out;
+			if (r == 0)
+				res->signed_ok++;
+			else
+				finding(&v, r != -EKEYEXPIRED || k + 1 == nv, "%s", err.msg);
+			r = 0;
+		}
 		if (idx->hash != v.algo || idx->block_size != v.block_size) {
 			finding(&v, true, "%s/%s: block size or hash differs from the site's",
 				hfc_site_path(s), rel);

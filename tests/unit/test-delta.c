@@ -146,7 +146,7 @@ static void verify_ok(const char *site)
 	HfcErr err = { "" };
 	assert_int_equal(hfc_site_open(site, false, &s, &err), 0);
 	HfcVerifyResult res;
-	assert_int_equal(hfc_site_verify(s, 1, false, NULL, NULL, &res), 0);
+	assert_int_equal(hfc_site_verify(s, 1, NULL, NULL, NULL, NULL, &res), 0);
 	assert_int_equal(res.faults, 0);
 	hfc_site_free(s);
 }
