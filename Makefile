@@ -132,14 +132,16 @@ clean:
 .PHONY: all deps unit check check-layers bench demo install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
-# Fuzzing the parsers of untrusted input with libFuzzer (clang): indexes, profiles and traces,
-# bundles. `make fuzz FUZZ_SECONDS=600` for a long run; `make check` runs a short one of each.
+# Fuzzing the parsers of untrusted input with libFuzzer (clang): indexes and their signature
+# lines, profiles and traces, bundles, key files.
+# `make fuzz FUZZ_SECONDS=600` for a long run; `make check` runs a short one of each.
 FUZZ_SECONDS ?= 20
 FUZZ_CC ?= clang
-FUZZERS = index profile bundle
+FUZZERS = index profile bundle key
 FUZZ_MAXLEN_index = 4096
 FUZZ_MAXLEN_profile = 4096
 FUZZ_MAXLEN_bundle = 65536
+FUZZ_MAXLEN_key = 4096
 
 $(B)/fuzz-%: tests/fuzz/fuzz-%.c $(LIB_SRC)
 	@mkdir -p $(B)

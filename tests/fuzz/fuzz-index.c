@@ -23,6 +23,16 @@ static void check(const uint8_t *data, size_t size)
 			abort(); /* every rejection names file:line */
 		return;
 	}
+	if (idx->has_sig) {
+		/* A signature that parses must be refused by a key that never made it. */
+		static HfcKey *key;
+		if (!key && hfc_key_generate(&key) < 0)
+			abort();
+		HfcErr e2 = { "" };
+		int v = hfc_index_verify(idx, (const char *)data, size, &key, 1, 0, "fuzz", &e2);
+		if (v != -EKEYREJECTED && v != -EBADMSG)
+			abort();
+	}
 	char *buf = NULL;
 	size_t len = 0;
 	if (hfc_index_format(idx, &buf, &len) < 0)
@@ -54,5 +64,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(body, size + 69);
 	}
 	free(body);
+	/* And with the last 145 bytes as a signature line after that end line. */
+	if (size > HFC_SIG_LINE_LEN + 1) {
+		size_t above = size - HFC_SIG_LINE_LEN - 1;
+		body = malloc(size + 70);
+		if (!body || hfc_digest(HFC_HASH_SHA256, data, above, sha) < 0) {
+			free(body);
+			return 0;
+		}
+		char hex[65];
+		hfc_hex_encode(sha, 32, hex);
+		memcpy(body, data, above);
+		memcpy(body + above, "end ", 4);
+		memcpy(body + above + 4, hex, 64);
+		body[above + 68] = '\n';
+		memcpy(body + above + 69, data + above, size - above);
+		check(body, size + 69);
+		free(body);
+	}
 	return 0;
 }

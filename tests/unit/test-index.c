@@ -44,10 +44,14 @@
 #define ABOVE HEADER BODY
 
 #define SIG_KEY "0123456789abcdef"
+#define SIG_EXP "2030-01-01T00:00:00Z"
+#define SIG_EXP_T 1893456000
+/* Canonical base64 of 64 bytes: the last digit before "==" leaves its low four bits zero. */
 #define SIG_B64                                                                                    \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"                         \
-	"ABCDEFGHIJKLMNOPQRSTUV=="
-#define L_SIG "signature ed25519 " SIG_KEY " " SIG_B64 "\n"
+	"ABCDEFGHIJKLMNOPQRSTUQ=="
+#define SIG_HEAD "signature ed25519 " SIG_KEY " " SIG_EXP " "
+#define L_SIG SIG_HEAD SIG_B64 "\n"
 
 /* Appends "end <sha256 of everything above>\n": a valid trailer for any text. */
 static char *with_end_n(const char *above, size_t n, size_t *ret_len)
@@ -138,7 +142,16 @@ static HfcIndex *expect_ok_n(const char *buf, size_t len, int srcline)
 
 /* ---- round trips ---- */
 
-static const char sig_line[] = "signature ed25519 " SIG_KEY " " SIG_B64;
+static const char sig_line[] = SIG_HEAD SIG_B64;
+
+/* Gives idx the signature line sig_line stands for. */
+static void set_sig(HfcIndex *idx)
+{
+	idx->has_sig = true;
+	assert_int_equal(hfc_hex_decode(SIG_KEY, HFC_KEY_ID_LEN, idx->sig.key_id), 0);
+	idx->sig.expires = SIG_EXP_T;
+	assert_int_equal(hfc_sig_b64_decode(SIG_B64, idx->sig.sig), 0);
+}
 
 static void roundtrip(HfcHashAlgo algo, uint64_t isize, uint32_t bs, const char *label,
 		      uint32_t parent, const char *sig)
@@ -169,10 +182,8 @@ static void roundtrip(HfcHashAlgo algo, uint64_t isize, uint32_t bs, const char 
 		idx->entries[0].stored = maxs; /* the largest a parser takes */
 	if (idx->nblocks > 2)
 		idx->entries[2].stored = 1;
-	if (sig) {
-		idx->signature = strdup(sig);
-		assert_non_null(idx->signature);
-	}
+	if (sig)
+		set_sig(idx);
 
 	char *buf = NULL;
 	size_t len = 0;
@@ -193,6 +204,8 @@ static void roundtrip(HfcHashAlgo algo, uint64_t isize, uint32_t bs, const char 
 	assert_memory_equal(sha, idx->end_sha256, 32);
 	size_t tail = (size_t)(len - (size_t)(e + 1 - buf));
 	assert_int_equal(tail, 69 + (sig ? strlen(sig) + 1 : 0));
+	if (sig)
+		assert_memory_equal(buf + len - strlen(sig) - 1, sig, strlen(sig));
 	assert_int_equal(strstr(buf, "\nlabel ") != NULL, label && *label);
 
 	HfcErr err = { .msg = "" };
@@ -214,10 +227,9 @@ static void roundtrip(HfcHashAlgo algo, uint64_t isize, uint32_t bs, const char 
 		assert_memory_equal(back->entries[i].hash, idx->entries[i].hash, hl);
 	}
 	assert_memory_equal(back->end_sha256, idx->end_sha256, 32);
+	assert_int_equal(back->has_sig, sig != NULL);
 	if (sig)
-		assert_string_equal(back->signature, sig);
-	else
-		assert_null(back->signature);
+		assert_memory_equal(&back->sig, &idx->sig, sizeof(back->sig));
 	if (idx->nblocks > 0)
 		assert_int_equal(hfc_index_block_len(back, back->nblocks - 1),
 				 isize - (back->nblocks - 1) * bs);
@@ -402,7 +414,7 @@ static void test_parse_fields(void **state)
 	uint8_t sha[32];
 	assert_int_equal(hfc_digest(HFC_HASH_SHA256, ABOVE, strlen(ABOVE), sha), 0);
 	assert_memory_equal(idx->end_sha256, sha, 32);
-	assert_null(idx->signature);
+	assert_false(idx->has_sig);
 	hfc_index_free(idx);
 	free(s);
 }
@@ -413,7 +425,8 @@ static void test_parse_valid_variants(void **state)
 	/* With a signature line. */
 	char *s = with_end_then(ABOVE, L_SIG);
 	HfcIndex *idx = expect_ok_n(s, strlen(s), __LINE__);
-	assert_string_equal(idx->signature, sig_line);
+	assert_true(idx->has_sig);
+	assert_int_equal(idx->sig.expires, SIG_EXP_T);
 	hfc_index_free(idx);
 	free(s);
 	/* Without a label; with a parent; sha256 names. */
@@ -799,7 +812,7 @@ static void test_bad_crlf(void **state)
 	BAD(t, 14, CRLF_MSG);
 	free(t);
 	free(s);
-	char *sig = with_end_then(ABOVE, "signature ed25519 " SIG_KEY " " SIG_B64 "\r\n");
+	char *sig = with_end_then(ABOVE, SIG_HEAD SIG_B64 "\r\n");
 	BAD(sig, 15, CRLF_MSG);
 	free(sig);
 	/* A lone CR inside a line is no line end; in a label it is a control character. */
@@ -1000,28 +1013,34 @@ static void test_bad_signature(void **state)
 	} cases[] = {
 		{ "signature ed25519 short\n", "bad signature line" },
 		{ "signature \n", "bad signature line" },
-		{ "signature rsa " SIG_KEY " " SIG_B64 "xxxx\n", "bad signature line" },
-		{ "signature ed25519 " SIG_KEY " " SIG_B64 "A\n", "bad signature line" },
-		{ "signature ed25519 " SIG_KEY "  " SIG_B64 "\n", "bad signature line" },
-		{ "signature ed25519 " SIG_KEY "x" SIG_B64 "\n", "bad signature line" },
-		{ "signature ed25519 0123456789ABCDEF " SIG_B64 "\n",
+		{ "signature rsa " SIG_KEY " " SIG_EXP " " SIG_B64 "xxxx\n", "bad signature line" },
+		{ SIG_HEAD SIG_B64 "A\n", "bad signature line" },
+		{ "signature ed25519 " SIG_KEY "  " SIG_EXP " " SIG_B64 "\n", "bad signature line" },
+		{ "signature ed25519 " SIG_KEY "x" SIG_EXP " " SIG_B64 "\n", "bad signature line" },
+		/* Revision 1's reserved form, without the expiry, is refused. */
+		{ "signature ed25519 " SIG_KEY " " SIG_B64 "\n", "bad signature line" },
+		{ "signature ed25519 0123456789ABCDEF " SIG_EXP " " SIG_B64 "\n",
 		  "bad signature line: key id is not 16 lowercase hex digits" },
-		{ "signature ed25519 0123456789abcdeg " SIG_B64 "\n",
+		{ "signature ed25519 0123456789abcdeg " SIG_EXP " " SIG_B64 "\n",
 		  "bad signature line: key id is not 16 lowercase hex digits" },
-		/* 64 bytes in base64: 86 digits, then "==" and nowhere else. */
-		{ "signature ed25519 " SIG_KEY " " SIG_B64 "\n", NULL },
-		{ "signature ed25519 " SIG_KEY " "
-		  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-		  "ABCDEFGHIJKLMNOPQRSTUVWX\n",
-		  "bad signature line: signature is not base64" },
-		{ "signature ed25519 " SIG_KEY " "
-		  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-		  "ABCDEFGHIJ=LMNOPQRSTUV==\n",
-		  "bad signature line: signature is not base64" },
-		{ "signature ed25519 " SIG_KEY " "
-		  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-		  "ABCDEFGHIJKLMNOPQRSTUVW=\n",
-		  "bad signature line: signature is not base64" },
+		{ "signature ed25519 " SIG_KEY " 2030-02-30T00:00:00Z " SIG_B64 "\n",
+		  "bad signature line: expiry is not YYYY-MM-DDTHH:MM:SSZ" },
+		{ "signature ed25519 " SIG_KEY " 2030-01-01 00:00:00Z " SIG_B64 "\n",
+		  "bad signature line: expiry is not YYYY-MM-DDTHH:MM:SSZ" },
+		/* 64 bytes in base64: 86 digits, then "==" and nowhere else; unused bits zero. */
+		{ SIG_HEAD SIG_B64 "\n", NULL },
+		{ SIG_HEAD "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			   "ABCDEFGHIJKLMNOPQRSTUVWX\n",
+		  "bad signature line: signature is not canonical base64" },
+		{ SIG_HEAD "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			   "ABCDEFGHIJ=LMNOPQRSTUQ==\n",
+		  "bad signature line: signature is not canonical base64" },
+		{ SIG_HEAD "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			   "ABCDEFGHIJKLMNOPQRSTUVW=\n",
+		  "bad signature line: signature is not canonical base64" },
+		{ SIG_HEAD "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			   "ABCDEFGHIJKLMNOPQRSTUV==\n",
+		  "bad signature line: signature is not canonical base64" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *s = with_end_then(ABOVE, cases[i].line);
@@ -1037,11 +1056,11 @@ static void test_bad_signature(void **state)
 	for (size_t i = 0; i < sizeof(bad_chars) - 1; i++) {
 		for (size_t at = 0; at < 88; at += 29) {
 			char line[200];
-			snprintf(line, sizeof(line), "signature ed25519 %s %s\n", SIG_KEY, SIG_B64);
-			line[35 + at] = bad_chars[i];
+			snprintf(line, sizeof(line), "%s%s\n", SIG_HEAD, SIG_B64);
+			line[strlen(SIG_HEAD) + at] = bad_chars[i];
 			char *s = with_end_then(ABOVE, line);
 			expect_bad_n(s, strlen(s), 15,
-				     "bad signature line: signature is not base64", __LINE__);
+				     "bad signature line: signature is not canonical base64", __LINE__);
 			free(s);
 		}
 	}
@@ -1136,7 +1155,7 @@ static void test_index_new(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(idx->entries[i].stored, 0);
 	assert_int_equal(idx->parent, 0);
-	assert_null(idx->signature);
+	assert_false(idx->has_sig);
 	assert_string_equal(idx->label, "");
 	assert_int_equal(hfc_index_block_len(idx, 0), 4096);
 	assert_int_equal(hfc_index_block_len(idx, 1), 4096);

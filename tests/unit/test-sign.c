@@ -12,6 +12,7 @@
 
 #include "base/digest.h"
 #include "base/sign.h"
+#include "formats/index.h"
 #include "helpers.h"
 
 /* RFC 8032 §7.1, TEST 1: the secret key as PKCS#8 PEM, its public key as SPKI PEM. */
@@ -208,12 +209,89 @@ static void test_b64(void **state)
 	assert_int_equal(hfc_sig_b64_decode(t, back), -EINVAL);
 }
 
+/* A small index to sign: three blocks, one of them zero. */
+static HfcIndex *small_index(void)
+{
+	HfcIndex *idx;
+	assert_int_equal(hfc_index_new(3 * 4096, 4096, HFC_HASH_SHA256, &idx), 0);
+	idx->version = 7;
+	idx->created = 1700000000;
+	for (int i = 0; i < 3; i += 2) {
+		memset(idx->entries[i].hash, i + 1, 32);
+		idx->entries[i].stored = 100 + (uint32_t)i;
+	}
+	return idx;
+}
+
+static void test_index_signatures(void **state)
+{
+	(void)state;
+	HfcKey *a = NULL, *b = NULL;
+	assert_int_equal(hfc_key_generate(&a), 0);
+	assert_int_equal(hfc_key_generate(&b), 0);
+	HfcKey *ab[] = { b, a }, *just_b[] = { b };
+	int64_t now = 1800000000, exp = now + 3600;
+	HfcIndex *idx = small_index();
+	char *buf;
+	size_t len;
+	HfcErr err = { "" };
+	/* Unsigned: refused when keys are asked for. */
+	assert_int_equal(hfc_index_verify(idx, NULL, 0, ab, 2, now, "x", &err), -ENOKEY);
+	assert_non_null(strstr(err.msg, "x: not signed"));
+
+	assert_int_equal(hfc_index_sign(idx, a, exp, &buf, &len), 0);
+	uint8_t end[32];
+	memcpy(end, idx->end_sha256, 32);
+	/* The signed file parses back to the same index and signature; the bytes verify. */
+	HfcIndex *back = NULL;
+	assert_int_equal(hfc_index_parse(buf, len, "s.idx", &back, &err), 0);
+	assert_true(back->has_sig);
+	assert_memory_equal(back->end_sha256, end, 32);
+	assert_int_equal(hfc_index_verify(back, buf, len, ab, 2, now, "s.idx", &err), 0);
+	assert_int_equal(hfc_index_verify(back, NULL, 0, ab, 2, now, "s.idx", &err), 0);
+	/* The signature is over every byte but its digits and the LF: checked with raw Ed25519. */
+	assert_int_equal(hfc_verify(a, buf, len - HFC_SIG_B64_LEN - 1, back->sig.sig), 0);
+	/* A key not trusted, expiry, a byte changed anywhere above the digits: each refused. */
+	assert_int_equal(hfc_index_verify(back, buf, len, just_b, 1, now, "s.idx", &err),
+			 -EKEYREJECTED);
+	assert_non_null(strstr(err.msg, "which is not trusted"));
+	assert_int_equal(hfc_index_verify(back, buf, len, ab, 2, exp, "s.idx", &err), -EKEYEXPIRED);
+	assert_non_null(strstr(err.msg, "signature expired at"));
+	for (size_t at = 0; at < len - HFC_SIG_B64_LEN - 1; at += 37) {
+		buf[at] ^= 1;
+		assert_int_equal(hfc_index_verify(back, buf, len, ab, 2, now, "s.idx", &err),
+				 -EBADMSG);
+		buf[at] ^= 1;
+	}
+	/* A later expiry is a new signature of the same bytes above it: the end checksum stays. */
+	char *buf2;
+	size_t len2;
+	assert_int_equal(hfc_index_sign(back, a, exp + 86400, &buf2, &len2), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(back->end_sha256, end, 32);
+	assert_memory_equal(buf2, buf, len - HFC_SIG_LINE_LEN - 1);
+	assert_int_equal(hfc_index_verify(back, buf2, len2, ab, 2, exp, "s.idx", &err), 0);
+	/* Another version's signature on this one: refused. */
+	back->version = 8;
+	assert_int_equal(hfc_index_verify(back, NULL, 0, ab, 2, now, "s.idx", &err), -EBADMSG);
+	/* A public key cannot sign. */
+	HfcKey *pub = parse(rfc_pub, false);
+	assert_int_equal(hfc_index_sign(idx, pub, exp, &buf2, &len2), -EINVAL);
+	hfc_key_free(pub);
+	free(buf2);
+	free(buf);
+	hfc_index_free(back);
+	hfc_index_free(idx);
+	hfc_key_free(a);
+	hfc_key_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc8032), cmocka_unit_test(test_forgeries),
 		cmocka_unit_test(test_key_files), cmocka_unit_test(test_bad_keys),
-		cmocka_unit_test(test_b64),
+		cmocka_unit_test(test_b64), cmocka_unit_test(test_index_signatures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
