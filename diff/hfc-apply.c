@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* hfc-apply: apply a bundle made by hfc-diff --bundle to a site. */
 
+#include "base/clock.h"
 #include "programs/cli.h"
 #include "delta/delta.h"
 #include "programs/log.h"
@@ -24,6 +25,12 @@ static void usage(FILE *f)
 		"                 the bundle's version does not follow SITE's newest (its parent line\n"
 		"                 is then rewritten)\n"
 		"  -j, --jobs N   threads (default: all cores)\n"
+		"      --pubkey PUB      refuse a bundle whose index is not signed by a trusted key,\n"
+		"                        or whose signature expired (repeatable)\n"
+		"      --sign-key KEY    sign the version published with KEY (for --force, whose\n"
+		"                        rewritten parent drops the source's signature)\n"
+		"      --expires WHEN    with --sign-key: the expiry (a time or a duration, default\n"
+		"                        30d)\n"
 		"      --json     print the summary as one JSON object\n"
 		"  -q, --quiet    no progress bar and no summary\n"
 		"  -h, --help     show this help\n");
@@ -33,6 +40,8 @@ typedef struct Args {
 	HfcApplyOptions apply;
 	HfcOutArgs out;
 	const char *bundle, *site;
+	HfcKeyring trusted;   /* --pubkey */
+	const char *sign_key; /* --sign-key */
 } Args;
 
 static int print_result(const Args *a, const HfcApplyResult *res)
@@ -64,6 +73,18 @@ static int print_result(const Args *a, const HfcApplyResult *res)
 
 static int run(Args *a)
 {
+	_cleanup_(hfc_key_freep) HfcKey *key = NULL;
+	if (a->sign_key) {
+		HfcErr kerr = { "" };
+		int k = hfc_key_load(a->sign_key, true, &key, &kerr);
+		if (k < 0)
+			return hfc_log_err(k, &kerr);
+		a->apply.sign_key = key;
+		if (!a->apply.sign_expires)
+			a->apply.sign_expires = a->apply.now + 30 * 86400;
+	}
+	a->apply.trusted = a->trusted.keys;
+	a->apply.ntrusted = a->trusted.n;
 	HfcProgressBar bar;
 	a->apply.progress = hfc_progress_bar(&bar, !a->out.quiet && !a->out.json);
 	HfcApplyResult res;
@@ -81,10 +102,19 @@ static int run(Args *a)
 	return hfc_stdout_flush();
 }
 
+enum { OPT_PUBKEY = 256, OPT_SIGN_KEY, OPT_EXPIRES };
+
 static int on_option(void *userdata, int c, const char *arg)
 {
 	Args *a = userdata;
 	switch (c) {
+	case OPT_PUBKEY:
+		return hfc_keyring_add(&a->trusted, arg) < 0 ? HFC_USAGE : 0;
+	case OPT_SIGN_KEY:
+		a->sign_key = arg;
+		return 0;
+	case OPT_EXPIRES:
+		return hfc_opt_expires("--expires", arg, a->apply.now, &a->apply.sign_expires);
 	case 'f':
 		a->apply.force = true;
 		return 0;
@@ -99,10 +129,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
+		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+		{ "expires", required_argument, NULL, OPT_EXPIRES },
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	Args a = { 0 };
+	Args a = { .apply.now = hfc_realtime() };
 	const HfcCli cli = { "hfc-apply", usage, "fj:" HFC_COMMON_SHORT, opts, on_option, &a, &a.out,
 			     2, 2, "BUNDLE and SITE" };
 	int i = hfc_cli_parse(&cli, argc, argv);
@@ -110,5 +143,7 @@ int main(int argc, char **argv)
 		return hfc_exit_status(i);
 	a.bundle = argv[i];
 	a.site = argv[i + 1];
-	return hfc_exit_status(run(&a));
+	int r = run(&a);
+	hfc_keyring_done(&a.trusted);
+	return hfc_exit_status(r);
 }

@@ -364,6 +364,11 @@ static int check_site(HfcSite *s, HfcBundleReader *rd, const char *display, bool
 	if (b->version <= latest)
 		return hfc_err_set(err, -EEXIST, "%s: version %u is not newer than %s's %u; refused",
 				   display, b->version, sp, latest);
+	/* A bundle carries the next version: a jump would use up version numbers for good. */
+	if (latest && b->version != latest + 1 && !force)
+		return hfc_err_set(err, -EINVAL,
+				   "%s: version %u does not follow %s's newest version %u; refused (--force publishes it anyway)",
+				   display, b->version, sp, latest);
 
 	/* Every base block must be here before a single byte is written. */
 	size_t nb;
@@ -422,6 +427,14 @@ int hfc_bundle_apply(const char *bundle_path, const char *site_path, const HfcAp
 	res->base = m->base;
 	res->version = b->version;
 	res->blocks = m->recipes + m->raw_blocks;
+	/* A bundle from a hostile hand is refused before SITE is even opened. */
+	if (o->ntrusted) {
+		char what[PATH_MAX + 16];
+		snprintf(what, sizeof(what), "%s: index.idx", display);
+		r = hfc_index_verify(b, NULL, 0, o->trusted, o->ntrusted, o->now, what, err);
+		if (r < 0)
+			return r;
+	}
 
 	/* A full bundle may make a new site (a new mirror); a delta needs one holding A. */
 	bool created = false;
@@ -438,6 +451,7 @@ int hfc_bundle_apply(const char *bundle_path, const char *site_path, const HfcAp
 	r = hfc_site_lock(s, true, err);
 	if (r < 0)
 		goto fail_site;
+	hfc_site_set_signer(s, o->sign_key, o->sign_expires);
 	r = hfc_site_clean_tmp(s);
 	if (r < 0) {
 		r = hfc_err_set(err, r, "%s: removing stale temporary files: %s", site_path,

@@ -136,9 +136,15 @@ int hfc_bundle_block_encode(const HfcBundleBlock *b, HfcHashAlgo algo, HfcCodec 
 /* ---- applying a bundle (the receiving side) ---- */
 
 typedef struct HfcApplyOptions {
-	bool force;    /* accept a base or parent other than SITE's current version */
+	bool force;    /* accept a base or parent other than SITE's current version, or a
+			  version other than the next one */
 	unsigned jobs; /* 0: all cores */
 	HfcProgress progress;
+	HfcKey *const *trusted; /* with ntrusted > 0: the bundle's index must be signed by one */
+	size_t ntrusted;
+	int64_t now;		 /* for the signature's expiry */
+	const HfcKey *sign_key;	 /* sign what is published (NULL: keep the bundle's signature) */
+	int64_t sign_expires;
 } HfcApplyOptions;
 
 typedef struct HfcApplyResult {
@@ -156,8 +162,10 @@ typedef struct HfcApplyResult {
 
 /*
  * Applies the bundle at bundle_path ("-": stdin) to the site at site_path under its exclusive
- * lock: checks the bundle against SITE, rebuilds and installs the block files, then publishes B
- * (its index last). On any failure SITE is left as it was. Returns 0 or -errno with err filled.
+ * lock: checks the bundle's signature (with trusted keys) and the bundle against SITE — B must
+ * be the version after SITE's newest unless force —, rebuilds and installs the block files,
+ * then publishes B (its index last). On any failure SITE is left as it was. Returns 0 or
+ * -errno with err filled.
  */
 int hfc_bundle_apply(const char *bundle_path, const char *site_path, const HfcApplyOptions *o,
 		     HfcApplyResult *res, HfcErr *err);
