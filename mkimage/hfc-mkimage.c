@@ -4,6 +4,7 @@
 #include "base/codec.h"
 #include "base/parse.h"
 #include "site/build.h"
+#include "base/clock.h"
 #include "programs/cli.h"
 #include "programs/log.h"
 #include "programs/json.h"
@@ -29,6 +30,9 @@ static void usage(FILE *f)
 		"  -L, --label TEXT       a label for the new version\n"
 		"  -n, --dry-run          compute what would be stored; write nothing\n"
 		"  -f, --force-version    publish a new version even when nothing changed\n"
+		"      --sign-key KEY     sign the version with the Ed25519 key KEY (hfc-index keygen)\n"
+		"      --expires WHEN     the signature's expiry: a time (YYYY-MM-DDTHH:MM:SSZ) or a\n"
+		"                         duration (14d, 12h); default 30d\n"
 		"      --json             print the summary as one JSON object\n"
 		"  -q, --quiet            no progress bar and no summary\n"
 		"  -h, --help             show this help\n",
@@ -37,6 +41,8 @@ static void usage(FILE *f)
 
 typedef struct Args {
 	HfcBuildOptions build;
+	const char *sign_key; /* --sign-key */
+	int64_t now;
 	HfcOutArgs out;
 	const char *image, *site;
 } Args;
@@ -72,6 +78,16 @@ static int print_result(const Args *a, const HfcBuildResult *res)
 
 static int run(Args *a)
 {
+	_cleanup_(hfc_key_freep) HfcKey *key = NULL;
+	if (a->sign_key) {
+		HfcErr kerr = { "" };
+		int k = hfc_key_load(a->sign_key, true, &key, &kerr);
+		if (k < 0)
+			return hfc_log_err(k, &kerr);
+		a->build.sign_key = key;
+		if (!a->build.sign_expires)
+			a->build.sign_expires = a->now + 30 * 86400;
+	}
 	HfcProgressBar bar;
 	a->build.progress = hfc_progress_bar(&bar, !a->out.quiet && !a->out.json);
 	HfcBuildResult res = { 0 };
@@ -88,6 +104,8 @@ static int run(Args *a)
 	return hfc_stdout_flush();
 }
 
+enum { OPT_SIGN_KEY = 256, OPT_EXPIRES };
+
 static int parse_args(int argc, char **argv, Args *a)
 {
 	static const struct option opts[] = {
@@ -98,6 +116,8 @@ static int parse_args(int argc, char **argv, Args *a)
 		{ "label", required_argument, NULL, 'L' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force-version", no_argument, NULL, 'f' },
+		{ "sign-key", required_argument, NULL, OPT_SIGN_KEY },
+		{ "expires", required_argument, NULL, OPT_EXPIRES },
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
@@ -143,6 +163,12 @@ static int parse_args(int argc, char **argv, Args *a)
 		case 'f':
 			o->force_version = true;
 			break;
+		case OPT_SIGN_KEY:
+			a->sign_key = optarg;
+			break;
+		case OPT_EXPIRES:
+			r = hfc_opt_expires("--expires", optarg, a->now, &o->sign_expires);
+			break;
 		default:
 			r = hfc_common_opt(c, usage, &a->out);
 			break;
@@ -160,7 +186,7 @@ static int parse_args(int argc, char **argv, Args *a)
 int main(int argc, char **argv)
 {
 	hfc_log_set_program("hfc-mkimage");
-	Args a = { 0 };
+	Args a = { .now = hfc_realtime() };
 	int r = parse_args(argc, argv, &a);
 	if (r >= 0)
 		r = run(&a);

@@ -341,6 +341,7 @@ int hfc_build(const char *image_path, const char *site_path, const HfcBuildOptio
 			r = hfc_site_lock(site, true, err);
 			if (r < 0)
 				return r;
+			hfc_site_set_signer(site, o->sign_key, o->sign_expires);
 			r = hfc_site_clean_tmp(site);
 			if (r < 0)
 				return hfc_err_set(err, r, "%s: removing stale temporary files: %s",

@@ -17,6 +17,8 @@ typedef struct HfcBuildOptions {
 	bool dry_run;       /* compute everything, write nothing */
 	bool force_version; /* publish a new version even when nothing changed */
 	HfcProgress progress; /* reports "build" in bytes of the image */
+	const HfcKey *sign_key; /* sign the version (NULL: unsigned) */
+	int64_t sign_expires;	/* its signature's expiry */
 } HfcBuildOptions;
 
 typedef struct HfcBuildResult {
