@@ -21,7 +21,7 @@ typedef struct Args {
 	HfcRemoteOptions remote;
 	bool ls, cat, longfmt;
 	HfcOutArgs out;
-	const char *bases[64]; /* the mirrors */
+	const char *bases[HFC_HTTP_MIRRORS_MAX]; /* the mirrors */
 	int nbases;
 	const char *target;
 } Args;

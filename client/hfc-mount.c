@@ -170,7 +170,7 @@ static const struct fuse_operations ops = {
 typedef struct Args {
 	HfcRemoteOptions remote;
 	bool foreground, allow_other;
-	const char *bases[64]; /* the mirrors */
+	const char *bases[HFC_HTTP_MIRRORS_MAX]; /* the mirrors */
 	int nbases;
 	const char *mountpoint;
 } Args;

@@ -104,8 +104,9 @@ int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_result != CURLE_OK)
 		return hfc_err_set(err, -EIO, "libcurl: %s", curl_easy_strerror(curl_init_result));
-	if (nbases == 0 || nbases > 64)
-		return hfc_err_set(err, -EINVAL, "between 1 and 64 mirrors expected");
+	if (nbases == 0 || nbases > HFC_HTTP_MIRRORS_MAX)
+		return hfc_err_set(err, -EINVAL, "between 1 and %d mirrors expected",
+				   HFC_HTTP_MIRRORS_MAX);
 	HfcHttp *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -362,7 +363,7 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 {
 	if (!path_ok(path))
 		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
-	uint64_t all = (UINT64_C(1) << h->nmirrors) - 1;
+	uint64_t all = hfc_http_all_mirrors(h->nmirrors);
 	uint64_t missing = 0; /* mirrors that answered 404 (or too much) for this path */
 	uint64_t tried = 0;
 	int last = -EIO;

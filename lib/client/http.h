@@ -11,6 +11,15 @@
 
 typedef struct HfcHttp HfcHttp;
 
+/* The most mirrors of one fetcher: a set of mirrors is a bit set of 64 bits. */
+#define HFC_HTTP_MIRRORS_MAX 64
+
+/* Returns the bit set of all n mirrors (n <= HFC_HTTP_MIRRORS_MAX; 64 is all bits, no shift). */
+static inline uint64_t hfc_http_all_mirrors(size_t n)
+{
+	return n >= 64 ? UINT64_MAX : (UINT64_C(1) << n) - 1;
+}
+
 typedef struct HfcHttpOptions {
 	unsigned connections;  /* transfers at once (default 8) */
 	unsigned timeout_ms;   /* one request, start to end (default 30000) */

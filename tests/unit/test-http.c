@@ -220,13 +220,12 @@ static unsigned asked(int b)
 	return atomic_load(&srv.asked[b]);
 }
 
-/* A fetcher of the mirrors named (behaviours, or a base as it is when it has a '/'). */
-static HfcHttp *fetcher(unsigned retries, unsigned timeout_ms, const char *m0, const char *m1)
+/* A fetcher of n mirrors named by behaviour, or by a base as it is when it has a '/'. */
+static HfcHttp *fetcher_n(unsigned retries, unsigned timeout_ms, const char *const *names,
+			  size_t n)
 {
-	static char urls[2][512];
-	const char *bases[2];
-	const char *names[2] = { m0, m1 };
-	size_t n = m1 ? 2 : 1;
+	static char urls[HFC_HTTP_MIRRORS_MAX][512];
+	const char *bases[HFC_HTTP_MIRRORS_MAX];
 	for (size_t i = 0; i < n; i++) {
 		if (strchr(names[i], '/'))
 			snprintf(urls[i], sizeof(urls[i]), "%s", names[i]);
@@ -244,6 +243,13 @@ static HfcHttp *fetcher(unsigned retries, unsigned timeout_ms, const char *m0, c
 		fail_msg("hfc_http_new: %s", err.msg);
 	reset_counts();
 	return h;
+}
+
+/* A fetcher of one or two mirrors (m1 may be NULL). */
+static HfcHttp *fetcher(unsigned retries, unsigned timeout_ms, const char *m0, const char *m1)
+{
+	const char *names[2] = { m0, m1 };
+	return fetcher_n(retries, timeout_ms, names, m1 ? 2 : 1);
 }
 
 static HfcHttpStats stats_of(HfcHttp *h)
@@ -575,6 +581,40 @@ static void test_probe(void **state)
 	hfc_http_free(h);
 }
 
+static void test_64_mirrors(void **state)
+{
+	(void)state;
+	/* The most mirrors there may be: the set of all of them is every bit of the mask. */
+	const char *names[HFC_HTTP_MIRRORS_MAX];
+	for (size_t i = 0; i < HFC_HTTP_MIRRORS_MAX; i++)
+		names[i] = i == HFC_HTTP_MIRRORS_MAX - 1 ? "good2" : "good";
+	HfcHttp *h = fetcher_n(0, 2000, names, HFC_HTTP_MIRRORS_MAX);
+	char buf[64];
+	unsigned m = 0;
+	HfcErr err = { "" };
+	/* All but the last avoided: the last is asked, the avoided ones are not. */
+	uint64_t avoid = UINT64_MAX >> 1;
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), avoid, 0, &m, &err),
+			 strlen(SMALL));
+	assert_int_equal(m, HFC_HTTP_MIRRORS_MAX - 1);
+	assert_int_equal(asked(B_GOOD2), 1);
+	assert_int_equal(asked(B_GOOD), 0);
+	/* Every one avoided: bad data beats none, so one is asked after all. */
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), UINT64_MAX, 0, &m, &err) > 0);
+	hfc_http_free(h);
+
+	/* 404 from all 64, each asked once: the file is missing, not an I/O error. */
+	for (size_t i = 0; i < HFC_HTTP_MIRRORS_MAX; i++)
+		names[i] = "e404";
+	h = fetcher_n(100, 2000, names, HFC_HTTP_MIRRORS_MAX);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 -ENOENT);
+	assert_int_equal(asked(B_E404), HFC_HTTP_MIRRORS_MAX);
+	hfc_http_free(h);
+	assert_int_equal(hfc_http_all_mirrors(HFC_HTTP_MIRRORS_MAX), UINT64_MAX);
+	assert_int_equal(hfc_http_all_mirrors(3), 7);
+}
+
 int main(void)
 {
 	/* Whatever hangs, the test ends: every wait below is bounded, and so is the whole. */
@@ -591,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_paths_checked),
 		cmocka_unit_test(test_once),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_64_mirrors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
