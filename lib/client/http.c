@@ -15,6 +15,7 @@ typedef struct Mirror {
 	double latency_ms; /* running average of time to first byte; < 0 unknown */
 	double down_until;  /* monotonic seconds; 0 when up */
 	unsigned fails;     /* consecutive failures, for the backoff */
+	bool bad;           /* served data that failed verification, and no good answer since */
 	uint64_t requests, errors;
 } Mirror;
 
@@ -194,7 +195,19 @@ size_t hfc_http_mirrors(const HfcHttp *h)
 	return h->nmirrors;
 }
 
-/* The best mirror not in `avoid`: healthy and fastest, else the one that comes back first. */
+/*
+ * The rank of mirror i, lowest first: measured mirrors by latency, then the ones not measured
+ * yet in the order given, then those that served bad data, until a good answer clears them.
+ */
+static double rank(const HfcHttp *h, size_t i)
+{
+	const Mirror *m = &h->mirrors[i];
+	if (m->bad)
+		return 2e9 + (double)i;
+	return m->latency_ms < 0 ? 1e9 + (double)i : m->latency_ms;
+}
+
+/* The best mirror not in `avoid`: healthy and best ranked, else the one that comes back first. */
 static int pick_mirror(HfcHttp *h, uint64_t avoid, double now)
 {
 	int best = -1, soonest = -1;
@@ -207,12 +220,7 @@ static int pick_mirror(HfcHttp *h, uint64_t avoid, double now)
 				soonest = (int)i;
 			continue;
 		}
-		/* Unknown latency ranks after measured ones, in the order given. */
-		double l = m->latency_ms < 0 ? 1e9 + (double)i : m->latency_ms;
-		double bl = best < 0 ? 0
-			    : h->mirrors[best].latency_ms < 0 ? 1e9 + best
-							       : h->mirrors[best].latency_ms;
-		if (best < 0 || l < bl)
+		if (best < 0 || rank(h, i) < rank(h, (size_t)best))
 			best = (int)i;
 	}
 	return best >= 0 ? best : soonest;
@@ -326,8 +334,11 @@ static int judge(HfcHttp *h, int m, const Answer *a, const Request *rq, char *wh
 	if (a->cc == CURLE_OK && (a->code == 200 || (a->is_file && a->code == 0))) {
 		mi->fails = 0;
 		mi->down_until = 0;
-		mi->latency_ms = mi->latency_ms < 0 ? a->ttfb * 1000
-						    : 0.8 * mi->latency_ms + 0.2 * a->ttfb * 1000;
+		/* A good answer after bad data starts the average afresh (report_bad may undo it). */
+		mi->latency_ms = mi->latency_ms < 0 || mi->bad
+					 ? a->ttfb * 1000
+					 : 0.8 * mi->latency_ms + 0.2 * a->ttfb * 1000;
+		mi->bad = false;
 		h->stats.bytes += rq->len;
 		return 0;
 	}
@@ -445,8 +456,8 @@ void hfc_http_report_bad(HfcHttp *h, unsigned m)
 	if (m < h->nmirrors) {
 		h->mirrors[m].errors++;
 		h->stats.errors++;
-		/* Served bad data: rank it last until it proves itself again. */
-		h->mirrors[m].latency_ms = 1e6;
+		/* Served bad data: rank it last, after the unmeasured ones, until it answers again. */
+		h->mirrors[m].bad = true;
 	}
 	pthread_mutex_unlock(&h->lock);
 }

@@ -74,7 +74,10 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
 		       size_t *ret_len, HfcErr *err);
 
-/* Reports that mirror m served data that failed verification (counts an error, demotes it). */
+/*
+ * Reports that mirror m served data that failed verification: counts an error and ranks it after
+ * every other mirror, measured or not, until it next answers a request.
+ */
 void hfc_http_report_bad(HfcHttp *h, unsigned m);
 
 /* Returns the number of mirrors. */

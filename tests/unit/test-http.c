@@ -2,7 +2,7 @@
 /*
  * Unit tests for http.c on its own: a tiny HTTP/1.1 server on 127.0.0.1 (a thread of this test,
  * an ephemeral port) whose first path segment picks a canned behaviour, so that each mirror of
- * a fetcher is one behaviour: "good" and "good2" serve files, "e404" answers 404, "e500" and
+ * a fetcher is one behaviour: "good", "good2" and "good3" serve files, "e404" answers 404, "e500" and
  * "e500b" answer 500, "slow" answers only after the client gave up, "nolen" sends no
  * Content-Length. Plus file:// and plain directory mirrors. Every wait is bounded.
  */
@@ -30,9 +30,9 @@
 #define HUGE_LEN (1536 * 1024 + 5) /* more than hfc_http_get_alloc's first guess, 1 MiB */
 #define SLOW_HOLD_MS 5000          /* the slow mirror's answer, long after any client's timeout */
 
-static const char *const behaviours[] = { "good", "good2", "e404", "e500", "e500b", "slow",
-					   "nolen" };
-enum { B_GOOD, B_GOOD2, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, NB };
+static const char *const behaviours[] = { "good", "good2", "good3", "e404", "e500", "e500b",
+					   "slow", "nolen" };
+enum { B_GOOD, B_GOOD2, B_GOOD3, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, NB };
 
 static struct {
 	int lfd, stop[2];
@@ -91,7 +91,7 @@ static void answer(int fd, bool head, int status, const void *body, size_t len, 
 		send_all(fd, body, len);
 }
 
-/* good and good2: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
+/* good, good2 and good3: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
 static void serve_file(int fd, bool head, const char *rest)
 {
 	if (!strcmp(rest, "x/small.txt") || !strcmp(rest, "index.idx"))
@@ -125,6 +125,7 @@ static void serve_one(int fd)
 	switch (b) {
 	case B_GOOD:
 	case B_GOOD2:
+	case B_GOOD3:
 		serve_file(fd, head, rest);
 		break;
 	case B_E404:
@@ -377,6 +378,33 @@ static void test_failover(void **state)
 	hfc_http_free(h);
 }
 
+static void test_bad_ranks_last(void **state)
+{
+	(void)state;
+	/* A mirror that served bad data ranks after one never measured, until it answers again. */
+	const char *names[] = { "good", "good2", "good3" };
+	HfcHttp *h = fetcher_n(0, 2000, names, 3);
+	char buf[64];
+	unsigned m = 99;
+	HfcErr err = { "" };
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 6, 0, &m, &err) > 0);
+	assert_int_equal(m, 0);
+	assert_int_equal(stats_of(h).current_mirror, 0);
+	hfc_http_report_bad(h, 0);
+	assert_int_equal(stats_of(h).current_mirror, 1);
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err) > 0);
+	assert_int_equal(m, 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	/* Asked again (the others avoided), it answers: measured again, ahead of good3. */
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 6, 0, &m, &err) > 0);
+	assert_int_equal(m, 0);
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 2, 0, &m, &err) > 0);
+	assert_int_equal(m, 0);
+	assert_int_equal(asked(B_GOOD3), 0);
+	assert_int_equal(stats_of(h).errors, 1);
+	hfc_http_free(h);
+}
+
 /*
  * Fails on a 500 mirror with 3 retries, GET or HEAD: both wait out the one backoff, 0.1 s
  * doubling (0.1 + 0.2 + 0.4 s), and leave the mirror resting 0.8 s after the last failure.
@@ -624,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_efbig),
 		cmocka_unit_test(test_not_found_everywhere),
 		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_bad_ranks_last),
 		cmocka_unit_test(test_retries_and_backoff),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_head),
