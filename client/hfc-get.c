@@ -57,14 +57,15 @@ static ssize_t remote_read(void *ctx, void *buf, size_t len, uint64_t offset)
 }
 
 /* --ls and --cat: the file system inside the image, read block by block. */
-static int run_fs(HfcRemote *r, const char *base, const Args *a)
+static int run_fs(HfcRemote *r, const Args *a)
 {
 	int k = hfc_remote_start(r);
 	if (k < 0)
 		return hfc_log_errno(k, "readahead");
 	HfcErr err = { "" };
 	_cleanup_(hfc_ext2_closep) HfcExt2 *fs = NULL;
-	k = hfc_ext2_open(remote_read, r, hfc_remote_index(r)->image_size, base, &fs, &err);
+	k = hfc_ext2_open(remote_read, r, hfc_remote_index(r)->image_size, hfc_remote_name(r), &fs,
+			  &err);
 	if (k >= 0)
 		k = a->ls ? get_ls(fs, a->target, a->longfmt, stdout, &err)
 			  : hfc_ext2_cat(fs, a->target, STDOUT_FILENO, &err);
@@ -148,7 +149,7 @@ static int run(Args *a)
 	int k = hfc_remote_open(a->bases, (size_t)a->nbases, &a->remote, &r, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
-	return a->ls || a->cat ? run_fs(r, a->bases[0], a) : run_image(r, a);
+	return a->ls || a->cat ? run_fs(r, a) : run_image(r, a);
 }
 
 static int parse_args(int argc, char **argv, Args *a)

@@ -11,7 +11,8 @@
 #include <time.h>
 
 typedef struct Mirror {
-	char *base; /* URL without a trailing slash */
+	char *base;    /* URL without a trailing slash: what requests go to */
+	char *display; /* the same without its credentials: what messages and .stats show */
 	double latency_ms; /* running average of time to first byte; < 0 unknown */
 	double down_until;  /* monotonic seconds; 0 when up */
 	unsigned fails;     /* consecutive failures, for the backoff */
@@ -80,6 +81,33 @@ static char *normalize_base(const char *b)
 	return u;
 }
 
+void hfc_url_redact(const char *url, char *out, size_t outlen)
+{
+	/* The user information is what stands before the last '@' of the authority. */
+	const char *auth = strstr(url, "://"), *at = NULL;
+	if (auth) {
+		auth += 3;
+		size_t n = strcspn(auth, "/?#");
+		for (const char *p = auth; p < auth + n; p++)
+			if (*p == '@')
+				at = p;
+	}
+	if (at)
+		snprintf(out, outlen, "%.*s***%s", (int)(auth - url), url, at);
+	else
+		snprintf(out, outlen, "%s", url);
+}
+
+/* hfc_url_redact() into a new string. */
+static char *redact_dup(const char *url)
+{
+	size_t n = strlen(url) + 4;
+	char *s = malloc(n);
+	if (s)
+		hfc_url_redact(url, s, n);
+	return s;
+}
+
 static CURL *handle_new(const HfcHttpOptions *o)
 {
 	CURL *c = curl_easy_init();
@@ -127,16 +155,24 @@ int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < nbases; i++) {
-		h->mirrors[i].base = normalize_base(bases[i]);
-		h->mirrors[i].latency_ms = -1;
+		Mirror *m = &h->mirrors[i];
+		m->base = normalize_base(bases[i]);
+		m->latency_ms = -1;
 		h->nmirrors++;
-		if (!h->mirrors[i].base) {
+		if (!m->base) {
 			int r = strstr(bases[i], "://") ? -EPROTONOSUPPORT : negative_errno();
-			hfc_err_set(err, r, "%s: %s", bases[i],
+			char shown[512];
+			hfc_url_redact(bases[i], shown, sizeof(shown));
+			hfc_err_set(err, r, "%s: %s", shown,
 				    r == -EPROTONOSUPPORT ? "not an http://, https:// or file:// URL"
 							  : strerror(-r));
 			hfc_http_free(h);
 			return r;
+		}
+		m->display = redact_dup(m->base);
+		if (!m->display) {
+			hfc_http_free(h);
+			return -ENOMEM;
 		}
 	}
 	for (unsigned i = 0; i < h->o.connections; i++) {
@@ -181,8 +217,10 @@ void hfc_http_free(HfcHttp *h)
 	for (unsigned i = 0; h->handles && i < h->o.connections; i++)
 		if (h->handles[i])
 			curl_easy_cleanup(h->handles[i]);
-	for (size_t i = 0; i < h->nmirrors; i++)
+	for (size_t i = 0; i < h->nmirrors; i++) {
 		free(h->mirrors[i].base);
+		free(h->mirrors[i].display);
+	}
 	free(h->mirrors);
 	free(h->handles);
 	pthread_cond_destroy(&h->handle_free);
@@ -193,6 +231,11 @@ void hfc_http_free(HfcHttp *h)
 size_t hfc_http_mirrors(const HfcHttp *h)
 {
 	return h->nmirrors;
+}
+
+const char *hfc_http_mirror_name(const HfcHttp *h, size_t m)
+{
+	return m < h->nmirrors ? h->mirrors[m].display : "";
 }
 
 /*
@@ -471,7 +514,7 @@ void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info)
 	stats->current_mirror = cur < 0 ? 0 : (unsigned)cur;
 	for (size_t i = 0; info && i < h->nmirrors; i++) {
 		const Mirror *m = &h->mirrors[i];
-		info[i] = (HfcMirrorInfo){ .base = m->base, .latency_ms = m->latency_ms,
+		info[i] = (HfcMirrorInfo){ .base = m->display, .latency_ms = m->latency_ms,
 					   .requests = m->requests, .errors = m->errors,
 					   .down = m->down_until > now };
 	}

@@ -34,7 +34,7 @@ typedef struct HfcHttpStats {
 } HfcHttpStats;
 
 typedef struct HfcMirrorInfo {
-	const char *base;
+	const char *base; /* without credentials (hfc_url_redact) */
 	double latency_ms; /* probe or running average; < 0 when unknown */
 	uint64_t requests, errors;
 	bool down;
@@ -82,6 +82,18 @@ void hfc_http_report_bad(HfcHttp *h, unsigned m);
 
 /* Returns the number of mirrors. */
 size_t hfc_http_mirrors(const HfcHttp *h);
+
+/*
+ * Returns the base URL of mirror m as messages show it: normalised, with its credentials
+ * replaced (hfc_url_redact). Valid as long as the fetcher.
+ */
+const char *hfc_http_mirror_name(const HfcHttp *h, size_t m);
+
+/*
+ * Writes url into out (outlen bytes, truncated) with its user information replaced by "***"
+ * (the authority "user:pass@host" becomes "***@host"). Every URL shown is passed through it.
+ */
+void hfc_url_redact(const char *url, char *out, size_t outlen);
 
 /* Fills stats and, when info is not NULL, one HfcMirrorInfo per mirror. */
 void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info);

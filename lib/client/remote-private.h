@@ -53,6 +53,7 @@ typedef struct Stream {
 
 struct HfcRemote {
 	HfcRemoteOptions o;
+	char *name; /* the first base as given, without credentials: messages name the site so */
 	HfcHttp *http;
 	HfcIndex *idx;
 	HfcCache *cache;

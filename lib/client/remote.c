@@ -34,6 +34,11 @@ const HfcIndex *hfc_remote_index(const HfcRemote *r)
 	return r->idx;
 }
 
+const char *hfc_remote_name(const HfcRemote *r)
+{
+	return r->name;
+}
+
 static Scratch *scratch_get(HfcRemote *r)
 {
 	pthread_mutex_lock(&r->lock);
@@ -208,7 +213,7 @@ static uint32_t seen_version(HfcCache *c)
 	return v;
 }
 
-static int open_index(HfcRemote *r, const char *first_base, HfcErr *err)
+static int open_index(HfcRemote *r, HfcErr *err)
 {
 	char name[HFC_LAYOUT_PATH_MAX], path[HFC_LAYOUT_PATH_MAX], display[4200];
 	if (r->o.version)
@@ -216,7 +221,7 @@ static int open_index(HfcRemote *r, const char *first_base, HfcErr *err)
 	else
 		snprintf(name, sizeof(name), "%s", HFC_SITE_CURRENT);
 	hfc_layout_path(HFC_LAYOUT_INDEX, r->o.version, path);
-	snprintf(display, sizeof(display), "%s/%s", first_base, path);
+	snprintf(display, sizeof(display), "%s/%s", r->name, path);
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
 	HfcErr ferr = { "" };
@@ -229,7 +234,7 @@ static int open_index(HfcRemote *r, const char *first_base, HfcErr *err)
 		from_cache = true; /* no mirror answered: the index this cache saw last */
 		snprintf(display, sizeof(display), "cache/indexes/%s", name);
 	} else if (k < 0) {
-		return hfc_err_set(err, k, "%s: %s", first_base, ferr.msg);
+		return hfc_err_set(err, k, "%s: %s", r->name, ferr.msg);
 	}
 	k = hfc_index_parse(buf, len, display, &r->idx, err);
 	if (k < 0)
@@ -264,6 +269,14 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 	pthread_cond_init(&r->ra_cond, NULL);
 	pthread_cond_init(&r->pf_cond, NULL);
 	r->t0 = hfc_monotonic();
+	/* Messages name the site by the first base as given, less its credentials. */
+	size_t nlen = strlen(bases[0]) + 4;
+	r->name = malloc(nlen);
+	if (!r->name) {
+		free(r);
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	}
+	hfc_url_redact(bases[0], r->name, nlen);
 	HfcHttpOptions ho = o->http;
 	if (o->prefetch) /* prefetch gets connections of its own; demand still goes first */
 		ho.connections += o->prefetch_connections;
@@ -277,7 +290,7 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 		if (k < 0)
 			goto fail;
 	}
-	k = open_index(r, bases[0], err);
+	k = open_index(r, err);
 	if (k < 0)
 		goto fail;
 	if (r->cache && r->idx->hash != HFC_HASH_MD5) {
@@ -374,5 +387,6 @@ void hfc_remote_free(HfcRemote *r)
 	pthread_cond_destroy(&r->changed);
 	pthread_mutex_destroy(&r->trace_lock);
 	pthread_mutex_destroy(&r->lock);
+	free(r->name);
 	free(r);
 }

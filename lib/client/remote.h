@@ -81,6 +81,9 @@ static inline void hfc_remote_freep(HfcRemote **r)
 /* Returns the index of the opened version. */
 const HfcIndex *hfc_remote_index(const HfcRemote *r);
 
+/* Returns the name of the site for messages: the first base as given, credentials redacted. */
+const char *hfc_remote_name(const HfcRemote *r);
+
 /*
  * Reads len bytes of the image at offset into buf (clipped at the image's end). Returns the
  * bytes read, or -EIO when a block could not be had correct from any mirror.

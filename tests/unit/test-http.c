@@ -609,6 +609,48 @@ static void test_probe(void **state)
 	hfc_http_free(h);
 }
 
+static void test_redact(void **state)
+{
+	(void)state;
+	char out[128];
+	const char *cases[][2] = {
+		{ "http://user:pass@host/x", "http://***@host/x" },
+		{ "https://u@h:8443", "https://***@h:8443" },
+		{ "http://a@b:c@host/p@q", "http://***@host/p@q" },
+		{ "http://host/a@b?c@d#e@f", "http://host/a@b?c@d#e@f" },
+		{ "http://host", "http://host" },
+		{ "/srv/site@2", "/srv/site@2" },
+		{ "file:///srv/x@y", "file:///srv/x@y" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		hfc_url_redact(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+	hfc_url_redact("http://user:pass@host/x", out, 10);
+	assert_string_equal(out, "http://**");
+
+	/* A mirror with credentials: they go to the server, never into stats or messages. */
+	char url[2][128];
+	snprintf(url[0], sizeof(url[0]), "http://user:secret@127.0.0.1:%u/good", srv.port);
+	snprintf(url[1], sizeof(url[1]), "ftp://user:secret@example/x");
+	const char *names[] = { url[0] };
+	HfcHttp *h = fetcher_n(0, 2000, names, 1);
+	char buf[64];
+	HfcErr err = { "" };
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err) > 0);
+	HfcHttpStats s;
+	HfcMirrorInfo mi;
+	hfc_http_stats(h, &s, &mi);
+	assert_null(strstr(mi.base, "secret"));
+	assert_non_null(strstr(mi.base, "http://***@127.0.0.1:"));
+	assert_string_equal(hfc_http_mirror_name(h, 0), mi.base);
+	hfc_http_free(h);
+	HfcHttpOptions o = { .retries = 0 };
+	const char *ftp[] = { url[1] };
+	assert_int_equal(hfc_http_new(ftp, 1, &o, &h, &err), -EPROTONOSUPPORT);
+	assert_null(strstr(err.msg, "secret"));
+}
+
 static void test_64_mirrors(void **state)
 {
 	(void)state;
@@ -660,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_paths_checked),
 		cmocka_unit_test(test_once),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_64_mirrors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
