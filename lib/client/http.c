@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -20,15 +21,27 @@ typedef struct Mirror {
 	uint64_t requests, errors;
 } Mirror;
 
+/*
+ * A connection of the pool: an easy handle that keeps its connections alive between transfers,
+ * run in a multi handle of its own so that another thread can wake a transfer and end it
+ * (curl_multi_wakeup), which curl_easy_perform() does not allow.
+ */
+typedef struct Conn {
+	CURL *easy;
+	CURLM *multi;
+} Conn;
+
 struct HfcHttp {
 	HfcHttpOptions o;
 	Mirror *mirrors;
 	size_t nmirrors;
 	pthread_mutex_t lock;
-	pthread_cond_t handle_free;
-	CURL **handles; /* idle handles; each keeps its connections alive between transfers */
+	pthread_cond_t changed; /* a connection came back, or the fetcher was cancelled */
+	Conn *conns;            /* o.connections of them */
+	Conn **idle;            /* those not in a transfer */
 	size_t nidle;
 	unsigned demand_waiting;
+	atomic_bool cancelled;
 	HfcHttpStats stats;
 };
 
@@ -119,13 +132,14 @@ static CURL *handle_new(const HfcHttpOptions *o)
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "hfcloop/1");
 	return c;
 }
+
+static void probe(HfcHttp *h);
 
 int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *o, HfcHttp **ret,
 		 HfcErr *err)
@@ -147,10 +161,17 @@ int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *
 	if (!h->o.connect_timeout_ms)
 		h->o.connect_timeout_ms = 5000;
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_cond_init(&h->handle_free, NULL);
+	/* Waits for a resting mirror are timed on the monotonic clock, like the rest times. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->changed, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&h->cancelled, false);
 	h->mirrors = calloc(nbases, sizeof(Mirror));
-	h->handles = calloc(h->o.connections, sizeof(CURL *));
-	if (!h->mirrors || !h->handles) {
+	h->conns = calloc(h->o.connections, sizeof(Conn));
+	h->idle = calloc(h->o.connections, sizeof(Conn *));
+	if (!h->mirrors || !h->conns || !h->idle) {
 		hfc_http_free(h);
 		return -ENOMEM;
 	}
@@ -176,36 +197,17 @@ int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *
 		}
 	}
 	for (unsigned i = 0; i < h->o.connections; i++) {
-		h->handles[i] = handle_new(&h->o);
-		if (!h->handles[i]) {
+		Conn *k = &h->conns[i];
+		k->easy = handle_new(&h->o);
+		k->multi = curl_multi_init();
+		if (!k->easy || !k->multi) {
 			hfc_http_free(h);
 			return -ENOMEM;
 		}
-		h->nidle++;
+		h->idle[h->nidle++] = k;
 	}
-	if (h->o.probe && nbases > 1) {
-		/* netselect: ask every mirror for index.idx's headers, keep the fastest first. */
-		for (size_t i = 0; i < nbases; i++) {
-			CURL *c = h->handles[0];
-			char url[PATH_MAX];
-			snprintf(url, sizeof(url), "%s/index.idx", h->mirrors[i].base);
-			curl_easy_setopt(c, CURLOPT_URL, url);
-			curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)MIN(h->o.timeout_ms, 3000u));
-			CURLcode cc = curl_easy_perform(c);
-			long code = 0;
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-			double t = 0;
-			curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &t);
-			if (cc == CURLE_OK && (code == 200 || code == 0))
-				h->mirrors[i].latency_ms = t * 1000;
-			else
-				h->mirrors[i].down_until = hfc_monotonic() + 5;
-			curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
-			curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-			curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)h->o.timeout_ms);
-		}
-	}
+	if (h->o.probe && nbases > 1)
+		probe(h);
 	*ret = h;
 	return 0;
 }
@@ -214,18 +216,34 @@ void hfc_http_free(HfcHttp *h)
 {
 	if (!h)
 		return;
-	for (unsigned i = 0; h->handles && i < h->o.connections; i++)
-		if (h->handles[i])
-			curl_easy_cleanup(h->handles[i]);
+	for (unsigned i = 0; h->conns && i < h->o.connections; i++) {
+		if (h->conns[i].easy)
+			curl_easy_cleanup(h->conns[i].easy);
+		if (h->conns[i].multi)
+			curl_multi_cleanup(h->conns[i].multi);
+	}
 	for (size_t i = 0; i < h->nmirrors; i++) {
 		free(h->mirrors[i].base);
 		free(h->mirrors[i].display);
 	}
 	free(h->mirrors);
-	free(h->handles);
-	pthread_cond_destroy(&h->handle_free);
+	free(h->conns);
+	free(h->idle);
+	pthread_cond_destroy(&h->changed);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+void hfc_http_cancel(HfcHttp *h)
+{
+	atomic_store(&h->cancelled, true);
+	pthread_mutex_lock(&h->lock);
+	/* Wakes the waits for a connection and for a resting mirror ... */
+	pthread_cond_broadcast(&h->changed);
+	/* ... and every transfer, which then sees the flag (an idle one's next poll returns). */
+	for (unsigned i = 0; i < h->o.connections; i++)
+		curl_multi_wakeup(h->conns[i].multi);
+	pthread_mutex_unlock(&h->lock);
 }
 
 size_t hfc_http_mirrors(const HfcHttp *h)
@@ -269,28 +287,49 @@ static int pick_mirror(HfcHttp *h, uint64_t avoid, double now)
 	return best >= 0 ? best : soonest;
 }
 
-static CURL *take_handle(HfcHttp *h, bool background)
+/* A connection of the pool, or NULL once the fetcher is cancelled. */
+static Conn *take_handle(HfcHttp *h, bool background)
 {
 	pthread_mutex_lock(&h->lock);
 	if (!background)
 		h->demand_waiting++;
 	/* Background requests leave the last connection to demand reads, and yield to waiters. */
 	unsigned keep = background && h->o.connections > 1 ? 2 : 1;
-	while (h->nidle < keep || (background && h->demand_waiting > 0))
-		pthread_cond_wait(&h->handle_free, &h->lock);
+	while (!atomic_load(&h->cancelled) &&
+	       (h->nidle < keep || (background && h->demand_waiting > 0)))
+		pthread_cond_wait(&h->changed, &h->lock);
 	if (!background)
 		h->demand_waiting--;
-	CURL *c = h->handles[--h->nidle];
+	Conn *k = atomic_load(&h->cancelled) ? NULL : h->idle[--h->nidle];
 	pthread_mutex_unlock(&h->lock);
-	return c;
+	return k;
 }
 
-static void give_handle(HfcHttp *h, CURL *c)
+static void give_handle(HfcHttp *h, Conn *k)
 {
 	pthread_mutex_lock(&h->lock);
-	h->handles[h->nidle++] = c;
-	pthread_cond_broadcast(&h->handle_free);
+	h->idle[h->nidle++] = k;
+	pthread_cond_broadcast(&h->changed);
 	pthread_mutex_unlock(&h->lock);
+}
+
+/*
+ * Waits `secs` for a resting mirror, or less when the fetcher is cancelled meanwhile. Returns 0,
+ * or -ECANCELED.
+ */
+static int rest(HfcHttp *h, double secs)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	double t = (double)end.tv_sec + (double)end.tv_nsec / 1e9 + secs;
+	end.tv_sec = (time_t)t;
+	end.tv_nsec = (long)((t - (double)end.tv_sec) * 1e9);
+	pthread_mutex_lock(&h->lock);
+	while (!atomic_load(&h->cancelled) &&
+	       pthread_cond_timedwait(&h->changed, &h->lock, &end) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&h->lock);
+	return atomic_load(&h->cancelled) ? -ECANCELED : 0;
 }
 
 /* Checks a relative path before it becomes part of a URL: no "..", no scheme, no oddities. */
@@ -308,7 +347,8 @@ static bool path_ok(const char *p)
 /* One request as the loop sees it: a GET into a caller's buffer, or a HEAD for the size. */
 typedef struct Request {
 	bool head;
-	char *buf; /* GET: the body goes here, at most max bytes */
+	unsigned timeout_ms; /* 0: the fetcher's */
+	char *buf;           /* GET: the body goes here, at most max bytes */
 	size_t len, max;
 	bool overflow;
 	int64_t size; /* HEAD: the Content-Length, -1 when the server sent none */
@@ -335,7 +375,43 @@ typedef struct Answer {
 	long code;
 	double ttfb;
 	bool is_file;
+	bool cancelled;
 } Answer;
+
+/*
+ * Runs the transfer set up on k's easy handle to its end, or until the fetcher is cancelled:
+ * curl's own poll is woken by hfc_http_cancel(), so a transfer in flight ends at once.
+ */
+static CURLcode run(HfcHttp *h, Conn *k, bool *ret_cancelled)
+{
+	*ret_cancelled = false;
+	if (curl_multi_add_handle(k->multi, k->easy) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	CURLcode cc = CURLE_RECV_ERROR;
+	for (;;) {
+		int running = 0;
+		if (curl_multi_perform(k->multi, &running) != CURLM_OK)
+			break;
+		if (!running) {
+			CURLMsg *msg;
+			int left;
+			while ((msg = curl_multi_info_read(k->multi, &left)))
+				if (msg->msg == CURLMSG_DONE)
+					cc = msg->data.result;
+			break;
+		}
+		if (atomic_load(&h->cancelled)) {
+			*ret_cancelled = true;
+			cc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(k->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			break;
+	}
+	/* Taking the handle out ends a transfer cut short; its connection is not reused. */
+	curl_multi_remove_handle(k->multi, k->easy);
+	return cc;
+}
 
 /* Performs rq on mirror m with a handle of the pool. */
 static Answer perform(HfcHttp *h, int m, const char *path, Request *rq, bool background)
@@ -345,36 +421,67 @@ static Answer perform(HfcHttp *h, int m, const char *path, Request *rq, bool bac
 	Answer a = { .is_file = strncmp(url, "file://", 7) == 0 };
 	rq->len = 0;
 	rq->overflow = false;
-	CURL *c = take_handle(h, background);
+	Conn *k = take_handle(h, background);
+	if (!k) {
+		a.cancelled = true;
+		return a;
+	}
+	CURL *c = k->easy;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* The pool's handles serve GETs and HEADs alike: every request sets its own method. */
 	if (rq->head)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	else
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+			 (long)(rq->timeout_ms ? rq->timeout_ms : h->o.timeout_ms));
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, rq);
-	a.cc = curl_easy_perform(c);
+	a.cc = run(h, k, &a.cancelled);
 	curl_off_t cl = -1;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.code);
 	curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &a.ttfb);
 	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	rq->size = cl;
-	give_handle(h, c);
+	give_handle(h, k);
 	return a;
+}
+
+/* True when an answer is a success: status 200, or a file:// read. */
+static bool answer_ok(const Answer *a)
+{
+	return a->cc == CURLE_OK && (a->code == 200 || (a->is_file && a->code == 0));
+}
+
+/* netselect: ask every mirror for index.idx's headers, keep the fastest first. */
+static void probe(HfcHttp *h)
+{
+	for (size_t i = 0; i < h->nmirrors; i++) {
+		Request rq = { .head = true, .timeout_ms = MIN(h->o.timeout_ms, 3000u) };
+		Answer a = perform(h, (int)i, "index.idx", &rq, false);
+		if (answer_ok(&a))
+			h->mirrors[i].latency_ms = a.ttfb * 1000;
+		else
+			h->mirrors[i].down_until = hfc_monotonic() + 5;
+	}
 }
 
 /*
  * Counts an answer of mirror m against it and says what it means: 0 for a success, else -errno
- * with what filled; a mirror that failed rests a while. Called with the lock held.
+ * with what filled; a mirror that failed rests a while. A transfer cut short by cancelling
+ * counts against no one. Called with the lock held.
  */
 static int judge(HfcHttp *h, int m, const Answer *a, const Request *rq, char *what,
 		 size_t what_len)
 {
 	Mirror *mi = &h->mirrors[m];
+	if (a->cancelled) {
+		snprintf(what, what_len, "cancelled");
+		return -ECANCELED;
+	}
 	mi->requests++;
 	h->stats.requests++;
-	if (a->cc == CURLE_OK && (a->code == 200 || (a->is_file && a->code == 0))) {
+	if (answer_ok(a)) {
 		mi->fails = 0;
 		mi->down_until = 0;
 		/* A good answer after bad data starts the average afresh (report_bad may undo it). */
@@ -423,7 +530,12 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 	int last = -EIO;
 	char what[256] = "";
 	unsigned attempts = flags & HFC_HTTP_ONCE ? (unsigned)h->nmirrors : h->o.retries + 1;
-	for (unsigned attempt = 0; attempt < attempts; attempt++) {
+	for (unsigned attempt = 0; attempt < attempts && last != -ECANCELED; attempt++) {
+		if (atomic_load(&h->cancelled)) {
+			last = -ECANCELED;
+			snprintf(what, sizeof(what), "cancelled");
+			break;
+		}
 		pthread_mutex_lock(&h->lock);
 		uint64_t skip = avoid | missing;
 		/* When every mirror is excluded, bad data beats none: retry the avoided ones. */
@@ -437,10 +549,11 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 		if (m < 0 || ((flags & HFC_HTTP_ONCE) && (tried & (UINT64_C(1) << m))))
 			break; /* every mirror said 404, or each was asked once */
 		tried |= UINT64_C(1) << m;
-		if (wait > 0 && !(flags & HFC_HTTP_ONCE)) {
-			/* Only down mirrors are left: wait for the first to come back. */
-			struct timespec ts = { (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9) };
-			nanosleep(&ts, NULL);
+		/* Only down mirrors are left: wait for the first to come back. */
+		if (wait > 0 && !(flags & HFC_HTTP_ONCE) && rest(h, wait) < 0) {
+			last = -ECANCELED;
+			snprintf(what, sizeof(what), "cancelled");
+			break;
 		}
 
 		Answer a = perform(h, m, path, rq, flags & HFC_HTTP_BACKGROUND);
@@ -453,7 +566,7 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 			missing |= UINT64_C(1) << m; /* the same answer again: no use asking */
 	}
 	/* A 404 from every mirror is a clear answer; anything else is an I/O failure. */
-	if (missing == all && last != -EFBIG)
+	if (missing == all && last != -EFBIG && last != -ECANCELED)
 		last = -ENOENT;
 	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
 }

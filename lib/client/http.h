@@ -47,8 +47,15 @@ typedef struct HfcMirrorInfo {
 int hfc_http_new(const char *const *bases, size_t nbases, const HfcHttpOptions *o, HfcHttp **ret,
 		 HfcErr *err);
 
-/* Frees the fetcher; NULL is fine. */
+/* Frees the fetcher; NULL is fine. No request may be under way (see hfc_http_cancel). */
 void hfc_http_free(HfcHttp *h);
+
+/*
+ * Cancels the fetcher for good, from any thread (shutdown): every transfer under way ends at
+ * once, every wait for a connection or for a resting mirror too, and every request from now on
+ * fails at once with -ECANCELED. The requests then return; free the fetcher after they did.
+ */
+void hfc_http_cancel(HfcHttp *h);
 
 static inline void hfc_http_freep(HfcHttp **h)
 {
@@ -65,7 +72,7 @@ static inline void hfc_http_freep(HfcHttp **h)
  * path. Retries transport errors, timeouts and HTTP errors on the next mirror; a mirror that
  * failed rests 0.1 s, doubling while it goes on failing (at most 30 s). Returns the number of
  * bytes and sets *ret_mirror (may be NULL), or -ENOENT when every mirror answered 404, -EIO,
- * -ETIMEDOUT or -EFBIG, with err filled.
+ * -ETIMEDOUT, -EFBIG, or -ECANCELED after hfc_http_cancel(), with err filled.
  */
 ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,
 		     unsigned flags, unsigned *ret_mirror, HfcErr *err);

@@ -20,11 +20,11 @@ static void *prefetch_main(void *arg)
 	for (;;) {
 		/* Reserve the block's memory first: threads together stay within the bound, and
 		 * one block always fits, whatever the block size. */
-		while (!r->stopping && r->pf_next < r->profile->n &&
+		while (!r->stopping && !r->cancelled && r->pf_next < r->profile->n &&
 		       r->pinned_bytes + r->pf_reserved > 0 &&
 		       r->pinned_bytes + r->pf_reserved + r->idx->block_size > r->o.prefetch_memory)
 			pthread_cond_wait(&r->pf_cond, &r->lock);
-		if (r->stopping || r->pf_next >= r->profile->n)
+		if (r->stopping || r->cancelled || r->pf_next >= r->profile->n)
 			break;
 		const HfcProfileEntry *pe = &r->profile->e[r->pf_next++];
 		const HfcIndexEntry *ie = &r->idx->entries[pe->block];

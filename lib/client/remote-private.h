@@ -67,6 +67,7 @@ struct HfcRemote {
 	uint64_t mem_bytes;
 	Scratch *scratch;
 	bool stopping; /* the workers of readahead and prefetch end */
+	bool cancelled; /* hfc_remote_cancel(): waits for other threads' loads end too */
 
 	/* readahead */
 	pthread_t *ra_threads;

@@ -361,10 +361,25 @@ int hfc_remote_start(HfcRemote *r)
 	return remote_readahead_start(r);
 }
 
+void hfc_remote_cancel(HfcRemote *r)
+{
+	hfc_http_cancel(r->http);
+	pthread_mutex_lock(&r->lock);
+	r->cancelled = true;
+	/* Readers waiting for another thread's load, and idle workers, look again. */
+	pthread_cond_broadcast(&r->changed);
+	pthread_cond_broadcast(&r->ra_cond);
+	pthread_cond_broadcast(&r->pf_cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
 void hfc_remote_free(HfcRemote *r)
 {
 	if (!r)
 		return;
+	/* Workers may be in a transfer (readahead, prefetch): end it rather than wait it out. */
+	if (r->http)
+		hfc_remote_cancel(r);
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_mutex_unlock(&r->lock);

@@ -70,7 +70,17 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
  */
 int hfc_remote_start(HfcRemote *r);
 
-/* Stops the readahead workers, flushes the trace and frees the remote; NULL is fine. */
+/*
+ * Shuts the remote down from any thread, with reads in flight: every transfer and every wait
+ * (for a connection, a resting mirror, another reader's download) ends at once, and reads fail
+ * with -EIO from now on. Returns at once; free the remote once no read is under way any more.
+ */
+void hfc_remote_cancel(HfcRemote *r);
+
+/*
+ * Cancels what the readahead and prefetch workers are fetching, stops them, flushes the trace
+ * and frees the remote; NULL is fine. No read may be under way.
+ */
 void hfc_remote_free(HfcRemote *r);
 
 static inline void hfc_remote_freep(HfcRemote **r)

@@ -148,7 +148,16 @@ static void serve_one(int fd)
 	}
 }
 
-/* One connection at a time: the tests make one request at a time. */
+/* One connection, in a thread of its own: a held request must not hold up the others. */
+static void *conn_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	serve_one(fd);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+	return NULL;
+}
+
 static void *server_main(void *arg)
 {
 	(void)arg;
@@ -162,9 +171,15 @@ static void *server_main(void *arg)
 		int fd = accept4(srv.lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		serve_one(fd);
-		shutdown(fd, SHUT_WR);
-		close(fd);
+		pthread_t t;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, conn_main, (void *)(intptr_t)fd) != 0) {
+			serve_one(fd);
+			close(fd);
+		}
+		pthread_attr_destroy(&at);
 	}
 }
 
@@ -609,6 +624,100 @@ static void test_probe(void **state)
 	hfc_http_free(h);
 }
 
+/* A request made in a thread of its own, to be cancelled from the test's. */
+typedef struct Pending {
+	HfcHttp *h;
+	const char *path;
+	unsigned flags;
+	pthread_t tid;
+	ssize_t r;
+	double t_end;
+	char err[256];
+} Pending;
+
+static void *pending_main(void *arg)
+{
+	Pending *p = arg;
+	char buf[64];
+	HfcErr err = { "" };
+	p->r = hfc_http_get(p->h, p->path, buf, sizeof(buf), 0, p->flags, NULL, &err);
+	p->t_end = hfc_monotonic();
+	snprintf(p->err, sizeof(p->err), "%s", err.msg);
+	return NULL;
+}
+
+static void pending_start(Pending *p, HfcHttp *h, const char *path, unsigned flags)
+{
+	*p = (Pending){ .h = h, .path = path, .flags = flags };
+	assert_int_equal(pthread_create(&p->tid, NULL, pending_main, p), 0);
+}
+
+/* Waits (at most 5 s) until behaviour b has received n requests. */
+static void wait_asked(int b, unsigned n)
+{
+	for (int i = 0; i < 5000 && asked(b) < n; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	assert_true(asked(b) >= n);
+}
+
+static void test_cancel(void **state)
+{
+	(void)state;
+	/*
+	 * One connection, a 60 s timeout: a transfer held by the slow mirror, a request waiting for
+	 * the connection, and one resting between retries on a failing mirror end within 0.5 s of
+	 * the cancel, long before any timeout would end them.
+	 */
+	char url[2][128];
+	snprintf(url[0], sizeof(url[0]), "http://127.0.0.1:%u/slow", srv.port);
+	snprintf(url[1], sizeof(url[1]), "http://127.0.0.1:%u/e500", srv.port);
+	const char *bases[] = { url[0], url[1] };
+	HfcHttpOptions o = { .connections = 1, .timeout_ms = 60000, .connect_timeout_ms = 2000,
+			     .retries = 20 };
+	HfcHttp *slow = NULL, *failing = NULL;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_new(bases, 1, &o, &slow, &err), 0);
+	assert_int_equal(hfc_http_new(bases + 1, 1, &o, &failing, &err), 0);
+	reset_counts();
+	Pending held, queued, resting;
+	pending_start(&held, slow, "x/small.txt", 0);
+	wait_asked(B_SLOW, 1);
+	pending_start(&queued, slow, "x/small.txt", 0);
+	pending_start(&resting, failing, "x/small.txt", 0);
+	/* After 4 failures the mirror rests 0.8 s, then 1.6 s, ...: cancel during a rest. */
+	wait_asked(B_E500, 4);
+	nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+	double t0 = hfc_monotonic();
+	hfc_http_cancel(slow);
+	hfc_http_cancel(failing);
+	pthread_join(held.tid, NULL);
+	pthread_join(queued.tid, NULL);
+	pthread_join(resting.tid, NULL);
+	Pending *all[] = { &held, &queued, &resting };
+	for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+		assert_int_equal(all[i]->r, -ECANCELED);
+		assert_string_equal(all[i]->err, "x/small.txt: cancelled");
+		assert_true(all[i]->t_end - t0 < 0.5);
+	}
+	assert_int_equal(asked(B_SLOW), 1);
+	assert_true(asked(B_E500) < 10);
+	/* Nothing is asked any more: requests fail at once. */
+	reset_counts();
+	char buf[64];
+	t0 = hfc_monotonic();
+	assert_int_equal(hfc_http_get(slow, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 -ECANCELED);
+	int64_t size;
+	assert_int_equal(hfc_http_head(failing, "x/small.txt", &size, NULL, &err), -ECANCELED);
+	assert_true(hfc_monotonic() - t0 < 0.1);
+	assert_int_equal(asked(B_SLOW) + asked(B_E500), 0);
+	/* A cancelled transfer is no failure of its mirror. */
+	HfcHttpStats s = stats_of(slow);
+	assert_int_equal(s.errors, 0);
+	hfc_http_free(slow);
+	hfc_http_free(failing);
+}
+
 static void test_redact(void **state)
 {
 	(void)state;
@@ -702,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_paths_checked),
 		cmocka_unit_test(test_once),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_64_mirrors),
 	};
