@@ -176,6 +176,7 @@ typedef struct Args {
 	const char *bases[HFC_HTTP_MIRRORS_MAX]; /* the mirrors */
 	int nbases;
 	const char *mountpoint;
+	char mountpoint_abs[PATH_MAX];
 } Args;
 
 static int parse_args(int argc, char **argv, Args *a)
@@ -317,6 +318,10 @@ static int run(const char *argv0, Args *a)
 	struct stat mst;
 	if (stat(a->mountpoint, &mst) < 0 || !S_ISDIR(mst.st_mode))
 		return hfc_log_error(a->mountpoint, "not a directory");
+	/* fuse_daemonize() changes to "/" even in the foreground: unmounting needs the full path. */
+	if (!realpath(a->mountpoint, a->mountpoint_abs))
+		return hfc_log_errno(-errno, a->mountpoint);
+	a->mountpoint = a->mountpoint_abs;
 	clock_gettime(CLOCK_REALTIME, &mount_time);
 	/* Fetch and check the index before mounting: a bad site never gets mounted. */
 	HfcErr err = { "" };
