@@ -75,6 +75,9 @@ int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o)
 	case HFC_OPT_ALLOW_OLDER:
 		o->allow_older = true;
 		break;
+	case HFC_OPT_ALLOW_REDIRECT_HOST:
+		o->http.allow_redirect_host = true;
+		break;
 	default:
 		return 0;
 	}

@@ -128,9 +128,8 @@ static CURL *handle_new(const HfcHttpOptions *o)
 		return NULL;
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 3L);
+	/* Redirects are followed by perform(), which checks each before any request goes there. */
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -287,6 +286,50 @@ static int pick_mirror(HfcHttp *h, uint64_t avoid, double now)
 	return best >= 0 ? best : soonest;
 }
 
+/* Copies part `what` of the parsed URL u into out (lowercase); false when it has none. */
+static bool url_part(CURLU *u, CURLUPart what, char *out, size_t outlen)
+{
+	char *v = NULL;
+	if (curl_url_get(u, what, &v, 0) != CURLUE_OK || !v)
+		return false;
+	snprintf(out, outlen, "%s", v);
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	curl_free(v);
+	return true;
+}
+
+int hfc_http_redirect_check(const char *from, const char *to, bool allow_other_host, char *why,
+			    size_t why_len)
+{
+	char fs[16] = "", fh[256] = "", ts[16] = "", th[256] = "";
+	CURLU *f = curl_url(), *t = curl_url();
+	bool ok = f && t && curl_url_set(f, CURLUPART_URL, from, 0) == CURLUE_OK &&
+		  curl_url_set(t, CURLUPART_URL, to, 0) == CURLUE_OK &&
+		  url_part(f, CURLUPART_SCHEME, fs, sizeof(fs)) &&
+		  url_part(t, CURLUPART_SCHEME, ts, sizeof(ts));
+	if (ok) {
+		url_part(f, CURLUPART_HOST, fh, sizeof(fh));
+		url_part(t, CURLUPART_HOST, th, sizeof(th));
+	}
+	curl_url_cleanup(f);
+	curl_url_cleanup(t);
+	const char *no = NULL;
+	if (!ok)
+		no = "not a URL";
+	else if (strcmp(ts, "http") != 0 && strcmp(ts, "https") != 0)
+		no = "to a scheme other than http:// and https://";
+	else if (strcmp(fs, "https") == 0 && strcmp(ts, "http") == 0)
+		no = "from https:// down to http://";
+	else if (strcmp(fh, th) != 0 && !allow_other_host)
+		no = "to another host";
+	if (!no)
+		return 0;
+	snprintf(why, why_len, "%s", no);
+	return -EPERM;
+}
+
 /* A connection of the pool, or NULL once the fetcher is cancelled. */
 static Conn *take_handle(HfcHttp *h, bool background)
 {
@@ -348,6 +391,7 @@ static bool path_ok(const char *p)
 typedef struct Request {
 	bool head;
 	unsigned timeout_ms; /* 0: the fetcher's */
+	CURL *easy;          /* the handle of the transfer under way */
 	char *buf;           /* GET: the body goes here, at most max bytes */
 	size_t len, max;
 	bool overflow;
@@ -358,8 +402,11 @@ static size_t body_write(char *data, size_t size, size_t nmemb, void *ud)
 {
 	Request *rq = ud;
 	size_t n = size * nmemb;
-	if (rq->head)
-		return n; /* nothing is kept of a HEAD's answer but its headers */
+	long code = 0;
+	curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &code);
+	/* Only a good answer's body is kept: an error page's or a redirect's says nothing. */
+	if (rq->head || (code != 200 && code != 0))
+		return n;
 	if (n > rq->max - rq->len) {
 		rq->overflow = true;
 		return 0; /* aborts the transfer */
@@ -376,7 +423,10 @@ typedef struct Answer {
 	double ttfb;
 	bool is_file;
 	bool cancelled;
+	char refused[512]; /* a redirect not followed: where to and why */
 } Answer;
+
+#define MAX_REDIRECTS 3
 
 /*
  * Runs the transfer set up on k's easy handle to its end, or until the fetcher is cancelled:
@@ -413,20 +463,13 @@ static CURLcode run(HfcHttp *h, Conn *k, bool *ret_cancelled)
 	return cc;
 }
 
-/* Performs rq on mirror m with a handle of the pool. */
-static Answer perform(HfcHttp *h, int m, const char *path, Request *rq, bool background)
+/* Performs rq at url on connection k: one transfer, no redirect followed. */
+static void transfer(HfcHttp *h, Conn *k, const char *url, Request *rq, Answer *a)
 {
-	char url[PATH_MAX];
-	snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
-	Answer a = { .is_file = strncmp(url, "file://", 7) == 0 };
+	CURL *c = k->easy;
 	rq->len = 0;
 	rq->overflow = false;
-	Conn *k = take_handle(h, background);
-	if (!k) {
-		a.cancelled = true;
-		return a;
-	}
-	CURL *c = k->easy;
+	rq->easy = c;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* The pool's handles serve GETs and HEADs alike: every request sets its own method. */
 	if (rq->head)
@@ -437,12 +480,57 @@ static Answer perform(HfcHttp *h, int m, const char *path, Request *rq, bool bac
 			 (long)(rq->timeout_ms ? rq->timeout_ms : h->o.timeout_ms));
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, rq);
-	a.cc = run(h, k, &a.cancelled);
+	a->cc = run(h, k, &a->cancelled);
 	curl_off_t cl = -1;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a.code);
-	curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &a.ttfb);
+	a->code = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->code);
+	curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME, &a->ttfb);
 	curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	rq->size = cl;
+}
+
+static bool is_redirect(long code)
+{
+	return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
+}
+
+/*
+ * Performs rq on mirror m with a connection of the pool, following up to MAX_REDIRECTS
+ * redirects, each only when hfc_http_redirect_check() allows it: the check comes before any
+ * request goes to the new place, which curl's own following would not give.
+ */
+static Answer perform(HfcHttp *h, int m, const char *path, Request *rq, bool background)
+{
+	char url[PATH_MAX];
+	snprintf(url, sizeof(url), "%s/%s", h->mirrors[m].base, path);
+	Answer a = { .is_file = strncmp(url, "file://", 7) == 0 };
+	Conn *k = take_handle(h, background);
+	if (!k) {
+		a.cancelled = true;
+		return a;
+	}
+	for (unsigned hop = 0;; hop++) {
+		transfer(h, k, url, rq, &a);
+		if (a.cc != CURLE_OK || !is_redirect(a.code))
+			break;
+		char *loc = NULL, why[128], shown[256];
+		curl_easy_getinfo(k->easy, CURLINFO_REDIRECT_URL, &loc);
+		hfc_url_redact(loc ? loc : "", shown, sizeof(shown));
+		if (!loc)
+			snprintf(why, sizeof(why), "without a location");
+		else if (hop == MAX_REDIRECTS)
+			snprintf(why, sizeof(why), "one too many (at most %d)", MAX_REDIRECTS);
+		else if (strlen(loc) >= sizeof(url))
+			snprintf(why, sizeof(why), "to a URL too long");
+		else if (hfc_http_redirect_check(url, loc, h->o.allow_redirect_host, why,
+						 sizeof(why)) == 0) {
+			snprintf(url, sizeof(url), "%s", loc);
+			continue;
+		}
+		snprintf(a.refused, sizeof(a.refused), "redirect %s%s refused: %s",
+			 loc ? "to " : "", shown, why);
+		break;
+	}
 	give_handle(h, k);
 	return a;
 }
@@ -494,6 +582,11 @@ static int judge(HfcHttp *h, int m, const Answer *a, const Request *rq, char *wh
 	}
 	mi->errors++;
 	h->stats.errors++;
+	if (a->refused[0]) {
+		/* The mirror's setup, not a passing failure: no rest, and no use asking again. */
+		snprintf(what, what_len, "%s", a->refused);
+		return -EPERM;
+	}
 	if (rq->overflow) {
 		snprintf(what, what_len, "larger than %zu bytes", rq->max);
 		return -EFBIG;
@@ -525,10 +618,10 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 	if (!path_ok(path))
 		return hfc_err_set(err, -EINVAL, "%s: not a site path", path);
 	uint64_t all = hfc_http_all_mirrors(h->nmirrors);
-	uint64_t missing = 0; /* mirrors that answered 404 (or too much) for this path */
+	uint64_t missing = 0; /* mirrors that answered 404, too much or a redirect refused */
 	uint64_t tried = 0;
 	int last = -EIO;
-	char what[256] = "";
+	char what[600] = "";
 	unsigned attempts = flags & HFC_HTTP_ONCE ? (unsigned)h->nmirrors : h->o.retries + 1;
 	for (unsigned attempt = 0; attempt < attempts && last != -ECANCELED; attempt++) {
 		if (atomic_load(&h->cancelled)) {
@@ -562,12 +655,11 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 		pthread_mutex_unlock(&h->lock);
 		if (last == 0)
 			return m;
-		if (last == -EFBIG || last == -ENOENT)
-			missing |= UINT64_C(1) << m; /* the same answer again: no use asking */
+		/* The same answer would come again: no use asking that mirror. */
+		if (last == -EFBIG || last == -ENOENT || last == -EPERM)
+			missing |= UINT64_C(1) << m;
 	}
-	/* A 404 from every mirror is a clear answer; anything else is an I/O failure. */
-	if (missing == all && last != -EFBIG && last != -ECANCELED)
-		last = -ENOENT;
+	/* -ENOENT stands when the mirrors left said 404 last: the others are out of the running. */
 	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
 }
 

@@ -26,6 +26,7 @@ typedef struct HfcHttpOptions {
 	unsigned connect_timeout_ms; /* default 5000 */
 	unsigned retries;      /* further attempts after the first (default 4) */
 	bool probe;            /* measure each mirror's latency at start (netselect) */
+	bool allow_redirect_host; /* follow redirects to another host (never https -> http) */
 } HfcHttpOptions;
 
 typedef struct HfcHttpStats {
@@ -70,9 +71,10 @@ static inline void hfc_http_freep(HfcHttp **h)
  * Fetches base/path (a checked relative path) into buf (at most max bytes; more is an error).
  * avoid (may be 0) is a bit set of mirrors not to ask, e.g. those that served bad data for this
  * path. Retries transport errors, timeouts and HTTP errors on the next mirror; a mirror that
- * failed rests 0.1 s, doubling while it goes on failing (at most 30 s). Returns the number of
- * bytes and sets *ret_mirror (may be NULL), or -ENOENT when every mirror answered 404, -EIO,
- * -ETIMEDOUT, -EFBIG, or -ECANCELED after hfc_http_cancel(), with err filled.
+ * failed rests 0.1 s, doubling while it goes on failing (at most 30 s). Follows at most 3
+ * redirects that hfc_http_redirect_check() allows. Returns the number of bytes and sets
+ * *ret_mirror (may be NULL), or -ENOENT when every mirror answered 404, -EIO, -ETIMEDOUT,
+ * -EFBIG, -EPERM (a redirect refused), or -ECANCELED after hfc_http_cancel(), with err filled.
  */
 ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,
 		     unsigned flags, unsigned *ret_mirror, HfcErr *err);
@@ -104,6 +106,14 @@ void hfc_url_redact(const char *url, char *out, size_t outlen);
 
 /* Fills stats and, when info is not NULL, one HfcMirrorInfo per mirror. */
 void hfc_http_stats(HfcHttp *h, HfcHttpStats *stats, HfcMirrorInfo *info);
+
+/*
+ * The redirect policy: returns 0 when a request to URL from may follow a redirect to URL to,
+ * else -EPERM with why filled: only http:// and https:// are followed, never https:// down to
+ * http://, and another host only when allow_other_host (--allow-redirect-host).
+ */
+int hfc_http_redirect_check(const char *from, const char *to, bool allow_other_host, char *why,
+			    size_t why_len);
 
 /*
  * Asks for the headers of base/path (HEAD; for file:// the file's size) from the best mirror,

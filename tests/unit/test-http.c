@@ -31,8 +31,11 @@
 #define SLOW_HOLD_MS 5000          /* the slow mirror's answer, long after any client's timeout */
 
 static const char *const behaviours[] = { "good", "good2", "good3", "e404", "e500", "e500b",
-					   "slow", "nolen" };
-enum { B_GOOD, B_GOOD2, B_GOOD3, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, NB };
+					   "slow", "nolen", "redir", "redirx", "redirloop" };
+enum {
+	B_GOOD, B_GOOD2, B_GOOD3, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, B_REDIR, B_REDIRX,
+	B_REDIRLOOP, NB
+};
 
 static struct {
 	int lfd, stop[2];
@@ -91,6 +94,18 @@ static void answer(int fd, bool head, int status, const void *body, size_t len, 
 		send_all(fd, body, len);
 }
 
+/* A 302 to location, with a small HTML body as servers send. */
+static void redirect(int fd, const char *location)
+{
+	char hdr[1024];
+	const char *body = "<html>moved</html>\n";
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n%s",
+			 location, strlen(body), body);
+	send_all(fd, hdr, (size_t)n);
+}
+
 /* good, good2 and good3: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
 static void serve_file(int fd, bool head, const char *rest)
 {
@@ -145,6 +160,17 @@ static void serve_one(int fd)
 	case B_NOLEN:
 		answer(fd, head, 200, SMALL, strlen(SMALL), false);
 		break;
+	case B_REDIR:
+	case B_REDIRX:
+	case B_REDIRLOOP: {
+		/* To good on this host; to good on another name of it; to itself, for ever. */
+		char loc[512];
+		snprintf(loc, sizeof(loc), "http://%s:%u/%s/%s",
+			 b == B_REDIRX ? "localhost" : "127.0.0.1", srv.port,
+			 b == B_REDIRLOOP ? "redirloop" : "good", rest);
+		redirect(fd, loc);
+		break;
+	}
 	}
 }
 
@@ -718,6 +744,91 @@ static void test_cancel(void **state)
 	hfc_http_free(failing);
 }
 
+static void test_redirect_policy(void **state)
+{
+	(void)state;
+	char why[128];
+	struct {
+		const char *from, *to;
+		bool other_host;
+		const char *why; /* NULL: followed */
+	} cases[] = {
+		{ "http://a/x", "http://a/y", false, NULL },
+		{ "http://a/x", "https://a/y", false, NULL },
+		{ "http://a:80/x", "http://A:8080/y", false, NULL },
+		{ "https://a/x", "https://a/y", false, NULL },
+		{ "https://a/x", "http://a/y", false, "from https:// down to http://" },
+		{ "https://a/x", "http://b/y", true, "from https:// down to http://" },
+		{ "http://a/x", "http://b/y", false, "to another host" },
+		{ "http://a/x", "http://b/y", true, NULL },
+		{ "http://a/x", "http://u:p@b/y", false, "to another host" },
+		{ "http://a/x", "file:///etc/passwd", true, "to a scheme other than http:// and https://" },
+		{ "http://a/x", "ftp://a/y", true, "to a scheme other than http:// and https://" },
+		{ "http://a/x", "", true, "not a URL" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		why[0] = 0;
+		int r = hfc_http_redirect_check(cases[i].from, cases[i].to, cases[i].other_host, why,
+						sizeof(why));
+		if (!cases[i].why) {
+			assert_int_equal(r, 0);
+		} else {
+			assert_int_equal(r, -EPERM);
+			assert_string_equal(why, cases[i].why);
+		}
+	}
+}
+
+static void test_redirects(void **state)
+{
+	(void)state;
+	/* A redirect on the same host is followed; its body is not taken for the file's. */
+	HfcHttp *h = fetcher(0, 2000, "redir", NULL);
+	char buf[64];
+	unsigned m = 99;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err),
+			 strlen(SMALL));
+	assert_memory_equal(buf, SMALL, strlen(SMALL));
+	assert_int_equal(m, 0);
+	assert_int_equal(asked(B_REDIR), 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	int64_t size;
+	assert_int_equal(hfc_http_head(h, "x/big.bin", &size, NULL, &err), 0);
+	assert_int_equal(size, BIG_LEN);
+	hfc_http_free(h);
+
+	/* To another host: refused before anything is asked there, and not asked again. */
+	h = fetcher(4, 2000, "redirx", NULL);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "x/small.txt: redirect to http://localhost:"));
+	assert_non_null(strstr(err.msg, "refused: to another host"));
+	assert_int_equal(asked(B_REDIRX), 1);
+	assert_int_equal(asked(B_GOOD), 0);
+	assert_int_equal(stats_of(h).errors, 1);
+	hfc_http_free(h);
+
+	/* ... unless allowed. */
+	char url[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/redirx", srv.port);
+	const char *bases[] = { url };
+	HfcHttpOptions o = { .timeout_ms = 2000, .connect_timeout_ms = 2000,
+			     .allow_redirect_host = true };
+	assert_int_equal(hfc_http_new(bases, 1, &o, &h, &err), 0);
+	reset_counts();
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 strlen(SMALL));
+	assert_int_equal(asked(B_GOOD), 1);
+	hfc_http_free(h);
+
+	/* A loop: three redirects followed, the fourth refused. */
+	h = fetcher(0, 2000, "redirloop", NULL);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "refused: one too many (at most 3)"));
+	assert_int_equal(asked(B_REDIRLOOP), 4);
+	hfc_http_free(h);
+}
+
 static void test_redact(void **state)
 {
 	(void)state;
@@ -812,6 +923,8 @@ int main(void)
 		cmocka_unit_test(test_once),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_redirect_policy),
+		cmocka_unit_test(test_redirects),
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_64_mirrors),
 	};
