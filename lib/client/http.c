@@ -394,7 +394,12 @@ typedef struct Request {
 	CURL *easy;          /* the handle of the transfer under way */
 	char *buf;           /* GET: the body goes here, at most max bytes */
 	size_t len, max;
-	bool overflow;
+	bool grow;           /* buf is ours: grown as the body comes, to max + 1 bytes at most */
+	size_t cap;
+	HfcHttpBoundFn bound; /* may be NULL */
+	void *bound_ud;
+	size_t limit;        /* the bound that the body went over */
+	bool overflow, enough, nomem;
 	int64_t size; /* HEAD: the Content-Length, -1 when the server sent none */
 } Request;
 
@@ -409,10 +414,35 @@ static size_t body_write(char *data, size_t size, size_t nmemb, void *ud)
 		return n;
 	if (n > rq->max - rq->len) {
 		rq->overflow = true;
+		rq->limit = rq->max;
 		return 0; /* aborts the transfer */
+	}
+	if (rq->grow && rq->len + n + 1 > rq->cap) {
+		/* Doubling from 64 KiB: memory follows what came, not what may come. */
+		size_t cap = MAX(rq->cap ? rq->cap * 2 : (size_t)65536, rq->len + n + 1);
+		cap = MIN(cap, rq->max + 1);
+		char *nb = realloc(rq->buf, cap);
+		if (!nb) {
+			rq->nomem = true;
+			return 0;
+		}
+		rq->buf = nb;
+		rq->cap = cap;
 	}
 	memcpy(rq->buf + rq->len, data, n);
 	rq->len += n;
+	if (rq->bound) {
+		size_t b = rq->bound(rq->buf, rq->len, rq->bound_ud);
+		if (b == HFC_HTTP_BODY_ENOUGH) {
+			rq->enough = true;
+			return 0;
+		}
+		if (rq->len > b) {
+			rq->overflow = true;
+			rq->limit = b;
+			return 0;
+		}
+	}
 	return n;
 }
 
@@ -468,7 +498,7 @@ static void transfer(HfcHttp *h, Conn *k, const char *url, Request *rq, Answer *
 {
 	CURL *c = k->easy;
 	rq->len = 0;
-	rq->overflow = false;
+	rq->overflow = rq->enough = rq->nomem = false;
 	rq->easy = c;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* The pool's handles serve GETs and HEADs alike: every request sets its own method. */
@@ -535,10 +565,14 @@ static Answer perform(HfcHttp *h, int m, const char *path, Request *rq, bool bac
 	return a;
 }
 
-/* True when an answer is a success: status 200, or a file:// read. */
-static bool answer_ok(const Answer *a)
+/*
+ * True when an answer is a success: status 200, or a file:// read, whole or ended early because
+ * the bound said its first bytes were enough.
+ */
+static bool answer_ok(const Answer *a, const Request *rq)
 {
-	return a->cc == CURLE_OK && (a->code == 200 || (a->is_file && a->code == 0));
+	bool done = a->cc == CURLE_OK || (rq && rq->enough && a->cc == CURLE_WRITE_ERROR);
+	return done && (a->code == 200 || (a->is_file && a->code == 0));
 }
 
 /* netselect: ask every mirror for index.idx's headers, keep the fastest first. */
@@ -547,7 +581,7 @@ static void probe(HfcHttp *h)
 	for (size_t i = 0; i < h->nmirrors; i++) {
 		Request rq = { .head = true, .timeout_ms = MIN(h->o.timeout_ms, 3000u) };
 		Answer a = perform(h, (int)i, "index.idx", &rq, false);
-		if (answer_ok(&a))
+		if (answer_ok(&a, NULL))
 			h->mirrors[i].latency_ms = a.ttfb * 1000;
 		else
 			h->mirrors[i].down_until = hfc_monotonic() + 5;
@@ -567,9 +601,13 @@ static int judge(HfcHttp *h, int m, const Answer *a, const Request *rq, char *wh
 		snprintf(what, what_len, "cancelled");
 		return -ECANCELED;
 	}
+	if (rq->nomem) {
+		snprintf(what, what_len, "out of memory");
+		return -ENOMEM;
+	}
 	mi->requests++;
 	h->stats.requests++;
-	if (answer_ok(a)) {
+	if (answer_ok(a, rq)) {
 		mi->fails = 0;
 		mi->down_until = 0;
 		/* A good answer after bad data starts the average afresh (report_bad may undo it). */
@@ -588,7 +626,7 @@ static int judge(HfcHttp *h, int m, const Answer *a, const Request *rq, char *wh
 		return -EPERM;
 	}
 	if (rq->overflow) {
-		snprintf(what, what_len, "larger than %zu bytes", rq->max);
+		snprintf(what, what_len, "larger than %zu bytes", rq->limit);
 		return -EFBIG;
 	}
 	if (a->code == 404 || a->code == 410 || a->cc == CURLE_FILE_COULDNT_READ_FILE) {
@@ -620,10 +658,11 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 	uint64_t all = hfc_http_all_mirrors(h->nmirrors);
 	uint64_t missing = 0; /* mirrors that answered 404, too much or a redirect refused */
 	uint64_t tried = 0;
-	int last = -EIO;
-	char what[600] = "";
+	int last = -EIO, said = 0;
+	char what[600] = "", said_what[600] = "";
 	unsigned attempts = flags & HFC_HTTP_ONCE ? (unsigned)h->nmirrors : h->o.retries + 1;
-	for (unsigned attempt = 0; attempt < attempts && last != -ECANCELED; attempt++) {
+	for (unsigned attempt = 0; attempt < attempts && last != -ECANCELED && last != -ENOMEM;
+	     attempt++) {
 		if (atomic_load(&h->cancelled)) {
 			last = -ECANCELED;
 			snprintf(what, sizeof(what), "cancelled");
@@ -658,8 +697,16 @@ static int request(HfcHttp *h, const char *path, Request *rq, uint64_t avoid, un
 		/* The same answer would come again: no use asking that mirror. */
 		if (last == -EFBIG || last == -ENOENT || last == -EPERM)
 			missing |= UINT64_C(1) << m;
+		if (last == -EFBIG || last == -EPERM) {
+			said = last;
+			memcpy(said_what, what, sizeof(what));
+		}
 	}
-	/* -ENOENT stands when the mirrors left said 404 last: the others are out of the running. */
+	/* A mirror that has the file but gave it wrongly says more than one that has it not. */
+	if (last == -ENOENT && said) {
+		last = said;
+		memcpy(what, said_what, sizeof(what));
+	}
 	return hfc_err_set(err, last, "%s: %s", path, what[0] ? what : "no mirror answered");
 }
 
@@ -675,27 +722,27 @@ ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64
 	return (ssize_t)rq.len;
 }
 
+int hfc_http_get_bounded(HfcHttp *h, const char *path, size_t max, HfcHttpBoundFn bound,
+			 void *userdata, unsigned flags, char **ret, size_t *ret_len, HfcErr *err)
+{
+	Request rq = { .max = max, .grow = true, .bound = bound, .bound_ud = userdata };
+	int m = request(h, path, &rq, 0, flags, err);
+	if (m >= 0 && !rq.buf && !(rq.buf = malloc(1)))
+		m = hfc_err_set(err, -ENOMEM, "out of memory");
+	if (m < 0) {
+		free(rq.buf);
+		return m;
+	}
+	rq.buf[rq.len] = 0;
+	*ret = rq.buf;
+	*ret_len = rq.len;
+	return 0;
+}
+
 int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
 		       size_t *ret_len, HfcErr *err)
 {
-	/* Grow geometrically: index files are usually far below their bound. */
-	size_t cap = MIN(max, (size_t)1 << 20);
-	for (;;) {
-		char *buf = malloc(cap + 1);
-		if (!buf)
-			return hfc_err_set(err, -ENOMEM, "out of memory");
-		ssize_t n = hfc_http_get(h, path, buf, cap, 0, flags, NULL, err);
-		if (n >= 0) {
-			buf[n] = 0;
-			*ret = buf;
-			*ret_len = (size_t)n;
-			return 0;
-		}
-		free(buf);
-		if (n != -EFBIG || cap >= max)
-			return (int)n;
-		cap = MIN(max, cap * 8);
-	}
+	return hfc_http_get_bounded(h, path, max, NULL, NULL, flags, ret, ret_len, err);
 }
 
 void hfc_http_report_bad(HfcHttp *h, unsigned m)

@@ -79,9 +79,29 @@ static inline void hfc_http_freep(HfcHttp **h)
 ssize_t hfc_http_get(HfcHttp *h, const char *path, void *buf, size_t max, uint64_t avoid,
 		     unsigned flags, unsigned *ret_mirror, HfcErr *err);
 
-/* Fetches into a new buffer of at most max bytes; returns 0 or -errno (see hfc_http_get). */
+/*
+ * Fetches into a new NUL-terminated buffer of at most max bytes, grown as the body comes in.
+ * Returns 0 or -errno (see hfc_http_get).
+ */
 int hfc_http_get_alloc(HfcHttp *h, const char *path, size_t max, unsigned flags, char **ret,
 		       size_t *ret_len, HfcErr *err);
+
+/*
+ * Bounds a body as it comes in, for hfc_http_get_bounded: given its first len bytes, returns the
+ * most bytes the whole body may have (past that the request fails with -EFBIG), or
+ * HFC_HTTP_BODY_ENOUGH to end the transfer there and hand the caller those bytes, when they
+ * already show what is wrong with the file (the caller's parser then says it).
+ */
+typedef size_t (*HfcHttpBoundFn)(const char *body, size_t len, void *userdata);
+#define HFC_HTTP_BODY_ENOUGH ((size_t)0)
+
+/*
+ * hfc_http_get_alloc() with a bound that the body's own first bytes set (e.g. an index's header
+ * says how long the index can be): a body that goes over it fails with -EFBIG ("larger than N
+ * bytes"), a body the bound stops early is returned as far as it came. Returns 0 or -errno.
+ */
+int hfc_http_get_bounded(HfcHttp *h, const char *path, size_t max, HfcHttpBoundFn bound,
+			 void *userdata, unsigned flags, char **ret, size_t *ret_len, HfcErr *err);
 
 /*
  * Reports that mirror m served data that failed verification: counts an error and ranks it after

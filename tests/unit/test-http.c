@@ -31,10 +31,10 @@
 #define SLOW_HOLD_MS 5000          /* the slow mirror's answer, long after any client's timeout */
 
 static const char *const behaviours[] = { "good", "good2", "good3", "e404", "e500", "e500b",
-					   "slow", "nolen", "redir", "redirx", "redirloop" };
+					   "slow", "nolen", "redir", "redirx", "redirloop", "endless" };
 enum {
 	B_GOOD, B_GOOD2, B_GOOD3, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, B_REDIR, B_REDIRX,
-	B_REDIRLOOP, NB
+	B_REDIRLOOP, B_ENDLESS, NB
 };
 
 static struct {
@@ -160,6 +160,15 @@ static void serve_one(int fd)
 	case B_NOLEN:
 		answer(fd, head, 200, SMALL, strlen(SMALL), false);
 		break;
+	case B_ENDLESS: {
+		/* No length, and bytes until the client goes away (or SLOW_HOLD_MS pass). */
+		answer(fd, true, 200, NULL, 0, false);
+		static const char line[] = "0123456789abcdef0123456789abcdef 4242\n";
+		double end = hfc_monotonic() + SLOW_HOLD_MS / 1000.0;
+		while (hfc_monotonic() < end && send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL) > 0)
+			;
+		break;
+	}
 	case B_REDIR:
 	case B_REDIRX:
 	case B_REDIRLOOP: {
@@ -348,6 +357,60 @@ static void test_efbig(void **state)
 	char *got;
 	size_t len;
 	assert_int_equal(hfc_http_get_alloc(h, "x/huge.bin", 1 << 20, 0, &got, &len, &err), -EFBIG);
+	hfc_http_free(h);
+}
+
+/* A bound for hfc_http_get_bounded: its userdata is the bound, or 0 for "enough at 10 bytes". */
+static size_t bound_fn(const char *body, size_t len, void *ud)
+{
+	(void)body;
+	size_t b = *(size_t *)ud;
+	return b ? b : len >= 10 ? HFC_HTTP_BODY_ENOUGH : SIZE_MAX;
+}
+
+static void test_bounded(void **state)
+{
+	(void)state;
+	/* An endless body: the fixed bound ends it, then a bound of its own, well below that. */
+	HfcHttp *h = fetcher(4, 5000, "endless", NULL);
+	char *got = NULL;
+	size_t len = 0;
+	HfcErr err = { "" };
+	double t0 = hfc_monotonic();
+	assert_int_equal(hfc_http_get_alloc(h, "index.idx", 1 << 20, 0, &got, &len, &err), -EFBIG);
+	assert_string_equal(err.msg, "index.idx: larger than 1048576 bytes");
+	size_t b = 100000;
+	assert_int_equal(hfc_http_get_bounded(h, "index.idx", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 -EFBIG);
+	assert_string_equal(err.msg, "index.idx: larger than 100000 bytes");
+	assert_true(hfc_monotonic() - t0 < SLOW_HOLD_MS / 1000.0);
+	/* Each asked once: the same answer would come again. */
+	assert_int_equal(asked(B_ENDLESS), 2);
+	/* Enough: the first bytes are handed back, the rest never read. */
+	b = 0;
+	assert_int_equal(hfc_http_get_bounded(h, "index.idx", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 0);
+	assert_true(len >= 10 && len < (1 << 20));
+	assert_memory_equal(got, "0123456789", 10);
+	assert_int_equal(got[len], 0);
+	free(got);
+	hfc_http_free(h);
+
+	/* A whole file under the bound; a file over it; the bound counts only the good answer. */
+	h = fetcher(4, 2000, "e404", "good");
+	b = BIG_LEN;
+	assert_int_equal(hfc_http_get_bounded(h, "x/big.bin", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 0);
+	assert_int_equal(len, BIG_LEN);
+	assert_memory_equal(got, srv.big, BIG_LEN);
+	free(got);
+	b = BIG_LEN - 1;
+	assert_int_equal(hfc_http_get_bounded(h, "x/big.bin", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 -EFBIG);
 	hfc_http_free(h);
 }
 
@@ -912,6 +975,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_body),
 		cmocka_unit_test(test_efbig),
+		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_not_found_everywhere),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_bad_ranks_last),
