@@ -78,6 +78,9 @@ int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o)
 	case HFC_OPT_ALLOW_REDIRECT_HOST:
 		o->http.allow_redirect_host = true;
 		break;
+	case HFC_OPT_MAX_IMAGE_SIZE:
+		r = hfc_opt_size("--max-image-size", arg, 0, &o->max_image_size);
+		break;
 	default:
 		return 0;
 	}

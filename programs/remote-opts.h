@@ -28,6 +28,7 @@ enum {
 	HFC_OPT_OFFLINE,
 	HFC_OPT_ALLOW_OLDER,
 	HFC_OPT_ALLOW_REDIRECT_HOST,
+	HFC_OPT_MAX_IMAGE_SIZE,
 };
 
 #define HFC_REMOTE_SHORT "v:c:"
@@ -41,7 +42,8 @@ enum {
 	{ "cache-size", required_argument, NULL, HFC_OPT_CACHE_SIZE },                             \
 	{ "offline", no_argument, NULL, HFC_OPT_OFFLINE },                                         \
 	{ "allow-older", no_argument, NULL, HFC_OPT_ALLOW_OLDER },                                 \
-	{ "allow-redirect-host", no_argument, NULL, HFC_OPT_ALLOW_REDIRECT_HOST }
+	{ "allow-redirect-host", no_argument, NULL, HFC_OPT_ALLOW_REDIRECT_HOST },                 \
+	{ "max-image-size", required_argument, NULL, HFC_OPT_MAX_IMAGE_SIZE }
 
 #define HFC_REMOTE_MOUNT_OPTIONS                                                                   \
 	{ "cache-high", required_argument, NULL, HFC_OPT_CACHE_HIGH },                             \
@@ -64,7 +66,8 @@ enum {
 	"      --offline            with --cache: start from the cached index when no mirror\n"    \
 	"                           answers\n"                                                     \
 	"      --allow-older        accept a current version older than one seen before\n"    \
-	"      --allow-redirect-host  follow redirects to another host (never https to http)\n"
+	"      --allow-redirect-host  follow redirects to another host (never https to http)\n" \
+	"      --max-image-size SIZE  refuse larger images (default 64G; K, M, G, T suffixes)\n"
 
 /* The help lines of HFC_REMOTE_MOUNT_OPTIONS. */
 #define HFC_REMOTE_MOUNT_HELP                                                                      \

@@ -30,6 +30,7 @@ typedef struct HfcRemoteOptions {
 				    mounted version), or NULL for none */
 	unsigned prefetch_connections; /* prefetch transfers at once (default 4, as the paper) */
 	uint64_t prefetch_memory; /* bound of prefetched blocks not read yet (default 512 MiB) */
+	uint64_t max_image_size;  /* larger images are refused before any block (default 64 GiB) */
 } HfcRemoteOptions;
 
 typedef struct HfcRemoteStats {
@@ -58,8 +59,10 @@ typedef struct HfcRemoteStats {
 void hfc_remote_options_default(HfcRemoteOptions *o);
 
 /*
- * Opens the remote image at the mirrors' bases: fetches and parses the index (checking its end
- * line), prepares the caches. Returns 0 or -errno with err filled.
+ * Opens the remote image at the mirrors' bases: fetches the index, within what its header can
+ * justify (docs/FORMAT.md §8), parses it (checking its end line) and refuses an image larger
+ * than max_image_size; prepares the caches. Returns 0 or -errno with err filled (-EFBIG for an
+ * index or image too large).
  */
 int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOptions *o,
 		    HfcRemote **ret, HfcErr *err);

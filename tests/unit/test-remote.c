@@ -231,6 +231,72 @@ static void test_missing_and_bad_index(void **state)
 	assert_int_equal(hfc_remote_open(ftp, 1, &o, &r, &err), -EPROTONOSUPPORT);
 }
 
+/* Appends n bytes of block-line-like filler to the file at path. */
+static void pad_file(const char *path, size_t n)
+{
+	FILE *f = fopen(path, "a");
+	assert_non_null(f);
+	for (size_t i = 0; i < n; i += 38)
+		fputs("0123456789abcdef0123456789abcdef 4242\n", f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_index_bounds(void **state)
+{
+	T *t = *state;
+	HfcRemoteOptions o = no_readahead();
+	o.http.retries = 0;
+	const char *bad[] = { t->bad };
+	char path[600];
+	HfcRemote *r;
+	HfcErr err = { "" };
+
+	/* An index padded far beyond what its 40 blocks allow: refused once past that bound. */
+	scratch_rm(t->bad);
+	scratch_copy_tree(t->site, t->bad);
+	snprintf(path, sizeof(path), "%s/index.idx", t->bad);
+	pad_file(path, 8 << 20);
+	assert_int_equal(hfc_remote_open(bad, 1, &o, &r, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "index.idx: longer than the "));
+	assert_non_null(strstr(err.msg, " bytes an index of 40 blocks can have"));
+
+	/* Not an index at all: the first line says so, whatever follows. */
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("<html><body>It works!</body></html>\n", f);
+	assert_int_equal(fclose(f), 0);
+	pad_file(path, 8 << 20);
+	assert_int_equal(hfc_remote_open(bad, 1, &o, &r, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "/index.idx:1: not an hfc index"));
+
+	/* An image larger than the client accepts, refused before any block. */
+	const char *good[] = { t->site };
+	o.max_image_size = image_size() - 1;
+	assert_int_equal(hfc_remote_open(good, 1, &o, &r, &err), -EFBIG);
+	char want[200];
+	snprintf(want, sizeof(want),
+		 "/index.idx: image-size %zu is more than the %zu bytes this client accepts "
+		 "(--max-image-size)",
+		 image_size(), image_size() - 1);
+	assert_non_null(strstr(err.msg, want));
+	o.max_image_size = image_size();
+	r = open_remote(good, 1, &o);
+	hfc_remote_free(r);
+
+	/* The site's profile, bounded by the index: an endless one is refused. */
+	scratch_rm(t->bad);
+	scratch_copy_tree(t->site, t->bad);
+	snprintf(path, sizeof(path), "%s/profiles/000001.prof", t->bad);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("hfc-profile 1\nversion 1\n", f);
+	assert_int_equal(fclose(f), 0);
+	pad_file(path, 4 << 20);
+	o.prefetch = "auto";
+	assert_int_equal(hfc_remote_open(bad, 1, &o, &r, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "profiles/000001.prof: larger than "));
+}
+
 typedef struct Reader {
 	HfcRemote *r;
 	uint8_t buf[BS];
@@ -297,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_mirror_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_and_bad_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_flight_and_cache, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
