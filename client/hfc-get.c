@@ -116,6 +116,9 @@ static int run_image(HfcRemote *r, const Args *a)
 	int k = hfc_output_open(a->target, &out);
 	if (k < 0) {
 		hfc_output_discard(&out);
+		if (k == -ELOOP)
+			return hfc_log_error(a->target, "a symbolic link to a device: name the device "
+							"itself to write the image onto it");
 		return hfc_log_errno(k, a->target);
 	}
 	double t0 = hfc_monotonic();

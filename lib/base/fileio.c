@@ -267,9 +267,18 @@ int hfc_output_open(const char *path, HfcOutput *o)
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
+	/*
+	 * A device is written in place only when it is named itself: a link to one (left where an
+	 * output file is expected, or planted) is refused, a link to anything else is replaced.
+	 */
 	struct stat st;
-	if (stat(path, &st) == 0 && (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))) {
-		o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	bool exists = lstat(path, &st) == 0;
+	if (exists && S_ISLNK(st.st_mode)) {
+		struct stat target;
+		if (stat(path, &target) == 0 && (S_ISBLK(target.st_mode) || S_ISCHR(target.st_mode)))
+			return -ELOOP;
+	} else if (exists && (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))) {
+		o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 		if (o->fd < 0)
 			return negative_errno();
 		o->seekable = S_ISBLK(st.st_mode);

@@ -297,6 +297,36 @@ static void test_index_bounds(void **state)
 	assert_non_null(strstr(err.msg, "profiles/000001.prof: larger than "));
 }
 
+static void test_trace_link(void **state)
+{
+	T *t = *state;
+	/* A trace path that is a link: refused, and what it points to keeps its bytes. */
+	char target[400];
+	snprintf(target, sizeof(target), "%s/precious", t->dir);
+	write_file(target, "precious\n", 9);
+	assert_int_equal(symlink(target, t->trace), 0);
+	HfcRemoteOptions o = no_readahead();
+	o.trace_path = t->trace;
+	const char *one[] = { t->site };
+	HfcRemote *r;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_remote_open(one, 1, &o, &r, &err), -ELOOP);
+	assert_non_null(strstr(err.msg, "trace: a symbolic link: refused"));
+	size_t len;
+	uint8_t *got = scratch_read(target, &len);
+	assert_int_equal(len, 9);
+	free(got);
+	/* A file already there is truncated and written. */
+	assert_int_equal(unlink(t->trace), 0);
+	write_file(t->trace, "old old old old\n", 16);
+	r = open_remote(one, 1, &o);
+	hfc_remote_free(r);
+	got = scratch_read(t->trace, &len);
+	assert_non_null(strstr((char *)got, "# hfc-trace 1 version 1"));
+	assert_null(strstr((char *)got, "old old"));
+	free(got);
+}
+
 typedef struct Reader {
 	HfcRemote *r;
 	uint8_t buf[BS];
@@ -364,6 +394,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_mirror_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_and_bad_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_flight_and_cache, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
