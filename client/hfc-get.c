@@ -100,11 +100,11 @@ static int print_summary(const Args *a, HfcRemote *r, double sec)
 	char sz[32], fetched[32];
 	hfc_format_bytes(idx->image_size, sz, sizeof(sz));
 	hfc_format_bytes(st.bytes_fetched, fetched, sizeof(fetched));
+	hfc_fputs_escaped(to_stdout ? "stdout" : a->target, sf);
 	fprintf(sf,
-		"%s: version %u, %" PRIu64 " blocks, %s; fetched %s, %" PRIu64
+		": version %u, %" PRIu64 " blocks, %s; fetched %s, %" PRIu64
 		" blocks from the cache, in %.2f s (%.1f MB/s)\n",
-		to_stdout ? "stdout" : a->target, idx->version, idx->nblocks, sz, fetched,
-		st.disk_hits, sec, mbs);
+		idx->version, idx->nblocks, sz, fetched, st.disk_hits, sec, mbs);
 	return 0;
 }
 

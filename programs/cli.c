@@ -7,16 +7,20 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int hfc_usage_error(const char *fmt, ...)
 {
+	/* Through the log, escaped like every message: it may quote an argument. */
+	char *what = NULL;
 	va_list ap;
-	fprintf(stderr, "%s: usage: ", hfc_log_program());
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&what, fmt, ap) < 0)
+		what = NULL;
 	va_end(ap);
-	fputs(" (see --help)\n", stderr);
+	hfc_log_error("usage", "%s (see --help)", what ? what : "(out of memory)");
+	free(what);
 	return HFC_USAGE;
 }
 

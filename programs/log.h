@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* Messages of the tools: "prog: where: what" on stderr. Only programs print; lib/ returns. */
+/*
+ * Messages of the tools: "prog: where: what" on stderr, with control characters escaped (\x1b,
+ * as ls -b shows them). Only programs print; lib/ returns.
+ */
 
 #include "base/util.h"
+
+#include <stdio.h>
 
 /* Sets the program name used as the prefix of every message. */
 void hfc_log_set_program(const char *name);
@@ -22,3 +27,9 @@ int hfc_log_err(int r, const HfcErr *err);
 
 /* Prints "prog: note: ..." to stderr, used for warnings that do not fail the command. */
 void hfc_log_warn(const char *fmt, ...) _printf_(1, 2);
+
+/*
+ * Writes s to f with what is not printable UTF-8 escaped as \xNN, and a backslash as two
+ * (hfc_escape): for names and text from outside, which must not reach a terminal raw.
+ */
+void hfc_fputs_escaped(const char *s, FILE *f);

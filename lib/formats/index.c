@@ -4,6 +4,7 @@
 #include "base/codec.h"
 #include "base/fileio.h"
 #include "base/lines.h"
+#include "base/text.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -70,31 +71,10 @@ static int key_index(const char *key, size_t n)
 static bool utf8_printable(const unsigned char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		if (c < 0x20 || c == 0x7f)
+		size_t k = hfc_utf8_printable_len((const char *)s + i, n - i);
+		if (!k)
 			return false;
-		size_t k;
-		if (c < 0x80)
-			k = 0;
-		else if (c >= 0xc2 && c <= 0xdf)
-			k = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			k = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			k = 3;
-		else
-			return false;
-		if (k >= n - i)
-			return false;
-		unsigned char c1 = s[i + 1];
-		/* No overlong forms, no surrogates, nothing above U+10FFFF, no C1 controls. */
-		if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) ||
-		    (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90) || (c == 0xc2 && c1 < 0xa0))
-			return false;
-		for (size_t j = 1; j <= k; j++)
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-		i += k + 1;
+		i += k;
 	}
 	return true;
 }

@@ -2,9 +2,11 @@
 /*
  * Unit tests for http.c on its own: a tiny HTTP/1.1 server on 127.0.0.1 (a thread of this test,
  * an ephemeral port) whose first path segment picks a canned behaviour, so that each mirror of
- * a fetcher is one behaviour: "good", "good2" and "good3" serve files, "e404" answers 404, "e500" and
- * "e500b" answer 500, "slow" answers only after the client gave up, "nolen" sends no
- * Content-Length. Plus file:// and plain directory mirrors. Every wait is bounded.
+ * a fetcher is one behaviour: "good", "good2" and "good3" serve files, "e404" answers 404,
+ * "e500" and "e500b" answer 500, "slow" answers only after the client gave up, "nolen" sends no
+ * Content-Length, "endless" sends bytes until the client goes, "redir", "redirx" and
+ * "redirloop" redirect (to good, to good on another host name, to themselves). Plus file://
+ * and plain directory mirrors. Every wait is bounded.
  */
 
 #include <setjmp.h>
@@ -106,7 +108,7 @@ static void redirect(int fd, const char *location)
 	send_all(fd, hdr, (size_t)n);
 }
 
-/* good, good2 and good3: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
+/* good, good2, good3: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
 static void serve_file(int fd, bool head, const char *rest)
 {
 	if (!strcmp(rest, "x/small.txt") || !strcmp(rest, "index.idx"))
