@@ -101,6 +101,8 @@ int hfc_profile_parse(const char *buf, size_t len, const char *fname, HfcProfile
 				free(seen);
 				return -ENOMEM;
 			}
+			/* Zeroed as calloc did: a short hash leaves the rest of the field unset. */
+			memset(ne + cap, 0, (ncap - cap) * sizeof(*ne));
 			p->e = ne;
 			cap = ncap;
 		}

@@ -723,7 +723,7 @@ typedef struct Pending {
 	pthread_t tid;
 	ssize_t r;
 	double t_end;
-	char err[256];
+	char err[sizeof(((HfcErr *)0)->msg)];
 } Pending;
 
 static void *pending_main(void *arg)
