@@ -7,20 +7,14 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 int hfc_usage_error(const char *fmt, ...)
 {
-	/* Through the log, escaped like every message: it may quote an argument. */
-	char *what = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&what, fmt, ap) < 0)
-		what = NULL;
+	hfc_log_vline("usage", " (see --help)", fmt, ap);
 	va_end(ap);
-	hfc_log_error("usage", "%s (see --help)", what ? what : "(out of memory)");
-	free(what);
 	return HFC_USAGE;
 }
 

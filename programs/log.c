@@ -37,62 +37,59 @@ void hfc_fputs_escaped(const char *s, FILE *f)
  * Every message goes out escaped: it may quote bytes of an index, a URL, a file name in an
  * image, and an escape sequence among them would reach the terminal.
  */
-_printf_(1, 0) static void emit(const char *fmt, va_list ap)
+void hfc_log_vline(const char *where, const char *suffix, const char *fmt, va_list ap)
 {
-	char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	char *what = NULL;
+	if (vasprintf(&what, fmt, ap) < 0)
+		what = NULL;
 	hfc_fputs_escaped(program, stderr);
 	fputs(": ", stderr);
-	hfc_fputs_escaped(msg ? msg : "(out of memory)", stderr);
+	if (where) {
+		hfc_fputs_escaped(where, stderr);
+		fputs(": ", stderr);
+	}
+	hfc_fputs_escaped(what ? what : "(out of memory)", stderr);
+	fputs(suffix, stderr);
 	fputc('\n', stderr);
-	free(msg);
+	free(what);
 }
 
-_printf_(1, 2) static void emitf(const char *fmt, ...)
+_printf_(2, 3) static void line(const char *where, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	emit(fmt, ap);
+	hfc_log_vline(where, "", fmt, ap);
 	va_end(ap);
 }
 
 int hfc_log_error(const char *where, const char *fmt, ...)
 {
-	char *what = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&what, fmt, ap) < 0)
-		what = NULL;
+	hfc_log_vline(where, "", fmt, ap);
 	va_end(ap);
-	emitf("%s: %s", where, what ? what : "(out of memory)");
-	free(what);
 	return -1;
 }
 
 int hfc_log_errno(int r, const char *where)
 {
-	emitf("%s: %s", where, strerror(r < 0 ? -r : r));
+	line(where, "%s", strerror(r < 0 ? -r : r));
 	return r;
 }
 
 int hfc_log_err(int r, const HfcErr *err)
 {
 	if (err && err->msg[0])
-		emitf("%s", err->msg);
+		line(NULL, "%s", err->msg);
 	else
-		emitf("%s", strerror(r < 0 ? -r : EIO));
+		line(NULL, "%s", strerror(r < 0 ? -r : EIO));
 	return r;
 }
 
 void hfc_log_warn(const char *fmt, ...)
 {
-	char *what = NULL;
 	va_list ap;
 	va_start(ap, fmt);
-	if (vasprintf(&what, fmt, ap) < 0)
-		what = NULL;
+	hfc_log_vline("note", "", fmt, ap);
 	va_end(ap);
-	emitf("note: %s", what ? what : "(out of memory)");
-	free(what);
 }

@@ -8,6 +8,7 @@
 
 #include "base/util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 
 /* Sets the program name used as the prefix of every message. */
@@ -27,6 +28,13 @@ int hfc_log_err(int r, const HfcErr *err);
 
 /* Prints "prog: note: ..." to stderr, used for warnings that do not fail the command. */
 void hfc_log_warn(const char *fmt, ...) _printf_(1, 2);
+
+/*
+ * Prints "prog: where: what" (without "where: " when it is NULL), what formatted from fmt and
+ * ap, then suffix, escaped as every message is. The one writer of messages.
+ */
+void hfc_log_vline(const char *where, const char *suffix, const char *fmt, va_list ap)
+	_printf_(3, 0);
 
 /*
  * Writes s to f with what is not printable UTF-8 escaped as \xNN, and a backslash as two

@@ -8,7 +8,7 @@ Rules change what some paths get (PREFIX matches the start of the path):
 
   --endless PATH=FILE      PATH is FILE's bytes, then block lines without end (no length)
   --hold PREFIX            requests under PREFIX wait --hold-secs (default 60) before the
-                           answer; the first --hold-skip (default 0) of them do not wait
+                           answer, but those for a --no-hold PATH
   --redirect PREFIX=BASE   requests under PREFIX answer 302 to BASE + their path
   --only-blocks            nothing but block files is served from --root (index.idx: 404)
 
@@ -28,8 +28,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 args = None
 started = time.monotonic()
 log_lock = threading.Lock()
-held = 0
-held_lock = threading.Lock()
 
 
 def log(line):
@@ -104,7 +102,6 @@ class Handler(BaseHTTPRequestHandler):
             pass  # the client stopped reading: what it should do
 
     def answer(self, head):
-        global held
         log("%s %s auth=%s" % (self.command, self.path, self.user()))
         for prefix, base in args.redirect:
             if self.path.startswith(prefix):
@@ -118,11 +115,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_endless(data)
                 return
         for prefix in args.hold:
-            if self.path.startswith(prefix):
-                with held_lock:
-                    held += 1
-                    n = held
-                if n > args.hold_skip and not self.wait(args.hold_secs):
+            if self.path.startswith(prefix) and self.path not in args.no_hold:
+                if not self.wait(args.hold_secs):
                     self.close_connection = True
                     return
         self.send_file(head)
@@ -143,7 +137,7 @@ def main():
     ap.add_argument("--endless", action="append", default=[])
     ap.add_argument("--hold", action="append", default=[])
     ap.add_argument("--hold-secs", type=float, default=60)
-    ap.add_argument("--hold-skip", type=int, default=0)
+    ap.add_argument("--no-hold", action="append", default=[])
     ap.add_argument("--redirect", action="append", default=[])
     ap.add_argument("--only-blocks", action="store_true")
     ap.add_argument("--max-secs", type=float, default=120)

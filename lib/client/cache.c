@@ -365,14 +365,17 @@ int hfc_cache_get(HfcCache *c, const uint8_t *hash, uint32_t stored, void *buf)
 	_cleanup_close_ int dfd = fanout_open(c, hash[0], false);
 	if (dfd < 0)
 		return dfd == -ENOENT ? -ENOENT : dfd;
-	/* O_NONBLOCK: a FIFO planted under a block's name must not hang the read. */
+	/*
+	 * O_NONBLOCK: a FIFO planted under a block's name must not hang the read (it, or a device,
+	 * then fails the size check: their st_size is 0).
+	 */
 	_cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? -ENOENT : negative_errno(); /* evicted meanwhile */
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return negative_errno();
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != stored)
+	if ((uint64_t)st.st_size != stored)
 		return -EBADMSG;
 	ssize_t got = hfc_pread_all(fd, buf, stored, 0);
 	if (got < 0)

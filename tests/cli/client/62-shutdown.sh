@@ -12,15 +12,27 @@ limit=3
 mnt=$T/mnt
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 
-# gone_within PID WHAT: PID ends within $limit s (a zombie counts as ended); prints the seconds.
-gone_within() {
-	local pid=$1 what=$2 start=$3 n
+# end_within PID CHILD MP LOG WHAT CMD...: hfc-mount PID runs, CMD (a signal, an unmount) lands,
+# and within $limit s the process is gone (a zombie counts as gone) and MP is not mounted; when
+# CHILD is yes, PID is this shell's child and must have exited 0. Sets SECS, the time it took.
+end_within() {
+	local pid=$1 child=$2 mp=$3 log=$4 what=$5 start n rc=0
+	shift 5
+	_alive "$pid" || fail "$what: hfc-mount ($pid) is not running before the end"
+	start=$(date +%s.%N)
+	"$@" || fail "$what: '$*' did not land"
 	for ((n = 0; n < limit * 50; n++)); do
 		_alive "$pid" || break
 		sleep 0.02
 	done
 	! _alive "$pid" || fail "$what: hfc-mount ($pid) still runs $limit s later"
-	since "$start"
+	SECS=$(since "$start")
+	if [ "$child" = yes ]; then
+		wait "$pid" || rc=$?
+		[ "$rc" = 0 ] || { cat "$log" >&2; fail "$what: hfc-mount exited $rc"; }
+	fi
+	! is_mounted "$mp" || fail "$what: $mp is still mounted: $(cat "$log")"
+	_forget "$_HTTP/fuse" "$(realpath "$mp")"
 }
 
 # block_requests LOG MORE_THAN: the mirror's log shows more block requests than that.
@@ -32,7 +44,7 @@ start_hostile H "$T/site" --hold /blocks/ --hold-secs 60
 # in_flight MODE SIGNAL: mounts (fg or daemon), starts a read of block 0, waits until its request
 # is at the mirror, sends SIGNAL, and checks the end.
 in_flight() {
-	local mode=$1 sig=$2 pid reader start secs rc=0 before
+	local mode=$1 sig=$2 pid reader rc=0 before
 	before=$(grep -c ' /blocks/' "$HOSTILE_LOG_H" || true)
 	if [ "$mode" = fg ]; then
 		mount_hfc "$mnt" "$HOSTILE_URL_H"
@@ -43,47 +55,33 @@ in_flight() {
 	dd if="$mnt/image" of="$T/got" bs=256K count=1 iflag=direct 2>"$T/dd.err" &
 	reader=$!
 	wait_for "a block request of the $mode mount" 10 block_requests "$HOSTILE_LOG_H" "$before"
-	# The read waits on the mirror, and the kill must land on a live process.
+	# The read waits on the mirror, and the kill must land on a live process (end_within).
 	_alive "$reader" || fail "$mode: the read ended before the signal: $(cat "$T/dd.err")"
-	_alive "$pid" || fail "$mode: hfc-mount is not running before SIG$sig"
-	start=$(date +%s.%N)
-	kill -"$sig" "$pid" || fail "$mode: kill -$sig $pid did not land"
-	secs=$(gone_within "$pid" "$mode SIG$sig" "$start")
-	if [ "$mode" = fg ]; then
-		wait "$pid" || rc=$?
-		[ "$rc" = 0 ] || { cat "$HFC_MOUNT_LOG" >&2; fail "$mode: hfc-mount exited $rc on SIG$sig"; }
-	fi
-	! is_mounted "$mnt" || fail "$mode: $mnt is still mounted after SIG$sig"
-	_forget "$_HTTP/fuse" "$(realpath "$mnt")"
+	end_within "$pid" "$([ "$mode" = fg ] && echo yes || echo no)" "$mnt" "$HFC_MOUNT_LOG" \
+		"$mode SIG$sig" kill -"$sig" "$pid"
 	# The reader ends too, with an error: it never gets bytes the mirror did not give.
 	wait_for "the reader after SIG$sig" 5 bash -c "! kill -0 $reader"
 	rc=0
 	wait "$reader" || rc=$?
 	[ "$rc" != 0 ] || fail "$mode: the read of a held block succeeded"
-	note "$mode mount, one block read in flight: SIG$sig ended it in $secs s ($(tail -1 "$T/dd.err"))"
+	note "$mode mount, one block read in flight: SIG$sig ended it in $SECS s ($(tail -1 "$T/dd.err"))"
 }
 in_flight fg TERM
 in_flight fg INT
 in_flight daemon TERM
 
-# fusermount3 -u, no reader left, readahead transfers held at the mirror: the first block
-# request is served, the readahead it starts is held.
+# fusermount3 -u, no reader left, readahead transfers held at the mirror: block 0 is served, the
+# readahead its read starts is held.
 stop_hostile H
-start_hostile R "$T/site" --hold /blocks/ --hold-secs 60 --hold-skip 1
+name=$(awk '/^blocks / { getline; print $1; exit }' "$T/site/index.idx")
+start_hostile R "$T/site" --hold /blocks/ --hold-secs 60 --no-hold "/blocks/${name:0:2}/$name"
 mount_hfc "$mnt" --readahead 8 "$HOSTILE_URL_R"
 pid=$HFC_MOUNT_PID
 dd if="$mnt/image" of="$T/got" bs=256K count=1 iflag=direct status=none || fail "block 0"
 cmp "$T/got" <(head -c 262144 "$T/site.img") || fail "block 0 differs"
 wait_for "readahead requests" 10 block_requests "$HOSTILE_LOG_R" 2
-_alive "$pid" || fail "hfc-mount is not running before fusermount3 -u"
-start=$(date +%s.%N)
-fusermount3 -u "$mnt" || fail "fusermount3 -u $mnt"
-secs=$(gone_within "$pid" "fusermount3 -u" "$start")
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" = 0 ] || { cat "$HFC_MOUNT_LOG" >&2; fail "hfc-mount exited $rc after fusermount3 -u"; }
-_forget "$_HTTP/fuse" "$(realpath "$mnt")"
-note "fusermount3 -u with $(($(grep -c ' /blocks/' "$HOSTILE_LOG_R") - 1)) readahead requests held: ended in $secs s"
+end_within "$pid" yes "$mnt" "$HFC_MOUNT_LOG" "fusermount3 -u" fusermount3 -u "$mnt"
+note "fusermount3 -u with $(($(grep -c ' /blocks/' "$HOSTILE_LOG_R") - 1)) readahead requests held: ended in $SECS s"
 stop_hostile R
 
 # A relative mount point: libfuse changes to / even in the foreground, yet it is unmounted.
@@ -94,13 +92,6 @@ pid=$!
 echo "$pid $T/rel" >>"$_HTTP/fuse"
 wait_for "the relative mount" 20 test -e "$T/rel/image"
 cmp "$T/rel/image" "$T/site.img" || fail "the image on the relative mount point differs"
-start=$(date +%s.%N)
-kill -TERM "$pid" || fail "kill -TERM $pid did not land"
-secs=$(gone_within "$pid" "relative mount point" "$start")
-rc=0
-wait "$pid" || rc=$?
-[ "$rc" = 0 ] || { cat "$T/rel.log" >&2; fail "hfc-mount exited $rc on SIGTERM"; }
-! is_mounted "$T/rel" || fail "the relative mount point $T/rel is still mounted: $(cat "$T/rel.log")"
+end_within "$pid" yes "$T/rel" "$T/rel.log" "relative mount point" kill -TERM "$pid"
 [ ! -s "$T/rel.log" ] || fail "hfc-mount printed: $(cat "$T/rel.log")"
-_forget "$_HTTP/fuse" "$T/rel"
-note "relative mount point: unmounted on SIGTERM in $secs s"
+note "relative mount point: unmounted on SIGTERM in $SECS s"
