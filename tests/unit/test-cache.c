@@ -252,15 +252,14 @@ static void test_bad_marks(void **state)
 	assert_int_equal(hfc_cache_open(dir, 1024 * KB, 101, 60, HFC_HASH_MD5, &c, &err), -EINVAL);
 }
 
+/* Each test in an empty scratch directory of its own. */
+#define T_(f) cmocka_unit_test_setup_teardown(f, scratch_setup, scratch_teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_bounded_lru, scratch_setup, scratch_teardown),
-		cmocka_unit_test_setup_teardown(test_indexes, scratch_setup, scratch_teardown),
-		cmocka_unit_test_setup_teardown(test_bad_marks, scratch_setup, scratch_teardown),
-		cmocka_unit_test_setup_teardown(test_private, scratch_setup, scratch_teardown),
-		cmocka_unit_test_setup_teardown(test_links_refused, scratch_setup, scratch_teardown),
-		cmocka_unit_test_setup_teardown(test_indexes_counted, scratch_setup, scratch_teardown),
+		T_(test_bounded_lru), T_(test_indexes), T_(test_bad_marks),
+		T_(test_private), T_(test_links_refused), T_(test_indexes_counted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
