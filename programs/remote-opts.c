@@ -105,7 +105,7 @@ int hfc_remote_opts_check(HfcRemoteOptions *o)
 		o->prefetch = prefetch_abs;
 	}
 	if (o->cache_dir) {
-		int r = hfc_mkdir_p(o->cache_dir);
+		int r = hfc_mkdir_p_mode(o->cache_dir, 0700);
 		if (r < 0)
 			return hfc_log_errno(r, o->cache_dir);
 		if (!realpath(o->cache_dir, cache_abs))

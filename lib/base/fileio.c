@@ -235,6 +235,11 @@ int hfc_install_at(int dirfd, const char *name, const void *data, size_t len, mo
 
 int hfc_mkdir_p(const char *path)
 {
+	return hfc_mkdir_p_mode(path, 0755);
+}
+
+int hfc_mkdir_p_mode(const char *path, mode_t mode)
+{
 	char buf[PATH_MAX];
 	size_t len = strlen(path);
 	if (len == 0 || len >= sizeof(buf))
@@ -244,7 +249,7 @@ int hfc_mkdir_p(const char *path)
 		if (*p == '/' || *p == 0) {
 			char c = *p;
 			*p = 0;
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			if (mkdir(buf, c == 0 ? mode : 0755) < 0 && errno != EEXIST)
 				return negative_errno();
 			*p = c;
 			if (c == 0)

@@ -76,6 +76,9 @@ int hfc_fsync_fd(int fd);
 /* Creates dir and missing parents (mode 0755); returns 0 or -errno. */
 int hfc_mkdir_p(const char *path);
 
+/* hfc_mkdir_p() with mode for dir itself when it is made (parents 0755); returns 0 or -errno. */
+int hfc_mkdir_p_mode(const char *path, mode_t mode);
+
 /* Test hook: called after the temporary file is durable and before the rename. */
 extern void (*hfc_fileio_before_rename_hook)(const char *tmpname);
 

@@ -245,7 +245,10 @@ static int scan(HfcCache *c, const char *dir, HfcErr *err)
 	return r;
 }
 
-/* A cache directory of ours that others may enter (an older cache was 0755) becomes 0700. */
+/*
+ * A directory of the cache's own (blocks/, indexes/) that others may enter becomes 0700: an
+ * older cache was 0755, and these hold every cached byte.
+ */
 static void restrict_mode(int fd)
 {
 	struct stat st;
@@ -281,7 +284,8 @@ int hfc_cache_open(const char *dir, uint64_t size, unsigned high_pct, unsigned l
 {
 	if (high_pct == 0 || high_pct > 100 || low_pct >= high_pct)
 		return hfc_err_set(err, -EINVAL, "cache: low-water mark must be below the high-water mark");
-	int r = hfc_mkdir_p(dir);
+	/* Made private; one that exists is the user's to set (it may be a home directory). */
+	int r = hfc_mkdir_p_mode(dir, 0700);
 	if (r < 0)
 		return hfc_err_set(err, r, "%s: %s", dir, strerror(-r));
 	HfcCache *c = calloc(1, sizeof(*c));
@@ -299,7 +303,6 @@ int hfc_cache_open(const char *dir, uint64_t size, unsigned high_pct, unsigned l
 		hfc_cache_free(c);
 		return hfc_err_set(err, r, "%s: %s", dir, strerror(-r));
 	}
-	restrict_mode(c->fd);
 	/* The size accounting lives in this process: two owners would both overrun the bound. */
 	c->lock_fd = openat(c->fd, HFC_SITE_LOCK, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {

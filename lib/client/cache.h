@@ -6,8 +6,9 @@
  * the indexes and profiles it was given in DIR/indexes/, bounded in size together. Past the
  * high-water mark it evicts least-recently-used block files down to the low-water mark. Files
  * enter by temporary name + rename; every file read back is verified by the caller, so a
- * damaged one is dropped, never used. The cache is private (directories 0700, files 0600), and
- * no path in it is followed through a symbolic link.
+ * damaged one is dropped, never used. The cache is private (its directories 0700, files 0600;
+ * DIR itself 0700 when the cache makes it), and no path in it is followed through a symbolic
+ * link.
  */
 
 #include "base/digest.h"

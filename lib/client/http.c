@@ -135,6 +135,10 @@ static CURL *handle_new(const HfcHttpOptions *o)
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "hfcloop/1");
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/* A transfer ended by a cancel does not wait for its name lookup to finish. */
+	curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	return c;
 }
 

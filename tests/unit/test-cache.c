@@ -111,7 +111,13 @@ static unsigned mode_of(const char *dir, const char *rel)
 static void test_private(void **state)
 {
 	const char *dir = *state;
-	/* An older cache, open to all: it becomes the user's alone, and so does what comes. */
+	/*
+	 * An older cache, open to all: what holds its bytes becomes the user's alone, and so does
+	 * what comes; the directory named, which may be the user's home, is left as it is.
+	 */
+	char sub[600];
+	snprintf(sub, sizeof(sub), "%s/blocks", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
 	assert_int_equal(chmod(dir, 0755), 0);
 	HfcCache *c;
 	HfcErr err = { "" };
@@ -124,7 +130,7 @@ static void test_private(void **state)
 	snprintf(fan, sizeof(fan), "blocks/%02x", h[0]);
 	snprintf(file, sizeof(file), "%s/", fan);
 	hfc_hex_encode(h, 16, file + strlen(file));
-	assert_int_equal(mode_of(dir, "."), 0700);
+	assert_int_equal(mode_of(dir, "."), 0755);
 	assert_int_equal(mode_of(dir, "blocks"), 0700);
 	assert_int_equal(mode_of(dir, "indexes"), 0700);
 	assert_int_equal(mode_of(dir, fan), 0700);
@@ -132,6 +138,12 @@ static void test_private(void **state)
 	assert_int_equal(mode_of(dir, "indexes/index.idx"), 0600);
 	assert_int_equal(mode_of(dir, ".lock"), 0600);
 	hfc_cache_free(c);
+	/* A cache directory the cache makes is private from the start. */
+	snprintf(sub, sizeof(sub), "%s/new/cache", dir);
+	assert_int_equal(hfc_cache_open(sub, 1024 * KB, 80, 60, HFC_HASH_MD5, &c, &err), 0);
+	hfc_cache_free(c);
+	assert_int_equal(mode_of(dir, "new/cache"), 0700);
+	assert_int_equal(mode_of(dir, "new"), 0755);
 }
 
 /* Makes dir/victim, an empty directory outside the cache's layout, and returns its path. */
