@@ -2,6 +2,8 @@
 /* hfc-get --ls: the listing of lib/fs/ext2 formatted as ls(1) does; the library only lists. */
 #include "client/hfc-get-ls.h"
 
+#include "programs/log.h"
+
 #include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,9 +61,14 @@ static void print_long(const HfcExt2Listing *l, FILE *out)
 		struct tm tm;
 		if (gmtime_r(&t, &tm))
 			strftime(date, sizeof(date), "%Y-%m-%d %H:%M", &tm);
-		fprintf(out, "%s %*" PRIu32 " %*" PRIu32 " %*" PRIu32 " %*" PRIu64 " %s %s%s%s\n", mode,
-			wl, e->links, wu, e->uid, wg, e->gid, ws, e->size, date, e->name,
-			e->target ? " -> " : "", e->target ? e->target : "");
+		fprintf(out, "%s %*" PRIu32 " %*" PRIu32 " %*" PRIu32 " %*" PRIu64 " %s ", mode, wl,
+			e->links, wu, e->uid, wg, e->gid, ws, e->size, date);
+		hfc_fputs_escaped(e->name, out);
+		if (e->target) {
+			fputs(" -> ", out);
+			hfc_fputs_escaped(e->target, out);
+		}
+		fputc('\n', out);
 	}
 }
 
@@ -76,8 +83,11 @@ int get_ls(HfcExt2 *fs, const char *path, bool long_format, FILE *out, HfcErr *e
 	if (long_format)
 		print_long(&l, out);
 	else
-		for (size_t i = 0; i < l.n; i++)
-			fprintf(out, "%s\n", l.entries[i].name);
+		for (size_t i = 0; i < l.n; i++) {
+			/* Names are bytes from the image: shown as ls -b would, never raw. */
+			hfc_fputs_escaped(l.entries[i].name, out);
+			fputc('\n', out);
+		}
 	if (fflush(out) != 0 || ferror(out)) {
 		r = negative_errno();
 		return hfc_err_set(err, r, "writing the listing of %s: %s", path, strerror(-r));

@@ -21,7 +21,7 @@ typedef struct Args {
 	HfcRemoteOptions remote;
 	bool ls, cat, longfmt;
 	HfcOutArgs out;
-	const char *bases[64]; /* the mirrors */
+	const char *bases[HFC_HTTP_MIRRORS_MAX]; /* the mirrors */
 	int nbases;
 	const char *target;
 } Args;
@@ -57,14 +57,15 @@ static ssize_t remote_read(void *ctx, void *buf, size_t len, uint64_t offset)
 }
 
 /* --ls and --cat: the file system inside the image, read block by block. */
-static int run_fs(HfcRemote *r, const char *base, const Args *a)
+static int run_fs(HfcRemote *r, const Args *a)
 {
 	int k = hfc_remote_start(r);
 	if (k < 0)
 		return hfc_log_errno(k, "readahead");
 	HfcErr err = { "" };
 	_cleanup_(hfc_ext2_closep) HfcExt2 *fs = NULL;
-	k = hfc_ext2_open(remote_read, r, hfc_remote_index(r)->image_size, base, &fs, &err);
+	k = hfc_ext2_open(remote_read, r, hfc_remote_index(r)->image_size, hfc_remote_name(r), &fs,
+			  &err);
 	if (k >= 0)
 		k = a->ls ? get_ls(fs, a->target, a->longfmt, stdout, &err)
 			  : hfc_ext2_cat(fs, a->target, STDOUT_FILENO, &err);
@@ -99,11 +100,11 @@ static int print_summary(const Args *a, HfcRemote *r, double sec)
 	char sz[32], fetched[32];
 	hfc_format_bytes(idx->image_size, sz, sizeof(sz));
 	hfc_format_bytes(st.bytes_fetched, fetched, sizeof(fetched));
+	hfc_fputs_escaped(to_stdout ? "stdout" : a->target, sf);
 	fprintf(sf,
-		"%s: version %u, %" PRIu64 " blocks, %s; fetched %s, %" PRIu64
+		": version %u, %" PRIu64 " blocks, %s; fetched %s, %" PRIu64
 		" blocks from the cache, in %.2f s (%.1f MB/s)\n",
-		to_stdout ? "stdout" : a->target, idx->version, idx->nblocks, sz, fetched,
-		st.disk_hits, sec, mbs);
+		idx->version, idx->nblocks, sz, fetched, st.disk_hits, sec, mbs);
 	return 0;
 }
 
@@ -115,6 +116,9 @@ static int run_image(HfcRemote *r, const Args *a)
 	int k = hfc_output_open(a->target, &out);
 	if (k < 0) {
 		hfc_output_discard(&out);
+		if (k == -ELOOP)
+			return hfc_log_error(a->target, "a symbolic link to a device: name the device "
+							"itself to write the image onto it");
 		return hfc_log_errno(k, a->target);
 	}
 	double t0 = hfc_monotonic();
@@ -148,7 +152,7 @@ static int run(Args *a)
 	int k = hfc_remote_open(a->bases, (size_t)a->nbases, &a->remote, &r, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
-	return a->ls || a->cat ? run_fs(r, a->bases[0], a) : run_image(r, a);
+	return a->ls || a->cat ? run_fs(r, a) : run_image(r, a);
 }
 
 static int parse_args(int argc, char **argv, Args *a)

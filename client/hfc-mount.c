@@ -16,10 +16,13 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static HfcRemote *remote;
 static struct timespec mount_time;
@@ -170,9 +173,10 @@ static const struct fuse_operations ops = {
 typedef struct Args {
 	HfcRemoteOptions remote;
 	bool foreground, allow_other;
-	const char *bases[64]; /* the mirrors */
+	const char *bases[HFC_HTTP_MIRRORS_MAX]; /* the mirrors */
 	int nbases;
 	const char *mountpoint;
+	char mountpoint_abs[PATH_MAX];
 } Args;
 
 static int parse_args(int argc, char **argv, Args *a)
@@ -204,6 +208,56 @@ static int parse_args(int argc, char **argv, Args *a)
 	a->mountpoint = argv[optind + 1];
 	a->nbases = hfc_split_urls(argv[optind], a->bases, (int)ELEMENTSOF(a->bases));
 	return a->nbases < 0 ? a->nbases : hfc_remote_opts_check(&a->remote);
+}
+
+/*
+ * The end of a mount must not wait for the reads in flight. On a signal or fusermount3 -u
+ * libfuse marks the session exited and then joins its workers, but it cancels only those that
+ * wait on /dev/fuse: one inside a read callback (in a transfer, a mirror's rest, a wait for a
+ * connection or for another reader's download) holds the end up for as long as its request
+ * takes, 30 s and retries by default. The watcher sees the session exit and cancels the remote,
+ * so that every such read fails at once and the workers can be joined.
+ */
+typedef struct Watcher {
+	struct fuse_session *se;
+	atomic_bool done;
+	pthread_t tid;
+	bool started;
+} Watcher;
+
+static void *watch_main(void *arg)
+{
+	Watcher *w = arg;
+	while (!atomic_load(&w->done)) {
+		if (fuse_session_exited(w->se)) {
+			hfc_remote_cancel(remote);
+			break;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000000 }, NULL);
+	}
+	return NULL;
+}
+
+static void watch_start(Watcher *w, struct fuse_session *se)
+{
+	w->se = se;
+	atomic_init(&w->done, false);
+	/* The signals that end a mount go to the main thread, whose wait libfuse relies on. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	w->started = pthread_create(&w->tid, NULL, watch_main, w) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!w->started)
+		hfc_log_warn("no shutdown watcher: unmounting may wait for reads in flight");
+}
+
+static void watch_stop(Watcher *w)
+{
+	if (!w->started)
+		return;
+	atomic_store(&w->done, true);
+	pthread_join(w->tid, NULL);
 }
 
 /* Serves the mount until a signal or fusermount3 -u; returns 0 or -1 (message printed). */
@@ -241,7 +295,10 @@ static int serve(const char *argv0, const Args *a)
 		fuse_loop_cfg_set_max_threads(cfg, 32);
 		fuse_loop_cfg_set_idle_threads(cfg, 16);
 	}
+	Watcher w = { 0 };
+	watch_start(&w, se);
 	int k = fuse_loop_mt(f, cfg);
+	watch_stop(&w);
 	/*
 	 * Stopped by a signal (libfuse returns its number) or by fusermount3 -u: a clean end, not
 	 * a failure; the file system is unmounted below either way.
@@ -261,6 +318,10 @@ static int run(const char *argv0, Args *a)
 	struct stat mst;
 	if (stat(a->mountpoint, &mst) < 0 || !S_ISDIR(mst.st_mode))
 		return hfc_log_error(a->mountpoint, "not a directory");
+	/* fuse_daemonize() changes to "/" even in the foreground: unmounting needs the full path. */
+	if (!realpath(a->mountpoint, a->mountpoint_abs))
+		return hfc_log_errno(-errno, a->mountpoint);
+	a->mountpoint = a->mountpoint_abs;
 	clock_gettime(CLOCK_REALTIME, &mount_time);
 	/* Fetch and check the index before mounting: a bad site never gets mounted. */
 	HfcErr err = { "" };

@@ -13,11 +13,9 @@
 int hfc_usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: usage: ", hfc_log_program());
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	hfc_log_vline("usage", " (see --help)", fmt, ap);
 	va_end(ap);
-	fputs(" (see --help)\n", stderr);
 	return HFC_USAGE;
 }
 

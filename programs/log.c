@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "programs/log.h"
 
+#include "base/text.h"
+
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *program = "hfc";
@@ -17,38 +20,76 @@ const char *hfc_log_program(void)
 	return program;
 }
 
+void hfc_fputs_escaped(const char *s, FILE *f)
+{
+	char small[1024];
+	size_t n = strlen(s);
+	size_t need = hfc_escape(s, n, small, sizeof(small));
+	char *big = need < sizeof(small) ? NULL : malloc(need + 1);
+	if (big)
+		hfc_escape(s, n, big, need + 1);
+	/* Out of memory: the escaped form cut short is still safe to show. */
+	fputs(big ? big : small, f);
+	free(big);
+}
+
+/*
+ * Every message goes out escaped: it may quote bytes of an index, a URL, a file name in an
+ * image, and an escape sequence among them would reach the terminal.
+ */
+void hfc_log_vline(const char *where, const char *suffix, const char *fmt, va_list ap)
+{
+	char *what = NULL;
+	if (vasprintf(&what, fmt, ap) < 0)
+		what = NULL;
+	hfc_fputs_escaped(program, stderr);
+	fputs(": ", stderr);
+	if (where) {
+		hfc_fputs_escaped(where, stderr);
+		fputs(": ", stderr);
+	}
+	hfc_fputs_escaped(what ? what : "(out of memory)", stderr);
+	fputs(suffix, stderr);
+	fputc('\n', stderr);
+	free(what);
+}
+
+_printf_(2, 3) static void line(const char *where, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	hfc_log_vline(where, "", fmt, ap);
+	va_end(ap);
+}
+
 int hfc_log_error(const char *where, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: %s: ", program, where);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	hfc_log_vline(where, "", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return -1;
 }
 
 int hfc_log_errno(int r, const char *where)
 {
-	fprintf(stderr, "%s: %s: %s\n", program, where, strerror(r < 0 ? -r : r));
+	line(where, "%s", strerror(r < 0 ? -r : r));
 	return r;
 }
 
 int hfc_log_err(int r, const HfcErr *err)
 {
 	if (err && err->msg[0])
-		fprintf(stderr, "%s: %s\n", program, err->msg);
+		line(NULL, "%s", err->msg);
 	else
-		fprintf(stderr, "%s: %s\n", program, strerror(r < 0 ? -r : EIO));
+		line(NULL, "%s", strerror(r < 0 ? -r : EIO));
 	return r;
 }
 
 void hfc_log_warn(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: note: ", program);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	hfc_log_vline("note", "", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }

@@ -75,6 +75,12 @@ int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o)
 	case HFC_OPT_ALLOW_OLDER:
 		o->allow_older = true;
 		break;
+	case HFC_OPT_ALLOW_REDIRECT_HOST:
+		o->http.allow_redirect_host = true;
+		break;
+	case HFC_OPT_MAX_IMAGE_SIZE:
+		r = hfc_opt_size("--max-image-size", arg, 0, &o->max_image_size);
+		break;
 	default:
 		return 0;
 	}
@@ -99,7 +105,7 @@ int hfc_remote_opts_check(HfcRemoteOptions *o)
 		o->prefetch = prefetch_abs;
 	}
 	if (o->cache_dir) {
-		int r = hfc_mkdir_p(o->cache_dir);
+		int r = hfc_mkdir_p_mode(o->cache_dir, 0700);
 		if (r < 0)
 			return hfc_log_errno(r, o->cache_dir);
 		if (!realpath(o->cache_dir, cache_abs))

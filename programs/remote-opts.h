@@ -27,6 +27,8 @@ enum {
 	HFC_OPT_PREFETCH_MEMORY,
 	HFC_OPT_OFFLINE,
 	HFC_OPT_ALLOW_OLDER,
+	HFC_OPT_ALLOW_REDIRECT_HOST,
+	HFC_OPT_MAX_IMAGE_SIZE,
 };
 
 #define HFC_REMOTE_SHORT "v:c:"
@@ -39,7 +41,9 @@ enum {
 	{ "cache", required_argument, NULL, HFC_OPT_CACHE },                                       \
 	{ "cache-size", required_argument, NULL, HFC_OPT_CACHE_SIZE },                             \
 	{ "offline", no_argument, NULL, HFC_OPT_OFFLINE },                                         \
-	{ "allow-older", no_argument, NULL, HFC_OPT_ALLOW_OLDER }
+	{ "allow-older", no_argument, NULL, HFC_OPT_ALLOW_OLDER },                                 \
+	{ "allow-redirect-host", no_argument, NULL, HFC_OPT_ALLOW_REDIRECT_HOST },                 \
+	{ "max-image-size", required_argument, NULL, HFC_OPT_MAX_IMAGE_SIZE }
 
 #define HFC_REMOTE_MOUNT_OPTIONS                                                                   \
 	{ "cache-high", required_argument, NULL, HFC_OPT_CACHE_HIGH },                             \
@@ -61,7 +65,9 @@ enum {
 	"      --cache-size SIZE    bound of the cache (default 1G; K, M, G, T suffixes)\n"        \
 	"      --offline            with --cache: start from the cached index when no mirror\n"    \
 	"                           answers\n"                                                     \
-	"      --allow-older        accept a current version older than one seen before\n"
+	"      --allow-older        accept a current version older than one seen before\n"    \
+	"      --allow-redirect-host  follow redirects to another host (never https to http)\n" \
+	"      --max-image-size SIZE  refuse larger images (default 64G; K, M, G, T suffixes)\n"
 
 /* The help lines of HFC_REMOTE_MOUNT_OPTIONS. */
 #define HFC_REMOTE_MOUNT_HELP                                                                      \

@@ -209,6 +209,11 @@ int hfc_install_at(int dirfd, const char *name, const void *data, size_t len, mo
 
 int hfc_mkdir_p(const char *path)
 {
+	return hfc_mkdir_p_mode(path, 0755);
+}
+
+int hfc_mkdir_p_mode(const char *path, mode_t mode)
+{
 	char buf[PATH_MAX];
 	size_t len = strlen(path);
 	if (len == 0 || len >= sizeof(buf))
@@ -218,7 +223,7 @@ int hfc_mkdir_p(const char *path)
 		if (*p == '/' || *p == 0) {
 			char c = *p;
 			*p = 0;
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			if (mkdir(buf, c == 0 ? mode : 0755) < 0 && errno != EEXIST)
 				return negative_errno();
 			*p = c;
 			if (c == 0)
@@ -241,9 +246,18 @@ int hfc_output_open(const char *path, HfcOutput *o)
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
+	/*
+	 * A device is written in place only when it is named itself: a link to one (left where an
+	 * output file is expected, or planted) is refused, a link to anything else is replaced.
+	 */
 	struct stat st;
-	if (stat(path, &st) == 0 && (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))) {
-		o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	bool exists = lstat(path, &st) == 0;
+	if (exists && S_ISLNK(st.st_mode)) {
+		struct stat target;
+		if (stat(path, &target) == 0 && (S_ISBLK(target.st_mode) || S_ISCHR(target.st_mode)))
+			return -ELOOP;
+	} else if (exists && (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode))) {
+		o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 		if (o->fd < 0)
 			return negative_errno();
 		o->seekable = S_ISBLK(st.st_mode);

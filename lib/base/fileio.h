@@ -76,12 +76,16 @@ int hfc_fsync_fd(int fd);
 /* Creates dir and missing parents (mode 0755); returns 0 or -errno. */
 int hfc_mkdir_p(const char *path);
 
+/* hfc_mkdir_p() with mode for dir itself when it is made (parents 0755); returns 0 or -errno. */
+int hfc_mkdir_p_mode(const char *path, mode_t mode);
+
 /* Test hook: called after the temporary file is durable and before the rename. */
 extern void (*hfc_fileio_before_rename_hook)(const char *tmpname);
 
 /*
  * An output that appears whole or not at all: a regular file is written under a temporary name
- * in its directory and renamed on commit; "-" is stdout; an existing device is written in place.
+ * in its directory and renamed on commit (a symbolic link under the name is replaced, never
+ * written through); "-" is stdout; an existing device named itself is written in place.
  */
 typedef struct HfcOutput {
 	int fd;
@@ -91,7 +95,10 @@ typedef struct HfcOutput {
 	char *name, *tmp, *display;
 } HfcOutput;
 
-/* Opens an output for path ("-" for stdout); returns 0 or -errno. */
+/*
+ * Opens an output for path ("-" for stdout). Returns 0, -ELOOP when path is a symbolic link to
+ * a device (name the device itself), or -errno.
+ */
 int hfc_output_open(const char *path, HfcOutput *o);
 
 /* Sets the final size (making trailing holes), fsyncs, and renames into place; -errno. */

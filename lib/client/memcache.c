@@ -112,7 +112,8 @@ static bool entry_first_use(HfcRemote *r, Entry *e)
 /*
  * Waits for the entry in memory for this hash, if there is one (lock held, a reference taken
  * meanwhile). Returns 1 with the entry READY and still referenced, 0 when there is none, or the
- * -errno of a load that failed (reference dropped).
+ * -errno of a load that failed, or -ECANCELED when the remote was cancelled while waiting
+ * (reference dropped).
  */
 static int wait_entry(HfcRemote *r, const uint8_t *hash, Entry **ret)
 {
@@ -121,13 +122,14 @@ static int wait_entry(HfcRemote *r, const uint8_t *hash, Entry **ret)
 		return 0;
 	Entry *e = (Entry *)(uintptr_t)v;
 	e->refs++;
-	while (e->state == ENTRY_LOADING)
+	/* A cancel ends the wait too: the loader may be stuck where the cancel cannot reach. */
+	while (e->state == ENTRY_LOADING && !r->cancelled)
 		pthread_cond_wait(&r->changed, &r->lock);
 	if (e->state == ENTRY_READY) {
 		*ret = e;
 		return 1;
 	}
-	int k = e->error;
+	int k = e->state == ENTRY_FAILED ? e->error : -ECANCELED;
 	remote_entry_unref(r, e);
 	return k;
 }
@@ -206,6 +208,10 @@ int remote_get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 	if (ret_ra_used)
 		*ret_ra_used = false;
 	pthread_mutex_lock(&r->lock);
+	if (r->cancelled) {
+		pthread_mutex_unlock(&r->lock);
+		return hfc_err_set(err, -ECANCELED, "block %" PRIu64 ": cancelled", i);
+	}
 	Entry *e = NULL;
 	int k = wait_entry(r, r->idx->entries[i].hash, &e);
 	if (k > 0) {

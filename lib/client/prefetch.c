@@ -20,11 +20,11 @@ static void *prefetch_main(void *arg)
 	for (;;) {
 		/* Reserve the block's memory first: threads together stay within the bound, and
 		 * one block always fits, whatever the block size. */
-		while (!r->stopping && r->pf_next < r->profile->n &&
+		while (!r->stopping && !r->cancelled && r->pf_next < r->profile->n &&
 		       r->pinned_bytes + r->pf_reserved > 0 &&
 		       r->pinned_bytes + r->pf_reserved + r->idx->block_size > r->o.prefetch_memory)
 			pthread_cond_wait(&r->pf_cond, &r->lock);
-		if (r->stopping || r->pf_next >= r->profile->n)
+		if (r->stopping || r->cancelled || r->pf_next >= r->profile->n)
 			break;
 		const HfcProfileEntry *pe = &r->profile->e[r->pf_next++];
 		const HfcIndexEntry *ie = &r->idx->entries[pe->block];
@@ -67,10 +67,12 @@ int remote_prefetch_open(HfcRemote *r, HfcErr *err)
 		hfc_layout_path(HFC_LAYOUT_PROFILE, r->idx->version, path);
 		hfc_layout_name(HFC_LAYOUT_PROFILE, r->idx->version, name);
 		HfcErr ferr = { "" };
-		k = hfc_http_get_alloc(r->http, path, HFC_INDEX_MAX_BYTES, 0, &buf, &len, &ferr);
+		/* Bounded by the index, as the index is by its header: no endless profile. */
+		size_t max = hfc_profile_max_bytes(r->idx);
+		k = hfc_http_get_alloc(r->http, path, max, 0, &buf, &len, &ferr);
 		bool cached = false;
 		if (k < 0 && r->cache && r->o.offline_ok &&
-		    hfc_cache_get_index(r->cache, name, HFC_INDEX_MAX_BYTES, &buf, &len) == 0)
+		    hfc_cache_get_index(r->cache, name, max, &buf, &len) == 0)
 			cached = true; /* offline: the profile this cache saw with the index */
 		else if (k == -ENOENT)
 			return hfc_err_set(err, k, "%s: the site has no profile for version %u",

@@ -63,9 +63,9 @@ static void *readahead_main(void *arg)
 	HfcRemote *r = arg;
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (!r->stopping && r->ra_len == 0)
+		while (!r->stopping && !r->cancelled && r->ra_len == 0)
 			pthread_cond_wait(&r->ra_cond, &r->lock);
-		if (r->stopping)
+		if (r->stopping || r->cancelled)
 			break;
 		uint64_t b = r->ra_queue[r->ra_head];
 		r->ra_head = (r->ra_head + 1) % r->ra_cap;

@@ -53,6 +53,7 @@ typedef struct Stream {
 
 struct HfcRemote {
 	HfcRemoteOptions o;
+	char *name; /* the first base as given, without credentials: messages name the site so */
 	HfcHttp *http;
 	HfcIndex *idx;
 	HfcCache *cache;
@@ -66,6 +67,7 @@ struct HfcRemote {
 	uint64_t mem_bytes;
 	Scratch *scratch;
 	bool stopping; /* the workers of readahead and prefetch end */
+	bool cancelled; /* hfc_remote_cancel(): waits for other threads' loads end too */
 
 	/* readahead */
 	pthread_t *ra_threads;

@@ -26,12 +26,18 @@ void hfc_remote_options_default(HfcRemoteOptions *o)
 		.readahead = 16,
 		.prefetch_connections = 4,
 		.prefetch_memory = UINT64_C(512) << 20,
+		.max_image_size = UINT64_C(64) << 30,
 	};
 }
 
 const HfcIndex *hfc_remote_index(const HfcRemote *r)
 {
 	return r->idx;
+}
+
+const char *hfc_remote_name(const HfcRemote *r)
+{
+	return r->name;
 }
 
 static Scratch *scratch_get(HfcRemote *r)
@@ -208,7 +214,49 @@ static uint32_t seen_version(HfcCache *c)
 	return v;
 }
 
-static int open_index(HfcRemote *r, const char *first_base, HfcErr *err)
+/* What the download of an index learns from its header as the bytes come in. */
+typedef struct IndexFetch {
+	uint64_t max_image;
+	HfcIndex hdr;   /* the header's values, once it came whole */
+	bool peeked;
+	size_t max;     /* the most bytes that header allows the file */
+	bool too_large; /* its image is larger than max_image: not worth the rest */
+} IndexFetch;
+
+/*
+ * The bound of an index download: what its header can justify, found as soon as the header is
+ * there; an endless or padded body ends there instead of at the 1.27 GB every index may have.
+ */
+static size_t index_bound(const char *body, size_t len, void *ud)
+{
+	IndexFetch *f = ud;
+	size_t max;
+	int k = hfc_index_peek_header(body, len, &f->hdr, &max);
+	if (k == 0)
+		return HFC_INDEX_MAX_BYTES; /* the header is not whole yet */
+	if (k < 0)
+		return HFC_HTTP_BODY_ENOUGH; /* the parser will say what is wrong with it */
+	f->peeked = true;
+	f->max = max;
+	if (f->hdr.image_size > f->max_image) {
+		f->too_large = true;
+		return HFC_HTTP_BODY_ENOUGH;
+	}
+	return max;
+}
+
+/* Refuses an image larger than the client accepts; returns 0 or -EFBIG with err filled. */
+static int check_image_size(HfcRemote *r, const char *display, uint64_t size, HfcErr *err)
+{
+	if (size <= r->o.max_image_size)
+		return 0;
+	return hfc_err_set(err, -EFBIG,
+			   "%s: image-size %" PRIu64 " is more than the %" PRIu64
+			   " bytes this client accepts (--max-image-size)",
+			   display, size, r->o.max_image_size);
+}
+
+static int open_index(HfcRemote *r, HfcErr *err)
 {
 	char name[HFC_LAYOUT_PATH_MAX], path[HFC_LAYOUT_PATH_MAX], display[4200];
 	if (r->o.version)
@@ -216,22 +264,33 @@ static int open_index(HfcRemote *r, const char *first_base, HfcErr *err)
 	else
 		snprintf(name, sizeof(name), "%s", HFC_SITE_CURRENT);
 	hfc_layout_path(HFC_LAYOUT_INDEX, r->o.version, path);
-	snprintf(display, sizeof(display), "%s/%s", first_base, path);
+	snprintf(display, sizeof(display), "%s/%s", r->name, path);
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
 	HfcErr ferr = { "" };
+	IndexFetch f = { .max_image = r->o.max_image_size };
 	/* With a cache to fall back on, ask each mirror once rather than wait out the retries. */
-	int k = hfc_http_get_alloc(r->http, path, HFC_INDEX_MAX_BYTES,
-				   r->cache && r->o.offline_ok ? HFC_HTTP_ONCE : 0, &buf, &len, &ferr);
+	int k = hfc_http_get_bounded(r->http, path, HFC_INDEX_MAX_BYTES, index_bound, &f,
+				     r->cache && r->o.offline_ok ? HFC_HTTP_ONCE : 0, &buf, &len,
+				     &ferr);
 	bool from_cache = false;
+	if (k == 0 && f.too_large)
+		return check_image_size(r, display, f.hdr.image_size, err);
+	if (k == -EFBIG && f.peeked)
+		snprintf(ferr.msg, sizeof(ferr.msg),
+			 "%s: longer than the %zu bytes an index of %" PRIu64 " blocks can have",
+			 path, f.max, f.hdr.nblocks);
 	if (k < 0 && r->cache && r->o.offline_ok &&
 	    hfc_cache_get_index(r->cache, name, HFC_INDEX_MAX_BYTES, &buf, &len) == 0) {
 		from_cache = true; /* no mirror answered: the index this cache saw last */
 		snprintf(display, sizeof(display), "cache/indexes/%s", name);
 	} else if (k < 0) {
-		return hfc_err_set(err, k, "%s: %s", first_base, ferr.msg);
+		return hfc_err_set(err, k, "%s: %s", r->name, ferr.msg);
 	}
 	k = hfc_index_parse(buf, len, display, &r->idx, err);
+	if (k < 0)
+		return k;
+	k = check_image_size(r, display, r->idx->image_size, err);
 	if (k < 0)
 		return k;
 	if (r->o.version && r->idx->version != r->o.version)
@@ -264,6 +323,14 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 	pthread_cond_init(&r->ra_cond, NULL);
 	pthread_cond_init(&r->pf_cond, NULL);
 	r->t0 = hfc_monotonic();
+	/* Messages name the site by the first base as given, less its credentials. */
+	size_t nlen = strlen(bases[0]) + 4;
+	r->name = malloc(nlen);
+	if (!r->name) {
+		free(r);
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	}
+	hfc_url_redact(bases[0], r->name, nlen);
 	HfcHttpOptions ho = o->http;
 	if (o->prefetch) /* prefetch gets connections of its own; demand still goes first */
 		ho.connections += o->prefetch_connections;
@@ -277,7 +344,7 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 		if (k < 0)
 			goto fail;
 	}
-	k = open_index(r, bases[0], err);
+	k = open_index(r, err);
 	if (k < 0)
 		goto fail;
 	if (r->cache && r->idx->hash != HFC_HASH_MD5) {
@@ -348,10 +415,25 @@ int hfc_remote_start(HfcRemote *r)
 	return remote_readahead_start(r);
 }
 
+void hfc_remote_cancel(HfcRemote *r)
+{
+	hfc_http_cancel(r->http);
+	pthread_mutex_lock(&r->lock);
+	r->cancelled = true;
+	/* Readers waiting for another thread's load, and idle workers, look again. */
+	pthread_cond_broadcast(&r->changed);
+	pthread_cond_broadcast(&r->ra_cond);
+	pthread_cond_broadcast(&r->pf_cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
 void hfc_remote_free(HfcRemote *r)
 {
 	if (!r)
 		return;
+	/* Workers may be in a transfer (readahead, prefetch): end it rather than wait it out. */
+	if (r->http)
+		hfc_remote_cancel(r);
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_mutex_unlock(&r->lock);
@@ -374,5 +456,6 @@ void hfc_remote_free(HfcRemote *r)
 	pthread_cond_destroy(&r->changed);
 	pthread_mutex_destroy(&r->trace_lock);
 	pthread_mutex_destroy(&r->lock);
+	free(r->name);
 	free(r);
 }

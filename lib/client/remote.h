@@ -30,6 +30,7 @@ typedef struct HfcRemoteOptions {
 				    mounted version), or NULL for none */
 	unsigned prefetch_connections; /* prefetch transfers at once (default 4, as the paper) */
 	uint64_t prefetch_memory; /* bound of prefetched blocks not read yet (default 512 MiB) */
+	uint64_t max_image_size;  /* larger images are refused before any block (default 64 GiB) */
 } HfcRemoteOptions;
 
 typedef struct HfcRemoteStats {
@@ -58,8 +59,10 @@ typedef struct HfcRemoteStats {
 void hfc_remote_options_default(HfcRemoteOptions *o);
 
 /*
- * Opens the remote image at the mirrors' bases: fetches and parses the index (checking its end
- * line), prepares the caches. Returns 0 or -errno with err filled.
+ * Opens the remote image at the mirrors' bases: fetches the index, within what its header can
+ * justify (docs/FORMAT.md §8), parses it (checking its end line) and refuses an image larger
+ * than max_image_size; prepares the caches. Returns 0 or -errno with err filled (-EFBIG for an
+ * index or image too large).
  */
 int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOptions *o,
 		    HfcRemote **ret, HfcErr *err);
@@ -70,7 +73,17 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
  */
 int hfc_remote_start(HfcRemote *r);
 
-/* Stops the readahead workers, flushes the trace and frees the remote; NULL is fine. */
+/*
+ * Shuts the remote down from any thread, with reads in flight: every transfer and every wait
+ * (for a connection, a resting mirror, another reader's download) ends at once, and reads fail
+ * with -EIO from now on. Returns at once; free the remote once no read is under way any more.
+ */
+void hfc_remote_cancel(HfcRemote *r);
+
+/*
+ * Cancels what the readahead and prefetch workers are fetching, stops them, flushes the trace
+ * and frees the remote; NULL is fine. No read may be under way.
+ */
 void hfc_remote_free(HfcRemote *r);
 
 static inline void hfc_remote_freep(HfcRemote **r)
@@ -80,6 +93,9 @@ static inline void hfc_remote_freep(HfcRemote **r)
 
 /* Returns the index of the opened version. */
 const HfcIndex *hfc_remote_index(const HfcRemote *r);
+
+/* Returns the name of the site for messages: the first base as given, credentials redacted. */
+const char *hfc_remote_name(const HfcRemote *r);
 
 /*
  * Reads len bytes of the image at offset into buf (clipped at the image's end). Returns the

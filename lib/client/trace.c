@@ -7,15 +7,36 @@
 
 #include "base/clock.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int remote_trace_open(HfcRemote *r, HfcErr *err)
 {
-	r->trace = fopen(r->o.trace_path, "we");
-	if (!r->trace) {
-		int k = negative_errno();
-		return hfc_err_set(err, k, "%s: %s", r->o.trace_path, strerror(-k));
+	/*
+	 * Never through a symbolic link (it would truncate whatever it points to); a regular file
+	 * is truncated, and a device or FIFO named itself is written as it is.
+	 */
+	const char *path = r->o.trace_path;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+	int k = fd < 0 ? negative_errno() : 0;
+	struct stat st;
+	if (k == 0 && fstat(fd, &st) < 0)
+		k = negative_errno();
+	if (k == 0 && S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+		k = negative_errno();
+	if (k == 0 && !(r->trace = fdopen(fd, "w")))
+		k = negative_errno();
+	if (k < 0) {
+		if (fd >= 0)
+			close(fd);
+		if (k == -ELOOP)
+			return hfc_err_set(err, k, "%s: a symbolic link: refused (the trace is written "
+						   "only to a file named itself)",
+					   path);
+		return hfc_err_set(err, k, "%s: %s", path, strerror(-k));
 	}
 	fprintf(r->trace, "# hfc-trace 1 version %u image-size %" PRIu64 " block-size %u\n",
 		r->idx->version, r->idx->image_size, r->idx->block_size);

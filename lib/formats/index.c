@@ -4,6 +4,7 @@
 #include "base/codec.h"
 #include "base/fileio.h"
 #include "base/lines.h"
+#include "base/text.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -69,31 +70,10 @@ static int key_index(const char *key, size_t n)
 static bool utf8_printable(const unsigned char *s, size_t n)
 {
 	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		if (c < 0x20 || c == 0x7f)
+		size_t k = hfc_utf8_printable_len((const char *)s + i, n - i);
+		if (!k)
 			return false;
-		size_t k;
-		if (c < 0x80)
-			k = 0;
-		else if (c >= 0xc2 && c <= 0xdf)
-			k = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			k = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			k = 3;
-		else
-			return false;
-		if (k >= n - i)
-			return false;
-		unsigned char c1 = s[i + 1];
-		/* No overlong forms, no surrogates, nothing above U+10FFFF, no C1 controls. */
-		if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) ||
-		    (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90) || (c == 0xc2 && c1 < 0xa0))
-			return false;
-		for (size_t j = 1; j <= k; j++)
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-		i += k + 1;
+		i += k;
 	}
 	return true;
 }
@@ -191,6 +171,91 @@ static int parse_signature(Parser *p, HfcIndex *idx)
 	return 0;
 }
 
+/*
+ * Reads the magic line and the header up to and with the blocks line into idx. Returns 0, or
+ * -EBADMSG with *ret_short set when the input ended before the header did (more may come).
+ */
+static int parse_header(Parser *p, HfcIndex *idx, bool *ret_short)
+{
+	*ret_short = false;
+	int r = next_line(p);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		*ret_short = true;
+		p->line = 1;
+		return fail(p, "empty file, not an hfc index");
+	}
+	if (!line_is(p, HFC_INDEX_MAGIC)) {
+		if (p->curlen > 10 && memcmp(p->cur, "hfc-index ", 10) == 0)
+			return fail(p, "unsupported index format '%.*s'", (int)MIN(p->curlen, 40u),
+				    p->cur);
+		return fail(p, "not an hfc index (first line must be '%s')", HFC_INDEX_MAGIC);
+	}
+
+	bool seen[ELEMENTSOF(header_keys)] = { false };
+	size_t want = 0;
+	while (want < ELEMENTSOF(header_keys)) {
+		r = next_line(p);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			*ret_short = true;
+			return fail(p, "truncated: missing key '%s'", header_keys[want == 3 ? 4 : want]);
+		}
+		const char *sp = memchr(p->cur, ' ', p->curlen);
+		size_t klen = sp ? (size_t)(sp - p->cur) : p->curlen;
+		int k = key_index(p->cur, klen);
+		if (k < 0) {
+			if (p->curlen == 0)
+				return fail(p, "empty line in header");
+			return fail(p, "unknown key '%.*s'", (int)MIN(klen, 40u), p->cur);
+		}
+		if (seen[k])
+			return fail(p, "duplicate key '%s'", header_keys[k]);
+		/* The label is the one optional key; all others stand in a fixed order. */
+		if ((size_t)k != want && !(want == 3 && k == 4)) {
+			if ((size_t)k > want)
+				return fail(p, "missing key '%s'", header_keys[want == 3 ? 4 : want]);
+			return fail(p, "key '%s' out of order", header_keys[k]);
+		}
+		if (!sp)
+			return fail(p, "key '%s' has no value", header_keys[k]);
+		seen[k] = true;
+		r = parse_header_value(p, idx, k, sp + 1, p->curlen - klen - 1);
+		if (r < 0)
+			return r;
+		want = (size_t)k + 1;
+	}
+	return 0;
+}
+
+/* The longest block line of an index with this header, its LF included. */
+static size_t block_line_max(const HfcIndex *idx)
+{
+	int digits = snprintf(NULL, 0, "%" PRIu64, (uint64_t)hfc_codec_bound(idx->block_size));
+	return 2 * hfc_hash_len(idx->hash) + 1 + (size_t)digits + 1;
+}
+
+int hfc_index_peek_header(const char *buf, size_t len, HfcIndex *ret, size_t *ret_max)
+{
+	/* Whole lines only: the last one may still be on its way. */
+	size_t n = len;
+	while (n > 0 && buf[n - 1] != '\n')
+		n--;
+	Parser p;
+	hfc_lines_init(&p, buf, n, "", NULL);
+	*ret = (HfcIndex){ 0 };
+	bool short_input;
+	int r = parse_header(&p, ret, &short_input);
+	if (r < 0)
+		return short_input && len < HFC_INDEX_HEADER_MAX ? 0 : r;
+	/* The end line and a signature line follow the block lines. */
+	size_t trailer = 4 + 64 + 1 + HFC_SIG_LINE_LEN + 1;
+	*ret_max = p.pos + (size_t)ret->nblocks * block_line_max(ret) + trailer;
+	return 1;
+}
+
 int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **ret, HfcErr *err)
 {
 	Parser p;
@@ -200,59 +265,16 @@ int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **r
 		return -ENOMEM;
 	if (len > HFC_INDEX_MAX_BYTES)
 		return fail(&p, "index larger than %zu bytes", HFC_INDEX_MAX_BYTES);
-
-	int r = next_line(&p);
+	bool short_input;
+	int r = parse_header(&p, idx, &short_input);
 	if (r < 0)
 		return r;
-	if (r == 0) {
-		p.line = 1;
-		return fail(&p, "empty file, not an hfc index");
-	}
-	if (!line_is(&p, HFC_INDEX_MAGIC)) {
-		if (p.curlen > 10 && memcmp(p.cur, "hfc-index ", 10) == 0)
-			return fail(&p, "unsupported index format '%.*s'", (int)MIN(p.curlen, 40u),
-				    p.cur);
-		return fail(&p, "not an hfc index (first line must be '%s')", HFC_INDEX_MAGIC);
-	}
 
-	bool seen[ELEMENTSOF(header_keys)] = { false };
-	size_t want = 0;
-	while (want < ELEMENTSOF(header_keys)) {
-		r = next_line(&p);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return fail(&p, "truncated: missing key '%s'",
-				    header_keys[want == 3 ? 4 : want]);
-		const char *sp = memchr(p.cur, ' ', p.curlen);
-		size_t klen = sp ? (size_t)(sp - p.cur) : p.curlen;
-		int k = key_index(p.cur, klen);
-		if (k < 0) {
-			if (p.curlen == 0)
-				return fail(&p, "empty line in header");
-			return fail(&p, "unknown key '%.*s'", (int)MIN(klen, 40u), p.cur);
-		}
-		if (seen[k])
-			return fail(&p, "duplicate key '%s'", header_keys[k]);
-		/* The label is the one optional key; all others stand in a fixed order. */
-		if ((size_t)k != want && !(want == 3 && k == 4)) {
-			if ((size_t)k > want)
-				return fail(&p, "missing key '%s'",
-					    header_keys[want == 3 ? 4 : want]);
-			return fail(&p, "key '%s' out of order", header_keys[k]);
-		}
-		if (!sp)
-			return fail(&p, "key '%s' has no value", header_keys[k]);
-		seen[k] = true;
-		r = parse_header_value(&p, idx, k, sp + 1, p.curlen - klen - 1);
-		if (r < 0)
-			return r;
-		want = (size_t)k + 1;
-	}
-
-	idx->entries = calloc(idx->nblocks ? idx->nblocks : 1, sizeof(HfcIndexEntry));
-	if (!idx->entries)
-		return -ENOMEM;
+	/*
+	 * The entries grow as block lines come, never ahead of them: a small file that claims
+	 * 2^24 blocks costs what its lines are worth, not 600 MB up front.
+	 */
+	size_t cap = 0;
 	size_t hl = hfc_hash_len(idx->hash);
 	uint64_t maxstored = hfc_codec_bound(idx->block_size);
 	for (uint64_t i = 0; i < idx->nblocks; i++) {
@@ -263,6 +285,15 @@ int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **r
 			return fail(&p, "expected %" PRIu64 " block lines, found %" PRIu64
 					 "%s",
 				    idx->nblocks, i, r == 0 ? " (truncated)" : "");
+		if (i == cap) {
+			size_t ncap = (size_t)MIN((uint64_t)MAX(cap * 2, (size_t)1024), idx->nblocks);
+			HfcIndexEntry *ne = realloc(idx->entries, ncap * sizeof(*ne));
+			if (!ne)
+				return -ENOMEM;
+			memset(ne + cap, 0, (ncap - cap) * sizeof(*ne));
+			idx->entries = ne;
+			cap = ncap;
+		}
 		if (line_is(&p, "-"))
 			continue;
 		const char *sp = memchr(p.cur, ' ', p.curlen);
@@ -278,6 +309,8 @@ int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **r
 				    stored, maxstored);
 		idx->entries[i].stored = (uint32_t)stored;
 	}
+	if (!idx->entries && !(idx->entries = calloc(1, sizeof(HfcIndexEntry))))
+		return -ENOMEM;
 
 	size_t end_start = p.pos;
 	r = next_line(&p);

@@ -21,8 +21,10 @@
 #define HFC_IMAGE_SIZE_MAX (UINT64_C(1) << 50)
 #define HFC_VERSION_MAX 99999999u
 #define HFC_LABEL_MAX 256
+/* The most bytes of an index's header (magic line to blocks line); a valid one is far less. */
+#define HFC_INDEX_HEADER_MAX ((size_t)8192)
 /* The largest index file a parser will read: header, the longest block lines, trailer. */
-#define HFC_INDEX_MAX_BYTES ((size_t)8192 + (size_t)HFC_INDEX_MAX_BLOCKS * 76)
+#define HFC_INDEX_MAX_BYTES (HFC_INDEX_HEADER_MAX + (size_t)HFC_INDEX_MAX_BLOCKS * 76)
 
 typedef struct HfcIndexEntry {
 	uint8_t hash[HFC_HASH_MAX];
@@ -81,6 +83,16 @@ static inline size_t hfc_index_block_len(const HfcIndex *idx, uint64_t i)
  * error messages ("fname:line: what"). Returns 0, or -EBADMSG with err filled, or -ENOMEM.
  */
 int hfc_index_parse(const char *buf, size_t len, const char *fname, HfcIndex **ret, HfcErr *err);
+
+/*
+ * Reads the header of an index from its first len bytes (a download under way), with the checks
+ * of hfc_index_parse, into *ret (no entries). Returns 1 with *ret_max the most bytes the whole
+ * file can have with that header (the header, `blocks` times the longest block line its hash
+ * and block size allow, the end line and a signature line); 0 when the header has not come
+ * whole yet (it is complete within HFC_INDEX_HEADER_MAX bytes); -EBADMSG when these bytes
+ * cannot begin an index (hfc_index_parse on them says why).
+ */
+int hfc_index_peek_header(const char *buf, size_t len, HfcIndex *ret, size_t *ret_max);
 
 /* Reads and parses an index file (relative to dirfd); -errno with err filled on failure. */
 int hfc_index_load_at(int dirfd, const char *path, const char *display, HfcIndex **ret,

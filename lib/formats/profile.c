@@ -78,12 +78,11 @@ int hfc_profile_parse(const char *buf, size_t len, const char *fname, HfcProfile
 		return hfc_lines_fail(&l, "expected 'hash md5' or 'hash sha256'");
 	if ((r = header_u64(&l, "blocks", nblocks, &nb)) < 0)
 		return r;
-	p->e = calloc(nb ? nb : 1, sizeof(*p->e));
+	/* The entries grow as lines come, as an index's do: a claim costs nothing by itself. */
+	size_t cap = 0;
 	uint8_t *seen = calloc(nblocks / 8 + 1, 1);
-	if (!p->e || !seen) {
-		free(seen);
+	if (!seen)
 		return -ENOMEM;
-	}
 	size_t hl = hfc_hash_len(p->hash);
 	for (uint64_t i = 0; i < nb; i++) {
 		r = hfc_lines_next(&l);
@@ -92,6 +91,18 @@ int hfc_profile_parse(const char *buf, size_t len, const char *fname, HfcProfile
 			return r < 0 ? r
 				     : hfc_lines_fail(&l, "expected %" PRIu64 " block lines, found %" PRIu64,
 						      nb, i);
+		}
+		if (i == cap) {
+			size_t ncap = (size_t)MIN((uint64_t)MAX(cap * 2, (size_t)1024), nb);
+			HfcProfileEntry *ne = realloc(p->e, ncap * sizeof(*ne));
+			if (!ne) {
+				free(seen);
+				return -ENOMEM;
+			}
+			/* Zeroed as calloc did: a short hash leaves the rest of the field unset. */
+			memset(ne + cap, 0, (ncap - cap) * sizeof(*ne));
+			p->e = ne;
+			cap = ncap;
 		}
 		const char *sp = memchr(l.cur, ' ', l.curlen);
 		uint64_t b;
@@ -116,11 +127,22 @@ int hfc_profile_parse(const char *buf, size_t len, const char *fname, HfcProfile
 	}
 	free(seen);
 	p->n = nb;
+	if (!p->e && !(p->e = calloc(1, sizeof(*p->e))))
+		return -ENOMEM;
 	r = hfc_text_end(&l, "profile");
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(p);
 	return 0;
+}
+
+size_t hfc_profile_max_bytes(const HfcIndex *idx)
+{
+	/* The header's lines are short; its numbers are bounded by the index's own. */
+	size_t header = 256;
+	int digits = snprintf(NULL, 0, "%" PRIu64, idx->nblocks ? idx->nblocks - 1 : 0);
+	size_t line = (size_t)digits + 1 + 2 * hfc_hash_len(idx->hash) + 1;
+	return header + (size_t)idx->nblocks * line + 4 + 64 + 1;
 }
 
 int hfc_profile_load(const char *path, HfcProfile **ret, HfcErr *err)

@@ -38,6 +38,12 @@ static inline void hfc_profile_freep(HfcProfile **p)
 int hfc_profile_parse(const char *buf, size_t len, const char *fname, HfcProfile **ret,
 		      HfcErr *err);
 
+/*
+ * Returns the most bytes a profile of idx's image can have: its header, a line for each of the
+ * image's blocks and the end line. A reader fetching the profile of a version bounds it so.
+ */
+size_t hfc_profile_max_bytes(const HfcIndex *idx);
+
 /* Reads and parses a profile file; -errno with err filled. */
 int hfc_profile_load(const char *path, HfcProfile **ret, HfcErr *err);
 

@@ -297,6 +297,41 @@ static void test_output_relative_and_errors(void **state)
 	hfc_output_discard(&o);
 }
 
+static void test_output_links(void **state)
+{
+	Scratch *t = *state;
+	/* A link to a file under the output's name: the link is replaced, its target untouched. */
+	put_at(t->fd, "target", "keep me");
+	assert_int_equal(symlinkat("target", t->fd, "out.img"), 0);
+	char p[PATH_MAX + 32];
+	snprintf(p, sizeof(p), "%s/out.img", t->path);
+	HfcOutput o;
+	assert_int_equal(hfc_output_open(p, &o), 0);
+	assert_true(o.is_tmp);
+	assert_int_equal(hfc_write_all(o.fd, "image", 5), 0);
+	assert_int_equal(hfc_output_commit(&o, 5), 0);
+	hfc_output_discard(&o);
+	assert_file_at(t->fd, "target", "keep me", 7);
+	assert_file_at(t->fd, "out.img", "image", 5);
+	struct stat st;
+	assert_int_equal(fstatat(t->fd, "out.img", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISREG(st.st_mode));
+
+	/* A link to a device is refused; the device named itself is written in place. */
+	assert_int_equal(symlinkat("/dev/null", t->fd, "null"), 0);
+	snprintf(p, sizeof(p), "%s/null", t->path);
+	assert_int_equal(hfc_output_open(p, &o), -ELOOP);
+	hfc_output_discard(&o);
+	assert_int_equal(fstatat(t->fd, "null", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(count_tmp_at(t->fd, "."), 0);
+	assert_int_equal(hfc_output_open("/dev/null", &o), 0);
+	assert_false(o.is_tmp);
+	assert_int_equal(hfc_write_all(o.fd, "x", 1), 0);
+	assert_int_equal(hfc_output_commit(&o, 1), 0);
+	hfc_output_discard(&o);
+}
+
 static void test_output_stdout(void **state)
 {
 	(void)state;
@@ -324,6 +359,7 @@ int main(void)
 		T_(test_output_file),
 		T_(test_output_relative_and_errors),
 		T_(test_output_stdout),
+		T_(test_output_links),
 		T_(test_read_file_at_exactly_max),
 		T_(test_read_file_at_fifo),
 	};

@@ -2,9 +2,11 @@
 /*
  * Unit tests for http.c on its own: a tiny HTTP/1.1 server on 127.0.0.1 (a thread of this test,
  * an ephemeral port) whose first path segment picks a canned behaviour, so that each mirror of
- * a fetcher is one behaviour: "good" and "good2" serve files, "e404" answers 404, "e500" and
- * "e500b" answer 500, "slow" answers only after the client gave up, "nolen" sends no
- * Content-Length. Plus file:// and plain directory mirrors. Every wait is bounded.
+ * a fetcher is one behaviour: "good", "good2" and "good3" serve files, "e404" answers 404,
+ * "e500" and "e500b" answer 500, "slow" answers only after the client gave up, "nolen" sends no
+ * Content-Length, "endless" sends bytes until the client goes, "redir", "redirx" and
+ * "redirloop" redirect (to good, to good on another host name, to themselves). Plus file://
+ * and plain directory mirrors. Every wait is bounded.
  */
 
 #include <setjmp.h>
@@ -30,9 +32,12 @@
 #define HUGE_LEN (1536 * 1024 + 5) /* more than hfc_http_get_alloc's first guess, 1 MiB */
 #define SLOW_HOLD_MS 5000          /* the slow mirror's answer, long after any client's timeout */
 
-static const char *const behaviours[] = { "good", "good2", "e404", "e500", "e500b", "slow",
-					   "nolen" };
-enum { B_GOOD, B_GOOD2, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, NB };
+static const char *const behaviours[] = { "good", "good2", "good3", "e404", "e500", "e500b",
+					   "slow", "nolen", "redir", "redirx", "redirloop", "endless" };
+enum {
+	B_GOOD, B_GOOD2, B_GOOD3, B_E404, B_E500, B_E500B, B_SLOW, B_NOLEN, B_REDIR, B_REDIRX,
+	B_REDIRLOOP, B_ENDLESS, NB
+};
 
 static struct {
 	int lfd, stop[2];
@@ -91,7 +96,19 @@ static void answer(int fd, bool head, int status, const void *body, size_t len, 
 		send_all(fd, body, len);
 }
 
-/* good and good2: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
+/* A 302 to location, with a small HTML body as servers send. */
+static void redirect(int fd, const char *location)
+{
+	char hdr[1024];
+	const char *body = "<html>moved</html>\n";
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 302 Found\r\nLocation: %s\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n%s",
+			 location, strlen(body), body);
+	send_all(fd, hdr, (size_t)n);
+}
+
+/* good, good2, good3: x/small.txt, x/big.bin, x/huge.bin, index.idx; anything else is missing. */
 static void serve_file(int fd, bool head, const char *rest)
 {
 	if (!strcmp(rest, "x/small.txt") || !strcmp(rest, "index.idx"))
@@ -125,6 +142,7 @@ static void serve_one(int fd)
 	switch (b) {
 	case B_GOOD:
 	case B_GOOD2:
+	case B_GOOD3:
 		serve_file(fd, head, rest);
 		break;
 	case B_E404:
@@ -144,10 +162,39 @@ static void serve_one(int fd)
 	case B_NOLEN:
 		answer(fd, head, 200, SMALL, strlen(SMALL), false);
 		break;
+	case B_ENDLESS: {
+		/* No length, and bytes until the client goes away (or SLOW_HOLD_MS pass). */
+		answer(fd, true, 200, NULL, 0, false);
+		static const char line[] = "0123456789abcdef0123456789abcdef 4242\n";
+		double end = hfc_monotonic() + SLOW_HOLD_MS / 1000.0;
+		while (hfc_monotonic() < end && send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL) > 0)
+			;
+		break;
+	}
+	case B_REDIR:
+	case B_REDIRX:
+	case B_REDIRLOOP: {
+		/* To good on this host; to good on another name of it; to itself, for ever. */
+		char loc[512];
+		snprintf(loc, sizeof(loc), "http://%s:%u/%s/%s",
+			 b == B_REDIRX ? "localhost" : "127.0.0.1", srv.port,
+			 b == B_REDIRLOOP ? "redirloop" : "good", rest);
+		redirect(fd, loc);
+		break;
+	}
 	}
 }
 
-/* One connection at a time: the tests make one request at a time. */
+/* One connection, in a thread of its own: a held request must not hold up the others. */
+static void *conn_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	serve_one(fd);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+	return NULL;
+}
+
 static void *server_main(void *arg)
 {
 	(void)arg;
@@ -161,9 +208,15 @@ static void *server_main(void *arg)
 		int fd = accept4(srv.lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
-		serve_one(fd);
-		shutdown(fd, SHUT_WR);
-		close(fd);
+		pthread_t t;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, conn_main, (void *)(intptr_t)fd) != 0) {
+			serve_one(fd);
+			close(fd);
+		}
+		pthread_attr_destroy(&at);
 	}
 }
 
@@ -220,13 +273,12 @@ static unsigned asked(int b)
 	return atomic_load(&srv.asked[b]);
 }
 
-/* A fetcher of the mirrors named (behaviours, or a base as it is when it has a '/'). */
-static HfcHttp *fetcher(unsigned retries, unsigned timeout_ms, const char *m0, const char *m1)
+/* A fetcher of n mirrors named by behaviour, or by a base as it is when it has a '/'. */
+static HfcHttp *fetcher_n(unsigned retries, unsigned timeout_ms, const char *const *names,
+			  size_t n)
 {
-	static char urls[2][512];
-	const char *bases[2];
-	const char *names[2] = { m0, m1 };
-	size_t n = m1 ? 2 : 1;
+	static char urls[HFC_HTTP_MIRRORS_MAX][512];
+	const char *bases[HFC_HTTP_MIRRORS_MAX];
 	for (size_t i = 0; i < n; i++) {
 		if (strchr(names[i], '/'))
 			snprintf(urls[i], sizeof(urls[i]), "%s", names[i]);
@@ -244,6 +296,13 @@ static HfcHttp *fetcher(unsigned retries, unsigned timeout_ms, const char *m0, c
 		fail_msg("hfc_http_new: %s", err.msg);
 	reset_counts();
 	return h;
+}
+
+/* A fetcher of one or two mirrors (m1 may be NULL). */
+static HfcHttp *fetcher(unsigned retries, unsigned timeout_ms, const char *m0, const char *m1)
+{
+	const char *names[2] = { m0, m1 };
+	return fetcher_n(retries, timeout_ms, names, m1 ? 2 : 1);
 }
 
 static HfcHttpStats stats_of(HfcHttp *h)
@@ -300,6 +359,60 @@ static void test_efbig(void **state)
 	char *got;
 	size_t len;
 	assert_int_equal(hfc_http_get_alloc(h, "x/huge.bin", 1 << 20, 0, &got, &len, &err), -EFBIG);
+	hfc_http_free(h);
+}
+
+/* A bound for hfc_http_get_bounded: its userdata is the bound, or 0 for "enough at 10 bytes". */
+static size_t bound_fn(const char *body, size_t len, void *ud)
+{
+	(void)body;
+	size_t b = *(size_t *)ud;
+	return b ? b : len >= 10 ? HFC_HTTP_BODY_ENOUGH : SIZE_MAX;
+}
+
+static void test_bounded(void **state)
+{
+	(void)state;
+	/* An endless body: the fixed bound ends it, then a bound of its own, well below that. */
+	HfcHttp *h = fetcher(4, 5000, "endless", NULL);
+	char *got = NULL;
+	size_t len = 0;
+	HfcErr err = { "" };
+	double t0 = hfc_monotonic();
+	assert_int_equal(hfc_http_get_alloc(h, "index.idx", 1 << 20, 0, &got, &len, &err), -EFBIG);
+	assert_string_equal(err.msg, "index.idx: larger than 1048576 bytes");
+	size_t b = 100000;
+	assert_int_equal(hfc_http_get_bounded(h, "index.idx", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 -EFBIG);
+	assert_string_equal(err.msg, "index.idx: larger than 100000 bytes");
+	assert_true(hfc_monotonic() - t0 < SLOW_HOLD_MS / 1000.0);
+	/* Each asked once: the same answer would come again. */
+	assert_int_equal(asked(B_ENDLESS), 2);
+	/* Enough: the first bytes are handed back, the rest never read. */
+	b = 0;
+	assert_int_equal(hfc_http_get_bounded(h, "index.idx", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 0);
+	assert_true(len >= 10 && len < (1 << 20));
+	assert_memory_equal(got, "0123456789", 10);
+	assert_int_equal(got[len], 0);
+	free(got);
+	hfc_http_free(h);
+
+	/* A whole file under the bound; a file over it; the bound counts only the good answer. */
+	h = fetcher(4, 2000, "e404", "good");
+	b = BIG_LEN;
+	assert_int_equal(hfc_http_get_bounded(h, "x/big.bin", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 0);
+	assert_int_equal(len, BIG_LEN);
+	assert_memory_equal(got, srv.big, BIG_LEN);
+	free(got);
+	b = BIG_LEN - 1;
+	assert_int_equal(hfc_http_get_bounded(h, "x/big.bin", 1 << 20, bound_fn, &b, 0, &got, &len,
+					      &err),
+			 -EFBIG);
 	hfc_http_free(h);
 }
 
@@ -367,6 +480,33 @@ static void test_failover(void **state)
 	assert_int_equal(m, 0);
 	/* Every mirror avoided: bad data beats none, they are asked again. */
 	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 3, 0, &m, &err) > 0);
+	assert_int_equal(stats_of(h).errors, 1);
+	hfc_http_free(h);
+}
+
+static void test_bad_ranks_last(void **state)
+{
+	(void)state;
+	/* A mirror that served bad data ranks after one never measured, until it answers again. */
+	const char *names[] = { "good", "good2", "good3" };
+	HfcHttp *h = fetcher_n(0, 2000, names, 3);
+	char buf[64];
+	unsigned m = 99;
+	HfcErr err = { "" };
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 6, 0, &m, &err) > 0);
+	assert_int_equal(m, 0);
+	assert_int_equal(stats_of(h).current_mirror, 0);
+	hfc_http_report_bad(h, 0);
+	assert_int_equal(stats_of(h).current_mirror, 1);
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err) > 0);
+	assert_int_equal(m, 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	/* Asked again (the others avoided), it answers: measured again, ahead of good3. */
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 6, 0, &m, &err) > 0);
+	assert_int_equal(m, 0);
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 2, 0, &m, &err) > 0);
+	assert_int_equal(m, 0);
+	assert_int_equal(asked(B_GOOD3), 0);
 	assert_int_equal(stats_of(h).errors, 1);
 	hfc_http_free(h);
 }
@@ -575,6 +715,261 @@ static void test_probe(void **state)
 	hfc_http_free(h);
 }
 
+/* A request made in a thread of its own, to be cancelled from the test's. */
+typedef struct Pending {
+	HfcHttp *h;
+	const char *path;
+	unsigned flags;
+	pthread_t tid;
+	ssize_t r;
+	double t_end;
+	char err[sizeof(((HfcErr *)0)->msg)];
+} Pending;
+
+static void *pending_main(void *arg)
+{
+	Pending *p = arg;
+	char buf[64];
+	HfcErr err = { "" };
+	p->r = hfc_http_get(p->h, p->path, buf, sizeof(buf), 0, p->flags, NULL, &err);
+	p->t_end = hfc_monotonic();
+	snprintf(p->err, sizeof(p->err), "%s", err.msg);
+	return NULL;
+}
+
+static void pending_start(Pending *p, HfcHttp *h, const char *path, unsigned flags)
+{
+	*p = (Pending){ .h = h, .path = path, .flags = flags };
+	assert_int_equal(pthread_create(&p->tid, NULL, pending_main, p), 0);
+}
+
+/* Waits (at most 5 s) until behaviour b has received n requests. */
+static void wait_asked(int b, unsigned n)
+{
+	for (int i = 0; i < 5000 && asked(b) < n; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	assert_true(asked(b) >= n);
+}
+
+static void test_cancel(void **state)
+{
+	(void)state;
+	/*
+	 * One connection, a 60 s timeout: a transfer held by the slow mirror, a request waiting for
+	 * the connection, and one resting between retries on a failing mirror end within 0.5 s of
+	 * the cancel, long before any timeout would end them.
+	 */
+	char url[2][128];
+	snprintf(url[0], sizeof(url[0]), "http://127.0.0.1:%u/slow", srv.port);
+	snprintf(url[1], sizeof(url[1]), "http://127.0.0.1:%u/e500", srv.port);
+	const char *bases[] = { url[0], url[1] };
+	HfcHttpOptions o = { .connections = 1, .timeout_ms = 60000, .connect_timeout_ms = 2000,
+			     .retries = 20 };
+	HfcHttp *slow = NULL, *failing = NULL;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_new(bases, 1, &o, &slow, &err), 0);
+	assert_int_equal(hfc_http_new(bases + 1, 1, &o, &failing, &err), 0);
+	reset_counts();
+	Pending held, queued, resting;
+	pending_start(&held, slow, "x/small.txt", 0);
+	wait_asked(B_SLOW, 1);
+	pending_start(&queued, slow, "x/small.txt", 0);
+	pending_start(&resting, failing, "x/small.txt", 0);
+	/* After 4 failures the mirror rests 0.8 s, then 1.6 s, ...: cancel during a rest. */
+	wait_asked(B_E500, 4);
+	nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+	double t0 = hfc_monotonic();
+	hfc_http_cancel(slow);
+	hfc_http_cancel(failing);
+	pthread_join(held.tid, NULL);
+	pthread_join(queued.tid, NULL);
+	pthread_join(resting.tid, NULL);
+	Pending *all[] = { &held, &queued, &resting };
+	for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+		assert_int_equal(all[i]->r, -ECANCELED);
+		assert_string_equal(all[i]->err, "x/small.txt: cancelled");
+		assert_true(all[i]->t_end - t0 < 0.5);
+	}
+	assert_int_equal(asked(B_SLOW), 1);
+	assert_true(asked(B_E500) < 10);
+	/* Nothing is asked any more: requests fail at once. */
+	reset_counts();
+	char buf[64];
+	t0 = hfc_monotonic();
+	assert_int_equal(hfc_http_get(slow, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 -ECANCELED);
+	int64_t size;
+	assert_int_equal(hfc_http_head(failing, "x/small.txt", &size, NULL, &err), -ECANCELED);
+	assert_true(hfc_monotonic() - t0 < 0.1);
+	assert_int_equal(asked(B_SLOW) + asked(B_E500), 0);
+	/* A cancelled transfer is no failure of its mirror. */
+	HfcHttpStats s = stats_of(slow);
+	assert_int_equal(s.errors, 0);
+	hfc_http_free(slow);
+	hfc_http_free(failing);
+}
+
+static void test_redirect_policy(void **state)
+{
+	(void)state;
+	char why[128];
+	struct {
+		const char *from, *to;
+		bool other_host;
+		const char *why; /* NULL: followed */
+	} cases[] = {
+		{ "http://a/x", "http://a/y", false, NULL },
+		{ "http://a/x", "https://a/y", false, NULL },
+		{ "http://a:80/x", "http://A:8080/y", false, NULL },
+		{ "https://a/x", "https://a/y", false, NULL },
+		{ "https://a/x", "http://a/y", false, "from https:// down to http://" },
+		{ "https://a/x", "http://b/y", true, "from https:// down to http://" },
+		{ "http://a/x", "http://b/y", false, "to another host" },
+		{ "http://a/x", "http://b/y", true, NULL },
+		{ "http://a/x", "http://u:p@b/y", false, "to another host" },
+		{ "http://a/x", "file:///etc/passwd", true, "to a scheme other than http:// and https://" },
+		{ "http://a/x", "ftp://a/y", true, "to a scheme other than http:// and https://" },
+		{ "http://a/x", "", true, "not a URL" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		why[0] = 0;
+		int r = hfc_http_redirect_check(cases[i].from, cases[i].to, cases[i].other_host, why,
+						sizeof(why));
+		if (!cases[i].why) {
+			assert_int_equal(r, 0);
+		} else {
+			assert_int_equal(r, -EPERM);
+			assert_string_equal(why, cases[i].why);
+		}
+	}
+}
+
+static void test_redirects(void **state)
+{
+	(void)state;
+	/* A redirect on the same host is followed; its body is not taken for the file's. */
+	HfcHttp *h = fetcher(0, 2000, "redir", NULL);
+	char buf[64];
+	unsigned m = 99;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, &m, &err),
+			 strlen(SMALL));
+	assert_memory_equal(buf, SMALL, strlen(SMALL));
+	assert_int_equal(m, 0);
+	assert_int_equal(asked(B_REDIR), 1);
+	assert_int_equal(asked(B_GOOD), 1);
+	int64_t size;
+	assert_int_equal(hfc_http_head(h, "x/big.bin", &size, NULL, &err), 0);
+	assert_int_equal(size, BIG_LEN);
+	hfc_http_free(h);
+
+	/* To another host: refused before anything is asked there, and not asked again. */
+	h = fetcher(4, 2000, "redirx", NULL);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "x/small.txt: redirect to http://localhost:"));
+	assert_non_null(strstr(err.msg, "refused: to another host"));
+	assert_int_equal(asked(B_REDIRX), 1);
+	assert_int_equal(asked(B_GOOD), 0);
+	assert_int_equal(stats_of(h).errors, 1);
+	hfc_http_free(h);
+
+	/* ... unless allowed. */
+	char url[128];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/redirx", srv.port);
+	const char *bases[] = { url };
+	HfcHttpOptions o = { .timeout_ms = 2000, .connect_timeout_ms = 2000,
+			     .allow_redirect_host = true };
+	assert_int_equal(hfc_http_new(bases, 1, &o, &h, &err), 0);
+	reset_counts();
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 strlen(SMALL));
+	assert_int_equal(asked(B_GOOD), 1);
+	hfc_http_free(h);
+
+	/* A loop: three redirects followed, the fourth refused. */
+	h = fetcher(0, 2000, "redirloop", NULL);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err), -EPERM);
+	assert_non_null(strstr(err.msg, "refused: one too many (at most 3)"));
+	assert_int_equal(asked(B_REDIRLOOP), 4);
+	hfc_http_free(h);
+}
+
+static void test_redact(void **state)
+{
+	(void)state;
+	char out[128];
+	const char *cases[][2] = {
+		{ "http://user:pass@host/x", "http://***@host/x" },
+		{ "https://u@h:8443", "https://***@h:8443" },
+		{ "http://a@b:c@host/p@q", "http://***@host/p@q" },
+		{ "http://host/a@b?c@d#e@f", "http://host/a@b?c@d#e@f" },
+		{ "http://host", "http://host" },
+		{ "/srv/site@2", "/srv/site@2" },
+		{ "file:///srv/x@y", "file:///srv/x@y" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		hfc_url_redact(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+	hfc_url_redact("http://user:pass@host/x", out, 10);
+	assert_string_equal(out, "http://**");
+
+	/* A mirror with credentials: they go to the server, never into stats or messages. */
+	char url[2][128];
+	snprintf(url[0], sizeof(url[0]), "http://user:secret@127.0.0.1:%u/good", srv.port);
+	snprintf(url[1], sizeof(url[1]), "ftp://user:secret@example/x");
+	const char *names[] = { url[0] };
+	HfcHttp *h = fetcher_n(0, 2000, names, 1);
+	char buf[64];
+	HfcErr err = { "" };
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err) > 0);
+	HfcHttpStats s;
+	HfcMirrorInfo mi;
+	hfc_http_stats(h, &s, &mi);
+	assert_null(strstr(mi.base, "secret"));
+	assert_non_null(strstr(mi.base, "http://***@127.0.0.1:"));
+	assert_string_equal(hfc_http_mirror_name(h, 0), mi.base);
+	hfc_http_free(h);
+	HfcHttpOptions o = { .retries = 0 };
+	const char *ftp[] = { url[1] };
+	assert_int_equal(hfc_http_new(ftp, 1, &o, &h, &err), -EPROTONOSUPPORT);
+	assert_null(strstr(err.msg, "secret"));
+}
+
+static void test_64_mirrors(void **state)
+{
+	(void)state;
+	/* The most mirrors there may be: the set of all of them is every bit of the mask. */
+	const char *names[HFC_HTTP_MIRRORS_MAX];
+	for (size_t i = 0; i < HFC_HTTP_MIRRORS_MAX; i++)
+		names[i] = i == HFC_HTTP_MIRRORS_MAX - 1 ? "good2" : "good";
+	HfcHttp *h = fetcher_n(0, 2000, names, HFC_HTTP_MIRRORS_MAX);
+	char buf[64];
+	unsigned m = 0;
+	HfcErr err = { "" };
+	/* All but the last avoided: the last is asked, the avoided ones are not. */
+	uint64_t avoid = UINT64_MAX >> 1;
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), avoid, 0, &m, &err),
+			 strlen(SMALL));
+	assert_int_equal(m, HFC_HTTP_MIRRORS_MAX - 1);
+	assert_int_equal(asked(B_GOOD2), 1);
+	assert_int_equal(asked(B_GOOD), 0);
+	/* Every one avoided: bad data beats none, so one is asked after all. */
+	assert_true(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), UINT64_MAX, 0, &m, &err) > 0);
+	hfc_http_free(h);
+
+	/* 404 from all 64, each asked once: the file is missing, not an I/O error. */
+	for (size_t i = 0; i < HFC_HTTP_MIRRORS_MAX; i++)
+		names[i] = "e404";
+	h = fetcher_n(100, 2000, names, HFC_HTTP_MIRRORS_MAX);
+	assert_int_equal(hfc_http_get(h, "x/small.txt", buf, sizeof(buf), 0, 0, NULL, &err),
+			 -ENOENT);
+	assert_int_equal(asked(B_E404), HFC_HTTP_MIRRORS_MAX);
+	hfc_http_free(h);
+	assert_int_equal(hfc_http_all_mirrors(HFC_HTTP_MIRRORS_MAX), UINT64_MAX);
+	assert_int_equal(hfc_http_all_mirrors(3), 7);
+}
+
 int main(void)
 {
 	/* Whatever hangs, the test ends: every wait below is bounded, and so is the whole. */
@@ -582,8 +977,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_body),
 		cmocka_unit_test(test_efbig),
+		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_not_found_everywhere),
 		cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_bad_ranks_last),
 		cmocka_unit_test(test_retries_and_backoff),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_head),
@@ -591,6 +988,11 @@ int main(void)
 		cmocka_unit_test(test_paths_checked),
 		cmocka_unit_test(test_once),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_redirect_policy),
+		cmocka_unit_test(test_redirects),
+		cmocka_unit_test(test_redact),
+		cmocka_unit_test(test_64_mirrors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,6 +14,9 @@
 #include "formats/index.h"
 #include "helpers.h"
 
+#include <inttypes.h>
+#include <sys/resource.h>
+
 /*
  * A small valid index, line by line. Tests build malformed ones by swapping lines; the comment
  * gives each line's number, which the expected messages name.
@@ -1291,9 +1294,128 @@ static void test_load_at(void **state)
 	assert_int_equal(scratch_close(&d), 0);
 }
 
+/* A header claiming 2^24 blocks of 4 KiB (a 64 GiB image), then `lines` zero blocks. */
+static char *claim_max_blocks(unsigned lines, size_t *ret_len)
+{
+	size_t n = strlen(HEAD_1_4) + 200 + 2 * (size_t)lines;
+	char *s = malloc(n);
+	assert_non_null(s);
+	int k = snprintf(s, n,
+			 HEAD_1_4 "image-size %" PRIu64 "\nblock-size 4096\nhash md5\n"
+				  "compression zlib\nblocks %u\n",
+			 (uint64_t)HFC_INDEX_MAX_BLOCKS * 4096, HFC_INDEX_MAX_BLOCKS);
+	for (unsigned i = 0; i < lines; i++)
+		k += snprintf(s + k, n - (size_t)k, "-\n");
+	*ret_len = (size_t)k;
+	return s;
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* In a child, with the address space limited: the small index must fail as such, not -ENOMEM. */
+static void parse_small_claim_limited(void *arg)
+{
+	(void)arg;
+	size_t len;
+	char *s = claim_max_blocks(3, &len);
+	/* What the process has now, and 256 MiB more: far less than 2^24 entries would need. */
+	unsigned long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f || fscanf(f, "%lu", &pages) != 1)
+		_exit(2);
+	fclose(f);
+	rlim_t lim = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)256 << 20);
+	struct rlimit rl = { lim, lim };
+	if (setrlimit(RLIMIT_AS, &rl) < 0)
+		_exit(3);
+	HfcIndex *idx = NULL;
+	HfcErr err = { "" };
+	int r = hfc_index_parse(s, len, "t.idx", &idx, &err);
+	_exit(r == -EBADMSG && strstr(err.msg, "expected 16777216 block lines, found 3") ? 0 : 1);
+}
+#endif
+
+static void test_entries_grow_with_lines(void **state)
+{
+	(void)state;
+	/* A few lines claiming the most blocks there may be: refused for its lines, found 3. */
+	size_t len;
+	char *s = claim_max_blocks(3, &len);
+	BAD_N(s, len, 12, "expected 16777216 block lines, found 3 (truncated)");
+	free(s);
+#if !defined(__SANITIZE_ADDRESS__)
+	/* ... without allocating for blocks it never saw (ASan reserves too much for a limit). */
+	assert_int_equal(in_child(parse_small_claim_limited, NULL, 30000), 0);
+#endif
+	/* Many lines, the entries grown along: every one of them parsed right. */
+	roundtrip(HFC_HASH_MD5, (uint64_t)5000 * 4096 + 5, 4096, "grown", 0, NULL);
+}
+
+static void test_peek_header(void **state)
+{
+	(void)state;
+	char *s = with_end(ABOVE);
+	size_t full = strlen(s), head = strlen(HEADER);
+	HfcIndex h;
+	size_t max = 0;
+	/* Until the blocks line has come whole: more is needed. */
+	for (size_t n = 0; n < head; n++)
+		assert_int_equal(hfc_index_peek_header(s, n, &h, &max), 0);
+	/* Then the header's values, and the bound: header, 3 x the longest md5 line, trailer. */
+	for (size_t n = head; n <= full; n++) {
+		assert_int_equal(hfc_index_peek_header(s, n, &h, &max), 1);
+		assert_int_equal(h.nblocks, 3);
+		assert_int_equal(h.image_size, 10000);
+		assert_int_equal(h.block_size, 4096);
+		assert_null(h.entries);
+		assert_int_equal(max, head + 3 * (32 + 1 + 4 + 1) + 69 + HFC_SIG_LINE_LEN + 1);
+	}
+	assert_true(full <= max);
+	free(s);
+
+	/* What cannot begin an index is known from its first line. */
+	const char *html = "<html><body>Not here</body></html>\n";
+	assert_int_equal(hfc_index_peek_header(html, strlen(html), &h, &max), -EBADMSG);
+	assert_int_equal(hfc_index_peek_header(L_MAGIC "version 0\n", 22, &h, &max), -EBADMSG);
+	/* A header that has not ended within HFC_INDEX_HEADER_MAX bytes never will. */
+	char *junk = malloc(HFC_INDEX_HEADER_MAX);
+	assert_non_null(junk);
+	memset(junk, 'x', HFC_INDEX_HEADER_MAX);
+	assert_int_equal(hfc_index_peek_header(junk, HFC_INDEX_HEADER_MAX - 1, &h, &max), 0);
+	assert_int_equal(hfc_index_peek_header(junk, HFC_INDEX_HEADER_MAX, &h, &max), -EBADMSG);
+	free(junk);
+
+	/* Real indexes of every shape stay within their bound. */
+	const HfcHashAlgo algos[] = { HFC_HASH_MD5, HFC_HASH_SHA256 };
+	const uint32_t sizes[] = { 4096, 262144, HFC_BLOCK_SIZE_MAX };
+	for (size_t a = 0; a < ELEMENTSOF(algos); a++) {
+		for (size_t b = 0; b < ELEMENTSOF(sizes); b++) {
+			HfcIndex *idx = NULL;
+			assert_int_equal(hfc_index_new((uint64_t)sizes[b] * 100 - 1, sizes[b],
+						       algos[a], &idx),
+					 0);
+			idx->version = 7;
+			snprintf(idx->label, sizeof(idx->label), "%s", "x");
+			for (uint64_t i = 0; i < idx->nblocks; i++) {
+				memset(idx->entries[i].hash, (int)i + 1, HFC_HASH_MAX);
+				idx->entries[i].stored = (uint32_t)hfc_codec_bound(sizes[b]);
+			}
+			set_sig(idx);
+			char *buf;
+			size_t len;
+			assert_int_equal(hfc_index_format(idx, &buf, &len), 0);
+			assert_int_equal(hfc_index_peek_header(buf, len, &h, &max), 1);
+			assert_int_equal(max, len);
+			free(buf);
+			hfc_index_free(idx);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_entries_grow_with_lines),
+		cmocka_unit_test(test_peek_header),
 		cmocka_unit_test(test_roundtrip_md5_label),
 		cmocka_unit_test(test_roundtrip_md5_no_label),
 		cmocka_unit_test(test_roundtrip_sha256_parent),

@@ -231,6 +231,102 @@ static void test_missing_and_bad_index(void **state)
 	assert_int_equal(hfc_remote_open(ftp, 1, &o, &r, &err), -EPROTONOSUPPORT);
 }
 
+/* Appends n bytes of block-line-like filler to the file at path. */
+static void pad_file(const char *path, size_t n)
+{
+	FILE *f = fopen(path, "a");
+	assert_non_null(f);
+	for (size_t i = 0; i < n; i += 38)
+		fputs("0123456789abcdef0123456789abcdef 4242\n", f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_index_bounds(void **state)
+{
+	T *t = *state;
+	HfcRemoteOptions o = no_readahead();
+	o.http.retries = 0;
+	const char *bad[] = { t->bad };
+	char path[600];
+	HfcRemote *r;
+	HfcErr err = { "" };
+
+	/* An index padded far beyond what its 40 blocks allow: refused once past that bound. */
+	scratch_rm(t->bad);
+	scratch_copy_tree(t->site, t->bad);
+	snprintf(path, sizeof(path), "%s/index.idx", t->bad);
+	pad_file(path, 8 << 20);
+	assert_int_equal(hfc_remote_open(bad, 1, &o, &r, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "index.idx: longer than the "));
+	assert_non_null(strstr(err.msg, " bytes an index of 40 blocks can have"));
+
+	/* Not an index at all: the first line says so, whatever follows. */
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("<html><body>It works!</body></html>\n", f);
+	assert_int_equal(fclose(f), 0);
+	pad_file(path, 8 << 20);
+	assert_int_equal(hfc_remote_open(bad, 1, &o, &r, &err), -EBADMSG);
+	assert_non_null(strstr(err.msg, "/index.idx:1: not an hfc index"));
+
+	/* An image larger than the client accepts, refused before any block. */
+	const char *good[] = { t->site };
+	o.max_image_size = image_size() - 1;
+	assert_int_equal(hfc_remote_open(good, 1, &o, &r, &err), -EFBIG);
+	char want[200];
+	snprintf(want, sizeof(want),
+		 "/index.idx: image-size %zu is more than the %zu bytes this client accepts "
+		 "(--max-image-size)",
+		 image_size(), image_size() - 1);
+	assert_non_null(strstr(err.msg, want));
+	o.max_image_size = image_size();
+	r = open_remote(good, 1, &o);
+	hfc_remote_free(r);
+
+	/* The site's profile, bounded by the index: an endless one is refused. */
+	scratch_rm(t->bad);
+	scratch_copy_tree(t->site, t->bad);
+	snprintf(path, sizeof(path), "%s/profiles/000001.prof", t->bad);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("hfc-profile 1\nversion 1\n", f);
+	assert_int_equal(fclose(f), 0);
+	pad_file(path, 4 << 20);
+	o.prefetch = "auto";
+	assert_int_equal(hfc_remote_open(bad, 1, &o, &r, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "profiles/000001.prof: larger than "));
+}
+
+static void test_trace_link(void **state)
+{
+	T *t = *state;
+	/* A trace path that is a link: refused, and what it points to keeps its bytes. */
+	char target[400];
+	snprintf(target, sizeof(target), "%s/precious", t->dir);
+	write_file(target, "precious\n", 9);
+	assert_int_equal(symlink(target, t->trace), 0);
+	HfcRemoteOptions o = no_readahead();
+	o.trace_path = t->trace;
+	const char *one[] = { t->site };
+	HfcRemote *r;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_remote_open(one, 1, &o, &r, &err), -ELOOP);
+	assert_non_null(strstr(err.msg, "trace: a symbolic link: refused"));
+	size_t len;
+	uint8_t *got = scratch_read(target, &len);
+	assert_int_equal(len, 9);
+	free(got);
+	/* A file already there is truncated and written. */
+	assert_int_equal(unlink(t->trace), 0);
+	write_file(t->trace, "old old old old\n", 16);
+	r = open_remote(one, 1, &o);
+	hfc_remote_free(r);
+	got = scratch_read(t->trace, &len);
+	assert_non_null(strstr((char *)got, "# hfc-trace 1 version 1"));
+	assert_null(strstr((char *)got, "old old"));
+	free(got);
+}
+
 typedef struct Reader {
 	HfcRemote *r;
 	uint8_t buf[BS];
@@ -297,6 +393,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_mirror_failover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_and_bad_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_flight_and_cache, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
