@@ -152,6 +152,7 @@ static int run(Args *a)
 	int k = hfc_remote_open(a->bases, (size_t)a->nbases, &a->remote, &r, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
+	hfc_remote_opts_report(r);
 	return a->ls || a->cat ? run_fs(r, a) : run_image(r, a);
 }
 
@@ -197,5 +198,6 @@ int main(int argc, char **argv)
 	int r = parse_args(argc, argv, &a);
 	if (r >= 0)
 		r = run(&a);
+	hfc_remote_opts_done(&a.remote);
 	return hfc_exit_status(r);
 }

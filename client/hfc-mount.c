@@ -328,6 +328,7 @@ static int run(const char *argv0, Args *a)
 	int k = hfc_remote_open(a->bases, (size_t)a->nbases, &a->remote, &remote, &err);
 	if (k < 0)
 		return hfc_log_err(k, &err);
+	hfc_remote_opts_report(remote);
 	k = serve(argv0, a);
 	hfc_remote_free(remote);
 	remote = NULL;
@@ -341,5 +342,6 @@ int main(int argc, char **argv)
 	int r = parse_args(argc, argv, &a);
 	if (r >= 0)
 		r = run(argv[0], &a);
+	hfc_remote_opts_done(&a.remote);
 	return hfc_exit_status(r);
 }

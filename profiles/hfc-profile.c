@@ -9,6 +9,7 @@
 #include "programs/json.h"
 #include "programs/log.h"
 #include "programs/progress.h"
+#include "programs/remote-opts.h"
 #include "site/profiles.h"
 
 #include <getopt.h>
@@ -47,16 +48,20 @@ static void usage(FILE *f)
 		"      --min-share X     keep blocks read in at least this share of the runs\n"
 		"                        (0 < X <= 1, default 0.5)\n"
 		"      --trace TRACE     show: how much of this trace's reads the profile covers\n"
+		"      --pubkey PUB      trust only the site's indexes signed by this key (repeatable)\n"
+		"      --state DIR       where the version floor is kept (see hfc-get(1))\n"
 		"      --json            machine-readable output (record, show, carry)\n"
 		"  -q, --quiet           no summary\n"
 		"  -h, --help            show this help\n");
 }
 
+/* How a site given by URL is read: --pubkey and --state, as the clients take them. */
+static HfcRemoteOptions site_opts;
+
 /* Opens a site (directory or URL) read-only for its index of version v (0: current). */
 static int open_site_index(const char *site, uint32_t v, HfcRemote **ret)
 {
-	HfcRemoteOptions o;
-	hfc_remote_options_default(&o);
+	HfcRemoteOptions o = site_opts;
 	o.version = v;
 	o.readahead = 0;
 	o.mem_cache = 0;
@@ -414,6 +419,9 @@ static int on_option(void *userdata, int c, const char *arg)
 	case OPT_TRACE:
 		a->trace = arg;
 		return 0;
+	case HFC_OPT_PUBKEY:
+	case HFC_OPT_STATE:
+		return hfc_remote_opt(c, arg, &site_opts) < 0 ? HFC_USAGE : 0;
 	}
 	return HFC_OPT_UNKNOWN;
 }
@@ -428,13 +436,20 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "min-share", required_argument, NULL, OPT_SHARE },
 		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "pubkey", required_argument, NULL, HFC_OPT_PUBKEY },
+		{ "state", required_argument, NULL, HFC_OPT_STATE },
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
 	Args a = { .min_share = 0.5 };
+	hfc_remote_options_default(&site_opts);
 	const HfcCli cli = { "hfc-profile", usage, "o:s:v:" HFC_COMMON_SHORT, opts, on_option, &a,
 			     &a.out, 1, INT_MAX, "a command" };
 	int r = hfc_cli_parse(&cli, argc, argv);
+	if (r >= 0) {
+		int k = hfc_remote_opts_check(&site_opts);
+		r = k < 0 ? k : r;
+	}
 	const Command *cmd = NULL;
 	if (r >= 0) {
 		cmd = hfc_cli_command(argc - r, argv + r, commands, ELEMENTSOF(commands),
@@ -447,5 +462,6 @@ int main(int argc, char **argv)
 	}
 	if (r >= 0)
 		r = hfc_stdout_flush();
+	hfc_remote_opts_done(&site_opts);
 	return hfc_exit_status(r);
 }

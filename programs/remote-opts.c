@@ -16,6 +16,8 @@ static int opt_pct(const char *name, const char *arg, unsigned *ret)
 	return r;
 }
 
+static HfcKeyring trusted;
+
 int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o)
 {
 	uint64_t v = 0;
@@ -81,6 +83,15 @@ int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o)
 	case HFC_OPT_MAX_IMAGE_SIZE:
 		r = hfc_opt_size("--max-image-size", arg, 0, &o->max_image_size);
 		break;
+	case HFC_OPT_PUBKEY:
+		/* One process, one set of remote options: the keys live here until opts_done. */
+		r = hfc_keyring_add(&trusted, arg) < 0 ? HFC_USAGE : 0;
+		o->trusted = trusted.keys;
+		o->ntrusted = trusted.n;
+		break;
+	case HFC_OPT_STATE:
+		o->state_dir = arg;
+		break;
 	default:
 		return 0;
 	}
@@ -89,7 +100,7 @@ int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o)
 
 int hfc_remote_opts_check(HfcRemoteOptions *o)
 {
-	static char prefetch_abs[PATH_MAX], cache_abs[PATH_MAX];
+	static char prefetch_abs[PATH_MAX], cache_abs[PATH_MAX], state[PATH_MAX];
 	if (o->cache_low_pct >= o->cache_high_pct) {
 		hfc_log_error("--cache-low", "must be below --cache-high");
 		return HFC_USAGE;
@@ -104,6 +115,29 @@ int hfc_remote_opts_check(HfcRemoteOptions *o)
 			return hfc_log_errno(-errno, o->prefetch);
 		o->prefetch = prefetch_abs;
 	}
+	if (!o->state_dir)
+		o->state_dir = getenv("HFC_STATE_DIR");
+	if (!o->state_dir || !*o->state_dir) {
+		const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+		if (geteuid() == 0)
+			o->state_dir = "/var/lib/hfcloop";
+		else if (xdg && *xdg == '/')
+			snprintf(state, sizeof(state), "%s/hfcloop", xdg), o->state_dir = state;
+		else if (home && *home == '/')
+			snprintf(state, sizeof(state), "%s/.local/state/hfcloop", home),
+				o->state_dir = state;
+		else
+			return hfc_log_error("--state", "no state directory: give --state DIR");
+	}
+	if (o->state_dir[0] != '/') {
+		/* Made now, to be made absolute: a daemon runs in "/". */
+		int r = hfc_mkdir_p_mode(o->state_dir, 0700);
+		if (r < 0)
+			return hfc_log_errno(r, o->state_dir);
+		if (!realpath(o->state_dir, state))
+			return hfc_log_errno(-errno, o->state_dir);
+		o->state_dir = state;
+	}
 	if (o->cache_dir) {
 		int r = hfc_mkdir_p_mode(o->cache_dir, 0700);
 		if (r < 0)
@@ -113,4 +147,18 @@ int hfc_remote_opts_check(HfcRemoteOptions *o)
 		o->cache_dir = cache_abs;
 	}
 	return 0;
+}
+
+void hfc_remote_opts_done(HfcRemoteOptions *o)
+{
+	hfc_keyring_done(&trusted);
+	o->trusted = NULL;
+	o->ntrusted = 0;
+}
+
+void hfc_remote_opts_report(const HfcRemote *r)
+{
+	if (hfc_remote_offline(r))
+		hfc_log_warn("offline: no mirror answered; using version %u from the cache's index",
+			     hfc_remote_index(r)->version);
 }

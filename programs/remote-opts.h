@@ -29,6 +29,8 @@ enum {
 	HFC_OPT_ALLOW_OLDER,
 	HFC_OPT_ALLOW_REDIRECT_HOST,
 	HFC_OPT_MAX_IMAGE_SIZE,
+	HFC_OPT_PUBKEY,
+	HFC_OPT_STATE,
 };
 
 #define HFC_REMOTE_SHORT "v:c:"
@@ -43,7 +45,9 @@ enum {
 	{ "offline", no_argument, NULL, HFC_OPT_OFFLINE },                                         \
 	{ "allow-older", no_argument, NULL, HFC_OPT_ALLOW_OLDER },                                 \
 	{ "allow-redirect-host", no_argument, NULL, HFC_OPT_ALLOW_REDIRECT_HOST },                 \
-	{ "max-image-size", required_argument, NULL, HFC_OPT_MAX_IMAGE_SIZE }
+	{ "max-image-size", required_argument, NULL, HFC_OPT_MAX_IMAGE_SIZE },                     \
+	{ "pubkey", required_argument, NULL, HFC_OPT_PUBKEY },                                     \
+	{ "state", required_argument, NULL, HFC_OPT_STATE }
 
 #define HFC_REMOTE_MOUNT_OPTIONS                                                                   \
 	{ "cache-high", required_argument, NULL, HFC_OPT_CACHE_HIGH },                             \
@@ -67,7 +71,11 @@ enum {
 	"                           answers\n"                                                     \
 	"      --allow-older        accept a current version older than one seen before\n"    \
 	"      --allow-redirect-host  follow redirects to another host (never https to http)\n" \
-	"      --max-image-size SIZE  refuse larger images (default 64G; K, M, G, T suffixes)\n"
+	"      --max-image-size SIZE  refuse larger images (default 64G; K, M, G, T suffixes)\n" \
+	"      --pubkey PUB         trust only indexes signed by this Ed25519 key (repeatable;\n" \
+	"                           unsigned, forged or expired indexes are refused)\n"        \
+	"      --state DIR          where the version floor is kept (default /var/lib/hfcloop\n" \
+	"                           for root, else ~/.local/state/hfcloop)\n"
 
 /* The help lines of HFC_REMOTE_MOUNT_OPTIONS. */
 #define HFC_REMOTE_MOUNT_HELP                                                                      \
@@ -90,7 +98,17 @@ enum {
 int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o);
 
 /*
- * Checks the remote options together after parsing (and makes the paths a daemon keeps
- * absolute). Returns 0, HFC_USAGE, or -errno (message printed).
+ * Checks the remote options together after parsing, makes the paths a daemon keeps absolute,
+ * and sets the state directory (--state, else $HFC_STATE_DIR, else the default). Returns 0,
+ * HFC_USAGE, or -errno (message printed).
  */
 int hfc_remote_opts_check(HfcRemoteOptions *o);
+
+/* Frees what the options hold (the trusted keys). */
+void hfc_remote_opts_done(HfcRemoteOptions *o);
+
+/*
+ * Prints what a tool must say about an opened remote: "note: offline: ..." when its index came
+ * from the cache.
+ */
+void hfc_remote_opts_report(const HfcRemote *r);

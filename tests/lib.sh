@@ -6,6 +6,8 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} TZ=UTC LC_ALL=C
 
 : "${HFC_TEST_TMP:?run through tests/cli/run.sh}"
 T=$(mktemp -d "$HFC_TEST_TMP/case.XXXXXX")
+# Each case keeps its clients' version floors apart from every other case and from the machine's.
+export HFC_STATE_DIR=$T/state
 _cleanups=()
 _on_exit() {
 	local rc=$?

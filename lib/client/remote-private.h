@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+/* The most identities the version floor keeps for one site (its trusted keys). */
+#define HFC_FLOOR_IDS_MAX 16
+
 /*
  * Shared by the parts of a remote image; not a public API. remote.c opens, fetches and frees;
  * memcache.c keeps decoded blocks in memory; readahead.c and prefetch.c load blocks ahead of the
@@ -54,6 +57,9 @@ typedef struct Stream {
 struct HfcRemote {
 	HfcRemoteOptions o;
 	char *name; /* the first base as given, without credentials: messages name the site so */
+	char *floor_url; /* "url:" and name: the version floor's identity of an unsigned site */
+	uint32_t seen;	 /* the version floor before this open (0: none) */
+	bool offline;	 /* the index came from the disk cache */
 	HfcHttp *http;
 	HfcIndex *idx;
 	HfcCache *cache;

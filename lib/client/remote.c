@@ -6,6 +6,7 @@
  * trace.c and stats.c; what they share is remote-private.h.
  */
 #include "client/remote-private.h"
+#include "client/floor.h"
 
 #include "base/clock.h"
 #include "site/layout.h"
@@ -199,19 +200,80 @@ int hfc_remote_block(HfcRemote *r, uint64_t i, void *out, HfcErr *err)
 	return k;
 }
 
-/* Reads the version number this cache has accepted before (0 when none). */
-static uint32_t seen_version(HfcCache *c)
+/* The version a disk cache accepted last (0 when none): a floor of its own. */
+static uint32_t cache_seen(HfcCache *c)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	if (hfc_cache_get_index(c, HFC_SITE_CURRENT, HFC_INDEX_MAX_BYTES, &buf, &len) < 0)
-		return 0;
 	HfcIndex *idx;
-	if (hfc_index_parse(buf, len, "cache", &idx, NULL) < 0)
+	if (!c || hfc_cache_get_index(c, HFC_SITE_CURRENT, HFC_INDEX_MAX_BYTES, &buf, &len) < 0 ||
+	    hfc_index_parse(buf, len, "cache", &idx, NULL) < 0)
 		return 0;
 	uint32_t v = idx->version;
 	hfc_index_free(idx);
 	return v;
+}
+
+/* The identities of the site for the version floor: its trusted keys, or its first URL. */
+static int floor_ids(const HfcRemote *r, char ids[][64], const char **ret, size_t *ret_n)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->o.ntrusted && i < HFC_FLOOR_IDS_MAX; i++) {
+		uint8_t id[HFC_KEY_ID_LEN];
+		char hex[2 * HFC_KEY_ID_LEN + 1];
+		hfc_key_id(r->o.trusted[i], id);
+		hfc_hex_encode(id, sizeof(id), hex);
+		snprintf(ids[n], 64, "key:%s", hex);
+		ret[n] = ids[n];
+		n++;
+	}
+	if (n == 0) {
+		ret[0] = r->floor_url;
+		n = 1;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+/*
+ * The checks that make an index trusted, in order: its signature and expiry (with trusted
+ * keys), then the version floor; only when all pass is the floor raised. A forged index never
+ * touches the client's state.
+ */
+static int trust_index(HfcRemote *r, const char *buf, size_t len, const char *display, HfcErr *err)
+{
+	int k;
+	if (r->o.ntrusted) {
+		k = hfc_index_verify(r->idx, buf, len, r->o.trusted, r->o.ntrusted,
+				     r->o.now ? r->o.now : hfc_realtime(), display, err);
+		if (k < 0)
+			return k;
+	}
+	/* The floor: the state directory's for this site, and a cache's own (the same site by
+	 * whatever mirrors it was reached). */
+	_cleanup_(hfc_floor_freep) HfcFloor *f = NULL;
+	char idbuf[HFC_FLOOR_IDS_MAX][64];
+	const char *ids[HFC_FLOOR_IDS_MAX];
+	size_t n = 0;
+	int64_t seen = 0;
+	if (r->o.state_dir) {
+		k = hfc_floor_open(r->o.state_dir, &f, err);
+		if (k < 0)
+			return k;
+		floor_ids(r, idbuf, ids, &n);
+		seen = hfc_floor_get(f, ids, n, err);
+		if (seen < 0)
+			return (int)seen;
+	}
+	seen = MAX(seen, (int64_t)cache_seen(r->cache));
+	r->seen = (uint32_t)seen;
+	/* -v N asks for one version on purpose: it is not held to the floor. */
+	if (!r->o.version && seen > r->idx->version && !r->o.allow_older)
+		return hfc_err_set(err, -ESTALE,
+				   "%s: version %u is older than version %" PRId64 " seen before "
+				   "(a rollback is published as a newer version; --allow-older)",
+				   display, r->idx->version, seen);
+	return f ? hfc_floor_raise(f, ids, n, r->idx->version, err) : 0;
 }
 
 /* What the download of an index learns from its header as the bytes come in. */
@@ -296,18 +358,21 @@ static int open_index(HfcRemote *r, HfcErr *err)
 	if (r->o.version && r->idx->version != r->o.version)
 		return hfc_err_set(err, -EBADMSG, "%s:2: version %u in a file named for version %u",
 				   display, r->idx->version, r->o.version);
+	k = trust_index(r, buf, len, display, err);
+	if (k < 0)
+		return k;
+	r->offline = from_cache;
 	if (r->cache && !from_cache) {
-		uint32_t seen = r->o.version ? 0 : seen_version(r->cache);
-		if (seen > r->idx->version && !r->o.allow_older)
-			return hfc_err_set(err, -ESTALE,
-					   "%s: version %u is older than version %u seen before "
-					   "(a rollback is published as a newer version)",
-					   display, r->idx->version, seen);
-		/* Remember the newest version seen; an allowed older one does not lower it. */
-		if (seen <= r->idx->version)
+		/* Kept for --offline; an allowed older current version does not replace a newer. */
+		if (r->o.version || r->seen <= r->idx->version)
 			(void)hfc_cache_put_index(r->cache, name, buf, len);
 	}
 	return 0;
+}
+
+bool hfc_remote_offline(const HfcRemote *r)
+{
+	return r->offline;
 }
 
 int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOptions *o,
@@ -331,6 +396,17 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 		return hfc_err_set(err, -ENOMEM, "out of memory");
 	}
 	hfc_url_redact(bases[0], r->name, nlen);
+	/* The floor's identity of an unsigned site: its first URL, credentials left out. */
+	r->floor_url = malloc(nlen + 4);
+	if (!r->floor_url) {
+		free(r->name);
+		free(r);
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	}
+	snprintf(r->floor_url, nlen + 4, "url:%s", r->name);
+	for (char *c = r->floor_url; *c; c++)
+		if ((unsigned char)*c < 0x21 || *c == 0x7f)
+			*c = '_';
 	HfcHttpOptions ho = o->http;
 	if (o->prefetch) /* prefetch gets connections of its own; demand still goes first */
 		ho.connections += o->prefetch_connections;
@@ -456,6 +532,7 @@ void hfc_remote_free(HfcRemote *r)
 	pthread_cond_destroy(&r->changed);
 	pthread_mutex_destroy(&r->trace_lock);
 	pthread_mutex_destroy(&r->lock);
+	free(r->floor_url);
 	free(r->name);
 	free(r);
 }

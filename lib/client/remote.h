@@ -8,6 +8,7 @@
  * a trace of block reads. Thread-safe: FUSE threads, readahead workers and ext2 reads share it.
  */
 
+#include "base/sign.h"
 #include "client/http.h"
 #include "formats/index.h"
 #include "base/util.h"
@@ -31,6 +32,10 @@ typedef struct HfcRemoteOptions {
 	unsigned prefetch_connections; /* prefetch transfers at once (default 4, as the paper) */
 	uint64_t prefetch_memory; /* bound of prefetched blocks not read yet (default 512 MiB) */
 	uint64_t max_image_size;  /* larger images are refused before any block (default 64 GiB) */
+	HfcKey *const *trusted;   /* with ntrusted > 0: the index must be signed by one of them */
+	size_t ntrusted;
+	int64_t now;		  /* for signatures' expiry (0: the wall clock) */
+	const char *state_dir;	  /* the version floor's directory (NULL: no floor) */
 } HfcRemoteOptions;
 
 typedef struct HfcRemoteStats {
@@ -90,6 +95,9 @@ static inline void hfc_remote_freep(HfcRemote **r)
 {
 	hfc_remote_free(*r);
 }
+
+/* True when the index came from the disk cache because no mirror answered (--offline). */
+bool hfc_remote_offline(const HfcRemote *r);
 
 /* Returns the index of the opened version. */
 const HfcIndex *hfc_remote_index(const HfcRemote *r);

@@ -39,10 +39,10 @@ refused() {
 # 1. An endless body: the real header and three block lines, then block lines without end. The
 # download stops past what a header of that many blocks allows: the header, each block at the
 # longest md5 line for this block size (name, space, the digits of bound(bs), LF), the end line
-# and a signature line.
+# and a signature line (FORMAT.md 4.7).
 stored_max=$((bs + 5 * (bs / 4096 + 1) + 6 + 64))
 hdr_bytes=$(head -n "$blocks_line" "$idx" | wc -c)
-bound=$((hdr_bytes + nblocks * (32 + 1 + ${#stored_max} + 1) + 69 + 124))
+bound=$((hdr_bytes + nblocks * (32 + 1 + ${#stored_max} + 1) + 69 + 145)) # 144-byte signature line, LF
 head -n $((blocks_line + 3)) "$idx" >"$T/endless.head"
 start_hostile E "$T/site" --endless "/index.idx=$T/endless.head"
 pat="$HOSTILE_URL_E: index\.idx: longer than the $bound bytes an index of $nblocks blocks can have$"
