@@ -437,15 +437,12 @@ int hfc_bundle_apply(const char *bundle_path, const char *site_path, const HfcAp
 	}
 
 	/* A full bundle may make a new site (a new mirror); a delta needs one holding A. */
-	bool created = false;
-	if (stat(site_path, &st) < 0) {
-		if (errno != ENOENT || m->kind != HFC_BUNDLE_FULL)
-			return hfc_err_set(err, negative_errno(), "%s: %s", site_path,
-					   errno == ENOENT ? "no such site" : strerror(errno));
-		created = true;
-	}
+	if (stat(site_path, &st) < 0 && (errno != ENOENT || m->kind != HFC_BUNDLE_FULL))
+		return hfc_err_set(err, negative_errno(), "%s: %s", site_path,
+				   errno == ENOENT ? "no such site" : strerror(errno));
+	/* A full bundle makes what a site needs, in a new or an empty directory alike. */
 	_cleanup_(hfc_site_freep) HfcSite *s = NULL;
-	r = hfc_site_open(site_path, created, &s, err);
+	r = hfc_site_open(site_path, m->kind == HFC_BUNDLE_FULL, &s, err);
 	if (r < 0)
 		return r;
 	r = hfc_site_lock(s, true, err);

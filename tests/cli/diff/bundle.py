@@ -12,6 +12,8 @@ bundle section independent of lib/delta.c, used to decode bundles and to make ba
   bundle.py flip IN OUT ENTRY OFFSET          flip one byte of an entry's data as stored
   bundle.py drop-raw IN OUT [NAME]            leave out plain block file NAME (default: the last;
                                               manifest fixed)
+  bundle.py set-version IN OUT V              the carried index says version V (its end line and
+                                              the manifest made right again; no signature line)
 """
 import hashlib, io, json, struct, sys, tarfile, zlib
 
@@ -170,6 +172,18 @@ def main(argv):
             i = max(j for j, (m, _) in enumerate(ents) if m.name.startswith("blocks/"))
         del ents[i]
         set_manifest(ents, {"raw-blocks": str(int(man["raw-blocks"]) - 1)})
+        write(out, ents)
+    elif cmd == "set-version":
+        i = entry(ents, "index.idx")
+        lines = ents[i][1].decode().split("\n")
+        lines = [l for l in lines if not l.startswith("signature ")]
+        lines[1] = f"version {argv[4]}"
+        end = next(k for k, l in enumerate(lines) if l.startswith("end "))
+        above = "".join(l + "\n" for l in lines[:end])
+        sha = hashlib.sha256(above.encode()).hexdigest()
+        text = above + f"end {sha}\n"
+        ents[i] = (ents[i][0], text.encode())
+        set_manifest(ents, {"target": f"{argv[4]} {sha}", "index-bytes": str(len(text))})
         write(out, ents)
     else:
         sys.exit(f"unknown command {cmd}")
