@@ -55,6 +55,11 @@ CMOCKA_LIBS = $(shell $(PKG_CONFIG) --libs cmocka zlib)
 
 all: $(TOOL_BIN) $(B)/netdelay
 
+# Benchmark helpers (bench/*.c): built by `make bench` only, not installed.
+$(B)/bench-%: bench/%.c $(B)/libhfc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libhfc.a $(LIBS)
+
 # The latency harness's delay helper (tests/netns.sh): one C file, no library, not installed.
 $(B)/netdelay: tests/netdelay.c
 	@mkdir -p $(dir $@)
@@ -105,12 +110,13 @@ check: deps
 	@$(MAKE) --no-print-directory fuzz
 	@bash tests/cli/run.sh $(CURDIR)/build
 
-bench: deps all
+bench: deps all $(B)/bench-sign-cost
 	@bash scripts/install-deps.sh --bench
 	@bash bench/bench-mkimage.sh $(CURDIR)/build
 	@bash bench/bench-delta.sh $(CURDIR)/build
 	@bash bench/bench-publish.sh $(CURDIR)/build
 	@bash bench/bench-client.sh $(CURDIR)/build
+	@bash bench/bench-sign.sh $(CURDIR)/build
 
 # The boot benchmark of issue 6 (qemu, debootstrap; minutes): not part of `make bench`.
 bench-latency: deps all
