@@ -48,11 +48,12 @@ static int print_result(const Args *a, const HfcApplyResult *res)
 {
 	if (a->out.json)
 		return hfc_json_print(stdout,
-			json_pack("{s:o, s:s, s:I, s:I, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o}",
+			json_pack("{s:o, s:s, s:I, s:I, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:o}",
 				  "site", hfc_json_str(a->site),
 				  "kind", res->kind == HFC_BUNDLE_FULL ? "full" : "delta",
 				  "base", (json_int_t)res->base, "version", (json_int_t)res->version,
-				  "already", res->already, "parent_rewritten", res->parent_rewritten,
+				  "already", res->already, "resigned", res->resigned,
+				  "parent_rewritten", res->parent_rewritten,
 				  "blocks", (json_int_t)res->blocks, "written", (json_int_t)res->written,
 				  "written_bytes", (json_int_t)res->written_bytes,
 				  "present", (json_int_t)res->present,
@@ -62,7 +63,10 @@ static int print_result(const Args *a, const HfcApplyResult *res)
 		return 0;
 	char wb[32];
 	hfc_format_bytes(res->written_bytes, wb, sizeof(wb));
-	if (res->already)
+	if (res->already && res->resigned)
+		printf("%s: already has version %u; took the bundle's newer signature\n", a->site,
+		       res->version);
+	else if (res->already)
 		printf("%s: already has version %u; nothing to do\n", a->site, res->version);
 	else
 		printf("%s: version %u published: %" PRIu64 " block files written (%s), %" PRIu64
@@ -109,7 +113,7 @@ static int on_option(void *userdata, int c, const char *arg)
 	Args *a = userdata;
 	switch (c) {
 	case OPT_PUBKEY:
-		return hfc_keyring_add(&a->trusted, arg) < 0 ? HFC_USAGE : 0;
+		return hfc_keyring_add(&a->trusted, arg); /* a key that cannot be read: 1, not a usage error */
 	case OPT_SIGN_KEY:
 		a->sign_key = arg;
 		return 0;
@@ -141,6 +145,8 @@ int main(int argc, char **argv)
 	int i = hfc_cli_parse(&cli, argc, argv);
 	if (i < 0)
 		return hfc_exit_status(i);
+	if (a.apply.sign_expires && !a.sign_key)
+		return hfc_exit_status(hfc_usage_error("--expires goes with --sign-key"));
 	a.bundle = argv[i];
 	a.site = argv[i + 1];
 	int r = run(&a);

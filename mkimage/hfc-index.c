@@ -701,7 +701,7 @@ static int on_option(void *userdata, int c, const char *arg)
 		a->output = arg;
 		return 0;
 	case OPT_PUBKEY:
-		return hfc_keyring_add(&a->trusted, arg) < 0 ? HFC_USAGE : 0;
+		return hfc_keyring_add(&a->trusted, arg); /* a key that cannot be read: 1, not a usage error */
 	case OPT_EXPIRES:
 		return hfc_opt_expires("--expires", arg, a->now, &a->expires);
 	case OPT_RENEW:
@@ -736,6 +736,8 @@ static int run(int nargs, char **args, Args *a)
 		return hfc_usage_error("--key and --expires go with 'sign' and 'rollback'");
 	if (strcmp(name, "sign") != 0 && (a->renew || a->all || a->renew_within))
 		return hfc_usage_error("--renew, --within and --all go with 'sign'");
+	if (a->renew_within && !a->renew)
+		return hfc_usage_error("--within goes with --renew");
 	if (strcmp(name, "verify") != 0 && a->trusted.n)
 		return hfc_usage_error("--pubkey goes with 'verify'");
 	if (strcmp(name, "keygen") != 0 && a->output)

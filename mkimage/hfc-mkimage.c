@@ -176,6 +176,8 @@ static int parse_args(int argc, char **argv, Args *a)
 	}
 	if (r < 0)
 		return r;
+	if (a->build.sign_expires && !a->sign_key)
+		return hfc_usage_error("--expires goes with --sign-key");
 	if (argc - optind != 2)
 		return hfc_usage_error("expected IMAGE and SITE");
 	a->image = argv[optind];

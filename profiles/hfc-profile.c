@@ -421,7 +421,8 @@ static int on_option(void *userdata, int c, const char *arg)
 		return 0;
 	case HFC_OPT_PUBKEY:
 	case HFC_OPT_STATE:
-		return hfc_remote_opt(c, arg, &site_opts) < 0 ? HFC_USAGE : 0;
+		r = hfc_remote_opt(c, arg, &site_opts);
+		return r < 0 ? r : 0;
 	}
 	return HFC_OPT_UNKNOWN;
 }

@@ -85,7 +85,7 @@ int hfc_remote_opt(int c, const char *arg, HfcRemoteOptions *o)
 		break;
 	case HFC_OPT_PUBKEY:
 		/* One process, one set of remote options: the keys live here until opts_done. */
-		r = hfc_keyring_add(&trusted, arg) < 0 ? HFC_USAGE : 0;
+		r = hfc_keyring_add(&trusted, arg); /* unreadable: exit 1, not a usage error */
 		o->trusted = trusted.keys;
 		o->ntrusted = trusted.n;
 		break;
@@ -127,9 +127,12 @@ int hfc_remote_opts_check(HfcRemoteOptions *o)
 			snprintf(state, sizeof(state), "%s/.local/state/hfcloop", home),
 				o->state_dir = state;
 		else
-			return hfc_log_error("--state", "no state directory: give --state DIR");
+			o->state_dir = NULL;
 	}
-	if (o->state_dir[0] != '/') {
+	if (!o->state_dir) {
+		/* Nowhere to keep it: the floor is off, and the user is told how to have one. */
+		hfc_log_warn("no state directory (no HOME): the version floor is off; give --state DIR");
+	} else if (o->state_dir[0] != '/') {
 		/* Made now, to be made absolute: a daemon runs in "/". */
 		int r = hfc_mkdir_p_mode(o->state_dir, 0700);
 		if (r < 0)

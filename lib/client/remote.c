@@ -13,6 +13,7 @@
 #include "site/store.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 
 void hfc_remote_options_default(HfcRemoteOptions *o)
@@ -396,14 +397,19 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 		return hfc_err_set(err, -ENOMEM, "out of memory");
 	}
 	hfc_url_redact(bases[0], r->name, nlen);
-	/* The floor's identity of an unsigned site: its first URL, credentials left out. */
-	r->floor_url = malloc(nlen + 4);
+	/*
+	 * The floor's identity of an unsigned site: its first URL, credentials left out; a
+	 * directory by its real path, the same site whatever directory the tool is run in.
+	 */
+	char real[PATH_MAX];
+	const char *where = !strstr(bases[0], "://") && realpath(bases[0], real) ? real : r->name;
+	r->floor_url = malloc(strlen(where) + 5);
 	if (!r->floor_url) {
 		free(r->name);
 		free(r);
 		return hfc_err_set(err, -ENOMEM, "out of memory");
 	}
-	snprintf(r->floor_url, nlen + 4, "url:%s", r->name);
+	snprintf(r->floor_url, strlen(where) + 5, "url:%s", where);
 	for (char *c = r->floor_url; *c; c++)
 		if ((unsigned char)*c < 0x21 || *c == 0x7f)
 			*c = '_';

@@ -270,7 +270,8 @@ static int check_complete(HfcSite *s, const HfcIndex *idx, const char *display, 
  * there already, *ret_dangling when indexes/B.idx is there without index.idx naming it.
  */
 static int check_site(HfcSite *s, HfcBundleReader *rd, const char *display, bool force,
-		      HfcApplyResult *res, bool *ret_already, bool *ret_dangling, HfcErr *err)
+		      bool trusted, HfcApplyResult *res, bool *ret_already, bool *ret_dangling,
+		      HfcErr *err)
 {
 	const HfcBundleManifest *m = hfc_bundle_reader_manifest(rd);
 	const HfcIndex *b = hfc_bundle_reader_index(rd);
@@ -301,6 +302,17 @@ static int check_site(HfcSite *s, HfcBundleReader *rd, const char *display, bool
 					   sp, b->version);
 		if (cur->version >= b->version || b->version != latest) {
 			*ret_already = true;
+			/*
+			 * The same version with a newer signature (a renewal upstream): with trusted
+			 * keys, which checked it, the site takes the new signature line.
+			 */
+			if (trusted && b->has_sig &&
+			    (!have->has_sig || b->sig.expires > have->sig.expires)) {
+				r = hfc_site_put_signed(s, (HfcIndex *)b, err);
+				if (r < 0)
+					return r;
+				res->resigned = true;
+			}
 			return 0;
 		}
 		/*
@@ -456,7 +468,7 @@ int hfc_bundle_apply(const char *bundle_path, const char *site_path, const HfcAp
 		goto fail_site;
 	}
 	bool already = false, dangling = false;
-	r = check_site(s, rd, display, o->force, res, &already, &dangling, err);
+	r = check_site(s, rd, display, o->force, o->ntrusted > 0, res, &already, &dangling, err);
 	if (r < 0)
 		goto fail_site;
 	if (already) {

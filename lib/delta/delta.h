@@ -150,7 +150,8 @@ typedef struct HfcApplyOptions {
 typedef struct HfcApplyResult {
 	HfcBundleKind kind;
 	uint32_t base, version;
-	bool already;          /* SITE had the version: nothing was done */
+	bool already;          /* SITE had the version: nothing was done (but maybe resigned) */
+	bool resigned;         /* ... except taking the bundle's newer signature (with trust) */
 	bool parent_rewritten; /* --force published it with SITE's latest version as parent */
 	bool parent_kept;      /* published on a new site with a parent it does not hold */
 	uint64_t blocks;       /* block files the bundle carries */

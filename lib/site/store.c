@@ -332,25 +332,23 @@ static int site_publish(HfcSite *s, HfcIndex *idx, bool as_is, HfcErr *err)
 	return 0;
 }
 
-int hfc_site_resign(HfcSite *s, uint32_t v, const HfcKey *key, int64_t expires, HfcIndex **ret,
-		    HfcErr *err)
+int hfc_site_put_signed(HfcSite *s, HfcIndex *idx, HfcErr *err)
 {
 	if (!s->exclusive)
 		return hfc_err_set(err, -ENOLCK, "%s: not locked for writing", s->path);
-	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL, *cur = NULL;
-	int r = hfc_site_load_index(s, v, &idx, err);
+	uint32_t v = idx->version;
+	_cleanup_(hfc_index_freep) HfcIndex *have = NULL, *cur = NULL;
+	int r = hfc_site_load_index(s, v, &have, err);
 	if (r < 0)
 		return r;
-	uint8_t end[32];
-	memcpy(end, idx->end_sha256, 32);
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	r = hfc_index_sign(idx, key, expires, &buf, &len);
+	r = hfc_index_format(idx, &buf, &len);
 	if (r < 0)
-		return hfc_err_set(err, r, "signing version %u: %s", v, strerror(-r));
+		return hfc_err_set(err, r, "formatting version %u: %s", v, strerror(-r));
 	/* Only the signature line may change: every byte the end line covers stays. */
-	if (memcmp(end, idx->end_sha256, 32) != 0)
-		return hfc_err_set(err, -EBADMSG, "%s: version %u does not format back to itself",
+	if (memcmp(have->end_sha256, idx->end_sha256, 32) != 0)
+		return hfc_err_set(err, -EBADMSG, "%s: not the same version %u as the site's",
 				   s->path, v);
 	r = hfc_site_load_index(s, 0, &cur, NULL);
 	bool current = r >= 0 && cur->version == v;
@@ -369,6 +367,24 @@ int hfc_site_resign(HfcSite *s, uint32_t v, const HfcKey *key, int64_t expires, 
 			return hfc_err_set(err, r, "%s/%s: %s", s->path, HFC_SITE_CURRENT,
 					   strerror(-r));
 	}
+	return 0;
+}
+
+int hfc_site_resign(HfcSite *s, uint32_t v, const HfcKey *key, int64_t expires, HfcIndex **ret,
+		    HfcErr *err)
+{
+	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
+	int r = hfc_site_load_index(s, v, &idx, err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	r = hfc_index_sign(idx, key, expires, &buf, &len);
+	if (r < 0)
+		return hfc_err_set(err, r, "signing version %u: %s", v, strerror(-r));
+	r = hfc_site_put_signed(s, idx, err);
+	if (r < 0)
+		return r;
 	if (ret)
 		*ret = TAKE_PTR(idx);
 	return 0;

@@ -82,6 +82,13 @@ int hfc_block_decode_verified(HfcCodec *c, HfcHashAlgo algo, const uint8_t *hash
 void hfc_site_set_signer(HfcSite *s, const HfcKey *key, int64_t expires);
 
 /*
+ * Writes idx (a version the site has, with another signature line) as indexes/NNNNNN.idx and,
+ * when it is the current version, index.idx, each atomically; refused (-EBADMSG) unless every
+ * byte its end line covers is the site's. Needs the exclusive lock. Returns 0 or -errno with err.
+ */
+int hfc_site_put_signed(HfcSite *s, HfcIndex *idx, HfcErr *err);
+
+/*
  * Signs version v again (key, until expires): rewrites indexes/NNNNNN.idx and, when v is the
  * current version, index.idx, each atomically; nothing above the signature line changes, so
  * neither the version, its blocks nor its children's parent links do. Needs the exclusive

@@ -31,9 +31,14 @@ check_headers() {
 	[ "$(stat -c %s "$T/body")" = "$stored" ] || fail "$url: block: wrong length"
 	cmp -s "$T/body" "$(block_file "$site" "$block")" || fail "$url: block: wrong bytes"
 
+	# A version's signature line may be renewed: revalidated within the hour, never immutable.
 	curl -s -D "$h" -o /dev/null "$url/indexes/000001.idx"
 	head -1 "$h" | grep -q ' 200' || fail "$url: indexes/000001.idx: $(head -1 "$h")"
-	grep -qi "$immutable" "$h" || fail "$url: index: no immutable Cache-Control"
+	local vcc vmax
+	vcc=$(grep -i '^cache-control:' "$h" | tr -d '\r') || fail "$url: indexes/000001.idx: no Cache-Control"
+	vmax=$(echo "$vcc" | sed -n 's/.*max-age=\([0-9]*\).*/\1/p')
+	[ -n "$vmax" ] && [ "$vmax" -le 3600 ] || fail "$url: indexes/000001.idx: max-age too long: $vcc"
+	echo "$vcc" | grep -qv immutable || fail "$url: indexes/000001.idx must not be immutable: $vcc"
 	grep -qi '^content-type: application/octet-stream' "$h" || fail "$url: index: wrong Content-Type"
 
 	curl -s -D "$h" -o "$T/body" "$url/index.idx"
