@@ -7,8 +7,8 @@
 #include "programs/progress.h"
 #include "publish/publish.h"
 
-#include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -299,9 +299,63 @@ static int run(const Args *a)
 	return bad;
 }
 
-static int parse_args(int argc, char **argv, Args *a)
+enum { OPT_DEEP = 256, OPT_VERIFY, OPT_PRUNE, OPT_REPAIR, OPT_STATUS };
+
+static int on_option(void *userdata, int c, const char *arg)
 {
-	enum { OPT_DEEP = 256, OPT_VERIFY, OPT_PRUNE, OPT_REPAIR, OPT_STATUS };
+	Args *a = userdata;
+	uint64_t v;
+	int r;
+	switch (c) {
+	case 'c':
+		a->config = arg;
+		return 0;
+	case 'm':
+		if (a->nonly == HFC_PUBLISH_MAX_MIRRORS)
+			return hfc_usage_error("at most %d --mirror", HFC_PUBLISH_MAX_MIRRORS);
+		a->only[a->nonly++] = arg;
+		return 0;
+	case 'n':
+		a->dry_run = true;
+		return 0;
+	case OPT_DEEP:
+		a->deep = true;
+		return 0;
+	case OPT_VERIFY:
+		a->verify = true;
+		return 0;
+	case OPT_PRUNE:
+		a->prune = true;
+		return 0;
+	case OPT_REPAIR:
+		a->repair = true;
+		return 0;
+	case OPT_STATUS:
+		a->status = true;
+		return 0;
+	case 'p':
+		r = hfc_opt_uint("--parallel", arg, 1, HFC_PUBLISH_MAX_MIRRORS, &v);
+		a->parallel = (unsigned)v;
+		return r;
+	}
+	return HFC_OPT_UNKNOWN;
+}
+
+/* Options that exclude each other. */
+static int check_args(const Args *a)
+{
+	if (a->status && (a->verify || a->dry_run || a->deep || a->prune || a->repair))
+		return hfc_usage_error("--status goes alone (with --config, --mirror, --json)");
+	if (a->verify && a->dry_run)
+		return hfc_usage_error("--verify and --dry-run exclude each other");
+	if ((a->deep || a->repair) && a->dry_run)
+		return hfc_usage_error("%s checks mirrors, which --dry-run does not",
+				       a->deep ? "--deep" : "--repair");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "mirror", required_argument, NULL, 'm' },
@@ -315,64 +369,15 @@ static int parse_args(int argc, char **argv, Args *a)
 		HFC_COMMON_OPTIONS,
 		{ 0 },
 	};
-	uint64_t v;
-	int c, r = 0;
-	while (r >= 0 && (c = getopt_long(argc, argv, "c:m:np:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			a->config = optarg;
-			break;
-		case 'm':
-			if (a->nonly == HFC_PUBLISH_MAX_MIRRORS)
-				return hfc_usage_error("at most %d --mirror", HFC_PUBLISH_MAX_MIRRORS);
-			a->only[a->nonly++] = optarg;
-			break;
-		case 'n':
-			a->dry_run = true;
-			break;
-		case OPT_DEEP:
-			a->deep = true;
-			break;
-		case OPT_VERIFY:
-			a->verify = true;
-			break;
-		case OPT_PRUNE:
-			a->prune = true;
-			break;
-		case OPT_REPAIR:
-			a->repair = true;
-			break;
-		case OPT_STATUS:
-			a->status = true;
-			break;
-		case 'p':
-			r = hfc_opt_uint("--parallel", optarg, 1, HFC_PUBLISH_MAX_MIRRORS, &v);
-			a->parallel = (unsigned)v;
-			break;
-		default:
-			r = hfc_common_opt(c, usage, &a->out);
-			break;
-		}
-	}
-	if (r < 0)
-		return r;
-	if (optind != argc)
-		return hfc_usage_error("unexpected argument '%s'", argv[optind]);
-	if (a->status && (a->verify || a->dry_run || a->deep || a->prune || a->repair))
-		return hfc_usage_error("--status goes alone (with --config, --mirror, --json)");
-	if (a->verify && a->dry_run)
-		return hfc_usage_error("--verify and --dry-run exclude each other");
-	if ((a->deep || a->repair) && a->dry_run)
-		return hfc_usage_error("%s checks mirrors, which --dry-run does not",
-				       a->deep ? "--deep" : "--repair");
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	hfc_log_set_program("hfc-publish");
 	Args a = { .config = "publish.yaml" };
-	int r = parse_args(argc, argv, &a);
+	const HfcCli cli = { "hfc-publish", usage, "c:m:np:" HFC_COMMON_SHORT, opts, on_option, &a,
+			     &a.out, 0, INT_MAX, "no arguments" };
+	int r = hfc_cli_parse(&cli, argc, argv);
+	/* Named, as it always was: the one argument that should not be there. */
+	if (r >= 0 && r < argc)
+		r = hfc_usage_error("unexpected argument '%s'", argv[r]);
+	if (r >= 0)
+		r = check_args(&a);
 	if (r >= 0)
 		r = run(&a);
 	return hfc_exit_status(r);
