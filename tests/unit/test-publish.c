@@ -166,6 +166,9 @@ static void test_publish_two_mirrors(void **state)
 	T *t = *state;
 	uint64_t files, bytes;
 	free(tree_published(t->site, &files, &bytes));
+	/* What must stay home is there to leave out. */
+	assert_true(exists_at(t->s.fd, "site/" HFC_SITE_LOCK));
+	assert_true(exists_at(t->s.fd, "site/" HFC_SITE_BUILD_CACHE));
 	HfcPublishResult *res = run(t, (HfcPublishOptions){ 0 });
 	assert_int_equal(res->version, 1);
 	assert_int_equal(res->site_files, files);
