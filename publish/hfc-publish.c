@@ -301,40 +301,47 @@ static int run(const Args *a)
 
 enum { OPT_DEEP = 256, OPT_VERIFY, OPT_PRUNE, OPT_REPAIR, OPT_STATUS };
 
+/* Where an option that only switches something on goes; NULL for any other. */
+static bool *flag_of(Args *a, int c)
+{
+	switch (c) {
+	case 'n':
+		return &a->dry_run;
+	case OPT_DEEP:
+		return &a->deep;
+	case OPT_VERIFY:
+		return &a->verify;
+	case OPT_PRUNE:
+		return &a->prune;
+	case OPT_REPAIR:
+		return &a->repair;
+	case OPT_STATUS:
+		return &a->status;
+	}
+	return NULL;
+}
+
 static int on_option(void *userdata, int c, const char *arg)
 {
 	Args *a = userdata;
-	uint64_t v;
-	int r;
-	switch (c) {
-	case 'c':
+	bool *flag = flag_of(a, c);
+	if (flag) {
+		*flag = true;
+		return 0;
+	}
+	if (c == 'c') {
 		a->config = arg;
 		return 0;
-	case 'm':
+	}
+	if (c == 'm') {
 		if (a->nonly == HFC_PUBLISH_MAX_MIRRORS)
 			return hfc_usage_error("at most %d --mirror", HFC_PUBLISH_MAX_MIRRORS);
 		a->only[a->nonly++] = arg;
 		return 0;
-	case 'n':
-		a->dry_run = true;
-		return 0;
-	case OPT_DEEP:
-		a->deep = true;
-		return 0;
-	case OPT_VERIFY:
-		a->verify = true;
-		return 0;
-	case OPT_PRUNE:
-		a->prune = true;
-		return 0;
-	case OPT_REPAIR:
-		a->repair = true;
-		return 0;
-	case OPT_STATUS:
-		a->status = true;
-		return 0;
-	case 'p':
-		r = hfc_opt_uint("--parallel", arg, 1, HFC_PUBLISH_MAX_MIRRORS, &v);
+	}
+	if (c == 'p') {
+		uint64_t v = 0;
+		int r = hfc_opt_uint("--parallel", arg, 1, HFC_PUBLISH_MAX_MIRRORS, &v);
 		a->parallel = (unsigned)v;
 		return r;
 	}
