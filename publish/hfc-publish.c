@@ -74,8 +74,9 @@ static int run(const Args *a)
 		r = publish_print_status(c, &a->out, st);
 		if (r < 0)
 			return hfc_log_errno(r, "stdout");
+		int bad = publish_log_status_failures(c, st);
 		r = hfc_stdout_flush();
-		return r < 0 ? r : publish_log_status_failures(c, st);
+		return r < 0 ? r : bad;
 	}
 
 	HfcPublishOptions o = { .dry_run = a->dry_run, .verify_only = a->verify, .deep = a->deep,
