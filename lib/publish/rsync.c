@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -184,6 +185,54 @@ bad:
 	if (ret_why)
 		*ret_why = why;
 	return -EINVAL;
+}
+
+/* Takes s (malloc'd, or NULL after a failed allocation) as the next argument. */
+static int args_take(HfcRsyncArgs *a, char *s)
+{
+	if (a->error || !s) {
+		free(s);
+		return a->error = -ENOMEM;
+	}
+	if (a->n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 32;
+		char **v = realloc(a->v, cap * sizeof(*v));
+		if (!v) {
+			free(s);
+			return a->error = -ENOMEM;
+		}
+		a->v = v;
+		a->cap = cap;
+	}
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+	return 0;
+}
+
+int hfc_rsync_args_add(HfcRsyncArgs *a, const char *s)
+{
+	return args_take(a, a->error ? NULL : strdup(s));
+}
+
+int hfc_rsync_args_addf(HfcRsyncArgs *a, const char *fmt, ...)
+{
+	char *s = NULL;
+	if (!a->error) {
+		va_list ap;
+		va_start(ap, fmt);
+		if (vasprintf(&s, fmt, ap) < 0)
+			s = NULL;
+		va_end(ap);
+	}
+	return args_take(a, s);
+}
+
+void hfc_rsync_args_done(HfcRsyncArgs *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->v[i]);
+	free(a->v);
+	*a = (HfcRsyncArgs){ 0 };
 }
 
 /* The number after "key: " in a --stats text ("1,234" and "1.234" alike), if the key is there. */

@@ -4,7 +4,7 @@
 /*
  * rsync as a child process (the one adapter): targets are checked before they reach rsync's
  * command line, rsync is started with fork and exec (never through a shell), and its --stats
- * and per-file log lines are read back. The caller builds the arguments.
+ * and per-file log lines are read back. The caller builds the arguments in an HfcRsyncArgs.
  */
 
 #include "base/util.h"
@@ -25,6 +25,32 @@ typedef enum HfcRsyncKind {
  * host names and users are plain. Returns 0, or -EINVAL with *ret_why set to a static reason.
  */
 int hfc_rsync_target_check(const char *target, HfcRsyncKind *ret_kind, const char **ret_why);
+
+/*
+ * An argument vector that grows as needed, each argument allocated to its length: no argument is
+ * ever cut short or left out. The first allocation failure is kept in error, and every later add
+ * does nothing, so a caller may add many and check once. Zero-initialise; free with
+ * hfc_rsync_args_done().
+ */
+typedef struct HfcRsyncArgs {
+	char **v; /* NULL-terminated (NULL itself until the first add) */
+	size_t n, cap;
+	int error; /* 0 or -ENOMEM */
+} HfcRsyncArgs;
+
+/* Appends a copy of s. Returns 0 or -ENOMEM (also kept in a->error). */
+int hfc_rsync_args_add(HfcRsyncArgs *a, const char *s);
+
+/* Appends a formatted argument. Returns 0 or -ENOMEM (also kept in a->error). */
+int hfc_rsync_args_addf(HfcRsyncArgs *a, const char *fmt, ...) _printf_(2, 3);
+
+/* Frees every argument and the vector; a is empty (and usable) again. */
+void hfc_rsync_args_done(HfcRsyncArgs *a);
+
+static inline void hfc_rsync_args_donep(HfcRsyncArgs *a)
+{
+	hfc_rsync_args_done(a);
+}
 
 typedef struct HfcRsyncStats {
 	uint64_t files;    /* regular files transferred */

@@ -490,3 +490,48 @@ static inline char *tree_sum(const char *dir)
 	tree_sum_text = NULL;
 	return out;
 }
+
+/* ---- added for publish tests ---- */
+
+#include <signal.h>
+
+/*
+ * Returns what a mirror gets of the tree under dir: a line "path hash size" (tree_sum's) per
+ * regular file, the path relative to dir, sorted, leaving out dot files and whatever is below a
+ * dot directory (locks, caches, temporary names). Counts the files and their bytes (either may
+ * be NULL). Two trees hold the same published files when their texts are the same.
+ */
+static inline char *tree_published(const char *dir, uint64_t *ret_files, uint64_t *ret_bytes)
+{
+	char *sum = tree_sum(dir);
+	char *out = calloc(1, strlen(sum) + 1);
+	assert_non_null(out);
+	size_t dl = strlen(dir), len = 0;
+	uint64_t files = 0, bytes = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(sum, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *path = strchr(line, ' ');
+		assert_non_null(path);
+		if (strtoul(line, NULL, 8) != S_IFREG)
+			continue;
+		const char *rel = path + 1 + dl + 1;
+		if (rel[0] == '.' || strstr(rel, "/."))
+			continue;
+		len += (size_t)sprintf(out + len, "%s\n", rel);
+		files++;
+		bytes += strtoull(strrchr(line, ' ') + 1, NULL, 10);
+	}
+	free(sum);
+	if (ret_files)
+		*ret_files = files;
+	if (ret_bytes)
+		*ret_bytes = bytes;
+	return out;
+}
+
+/* Kills the test program after seconds (0: never): a test that hangs fails instead. */
+static inline void test_deadline(unsigned seconds)
+{
+	signal(SIGALRM, SIG_DFL);
+	alarm(seconds);
+}

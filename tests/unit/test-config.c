@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Unit tests for config.c (the strict YAML reader), the publish.yaml schema in publish.c, and
+ * Unit tests for config.c (the strict YAML reader), the publish.yaml schema in settings.c, and
  * rsync.c's target checks, --stats parsing and child process handling. Every error names
  * file:line:column.
  */
@@ -11,10 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-
+#include "helpers.h"
 #include "publish/config.h"
 #include "publish/publish.h"
 #include "publish/rsync.h"
@@ -34,6 +31,16 @@ static void parse_fails(const char *text, const char *msg)
 	if (r != -EBADMSG || strcmp(err.msg, msg) != 0)
 		fail_msg("for %s\n  got %d '%s'\n  want '%s'", text, r, err.msg, msg);
 	assert_null(c);
+}
+
+static int setup(void **state)
+{
+	return scratch_new("config", state);
+}
+
+static int teardown(void **state)
+{
+	return scratch_free(state);
 }
 
 static void test_tree(void **state)
@@ -217,23 +224,35 @@ static void test_check_map(void **state)
 
 static void test_load(void **state)
 {
-	(void)state;
-	char path[] = "/tmp/hfc-unit-config.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "a: 1\n", 5), 5);
-	close(fd);
+	Scratch *s = *state;
+	put_at(s->fd, "c.yaml", "a: 1\n");
+	const char *path = scratch_file(s, "c.yaml");
 	HfcConfig *c;
 	HfcErr err;
 	assert_int_equal(hfc_config_load(path, &c, &err), 0);
 	assert_string_equal(hfc_config_file(c), path);
 	hfc_config_free(c);
-	unlink(path);
+	assert_int_equal(unlinkat(s->fd, "c.yaml", 0), 0);
 	assert_int_equal(hfc_config_load(path, &c, &err), -ENOENT);
-	char want[128];
+	char want[sizeof(s->file) + 64];
 	snprintf(want, sizeof(want), "%s: No such file or directory", path);
 	assert_string_equal(err.msg, want);
-	assert_int_equal(hfc_config_load("/tmp", &c, &err), -EISDIR);
+	assert_int_equal(hfc_config_load(s->path, &c, &err), -EISDIR);
+
+	/* A publish.yaml file reads as its text parses, relative paths against its directory. */
+	put_at(s->fd, "p.yaml", "site: s\nmirrors:\n  - {name: m, target: t, url: 'http://m/'}\n");
+	HfcPublishConfig *pc;
+	assert_int_equal(hfc_publish_config_load(scratch_file(s, "p.yaml"), &pc, &err), 0);
+	assert_string_equal(pc->file, scratch_file(s, "p.yaml"));
+	assert_string_equal(pc->site, scratch_file(s, "s"));
+	assert_string_equal(pc->mirrors[0].target, scratch_file(s, "t"));
+	hfc_publish_config_free(pc);
+	assert_int_equal(hfc_publish_config_load(scratch_file(s, "none.yaml"), &pc, &err), -ENOENT);
+	put_at(s->fd, "bad.yaml", "site: s\n");
+	assert_int_equal(hfc_publish_config_load(scratch_file(s, "bad.yaml"), &pc, &err), -EBADMSG);
+	snprintf(want, sizeof(want), "%s:1:1: the file: missing key 'mirrors'",
+		 scratch_file(s, "bad.yaml"));
+	assert_string_equal(err.msg, want);
 }
 
 static const char good[] = "# publish.yaml\n"
@@ -515,7 +534,7 @@ int main(void)
 		cmocka_unit_test(test_syntax_errors),
 		cmocka_unit_test(test_getters),
 		cmocka_unit_test(test_check_map),
-		cmocka_unit_test(test_load),
+		cmocka_unit_test_setup_teardown(test_load, setup, teardown),
 		cmocka_unit_test(test_publish_config),
 		cmocka_unit_test(test_publish_config_errors),
 		cmocka_unit_test(test_targets),
