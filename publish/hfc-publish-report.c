@@ -16,6 +16,48 @@ static json_t *msg_or_null(const char *s)
 	return s && *s ? hfc_json_str(s) : json_null();
 }
 
+/* {"state", "key_id", "expires"}: an index's signature. */
+static json_t *sig_json(const HfcSigInfo *sig)
+{
+	if (sig->state == HFC_SIG_NONE)
+		return json_pack("{s:s, s:n, s:n}", "state", hfc_sig_state_name(sig->state),
+				 "key_id", "expires");
+	char id[2 * HFC_KEY_ID_LEN + 1], t[32];
+	hfc_hex_encode(sig->key_id, HFC_KEY_ID_LEN, id);
+	hfc_format_time(sig->expires, t, sizeof(t));
+	return json_pack("{s:s, s:s, s:s}", "state", hfc_sig_state_name(sig->state), "key_id", id,
+			 "expires", t);
+}
+
+/*
+ * A note when a signature is one clients refuse or soon will: expired, bad, untrusted, or
+ * expiring within the configuration's expiry-warning. what names the index ("mirror 'a'").
+ */
+static void sig_warn(const HfcPublishConfig *c, const char *what, const HfcSigInfo *sig,
+		     int64_t now)
+{
+	if (sig->state == HFC_SIG_NONE) {
+		if (c->npubkeys)
+			hfc_log_warn("%s: index.idx is not signed; clients with --pubkey refuse it",
+				     what);
+		return;
+	}
+	char id[2 * HFC_KEY_ID_LEN + 1], t[32];
+	hfc_hex_encode(sig->key_id, HFC_KEY_ID_LEN, id);
+	hfc_format_time(sig->expires, t, sizeof(t));
+	if (sig->state == HFC_SIG_UNTRUSTED || sig->state == HFC_SIG_BAD)
+		hfc_log_warn("%s: signature by key %s is %s; clients with --pubkey refuse it", what,
+			     id, sig->state == HFC_SIG_BAD ? "bad" : "by a key not in pubkey");
+	else if (sig->expires <= now)
+		hfc_log_warn("%s: signature by key %s expired at %s; clients with --pubkey refuse "
+			     "it: renew with hfc-index sign --renew, then hfc-publish",
+			     what, id, t);
+	else if (sig->expires - now <= c->expiry_warning)
+		hfc_log_warn("%s: signature by key %s expires at %s, in %.1f days: renew with "
+			     "hfc-index sign --renew, then hfc-publish",
+			     what, id, t, (double)(sig->expires - now) / 86400);
+}
+
 static json_t *mirror_report_json(const char *name, const HfcMirrorReport *m)
 {
 	json_t *faults = json_array();
@@ -44,6 +86,8 @@ static json_t *mirror_report_json(const char *name, const HfcMirrorReport *m)
 int publish_print_report(const HfcPublishConfig *c, const HfcPublishOptions *o,
 			 const HfcOutArgs *out, const HfcPublishResult *res)
 {
+	if (!o->verify_only)
+		sig_warn(c, "site", &res->sig, hfc_realtime());
 	if (out->json) {
 		json_t *mirrors = json_array();
 		for (size_t i = 0; mirrors && i < res->nmirrors; i++)
@@ -52,8 +96,9 @@ int publish_print_report(const HfcPublishConfig *c, const HfcPublishOptions *o,
 						      mirror_report_json(c->mirrors[i].name,
 									 &res->mirrors[i]));
 		return hfc_json_print(stdout,
-			json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:b, s:o, s:o}",
+			json_pack("{s:o, s:I, s:o, s:I, s:I, s:I, s:I, s:b, s:b, s:b, s:b, s:o, s:o}",
 				  "site", hfc_json_str(c->site), "version", (json_int_t)res->version,
+				  "signature", sig_json(&res->sig),
 				  "blocks", (json_int_t)res->blocks,
 				  "block_bytes", (json_int_t)res->block_bytes,
 				  "site_files", (json_int_t)res->site_files,
@@ -120,6 +165,23 @@ int publish_print_report(const HfcPublishConfig *c, const HfcPublishOptions *o,
 	return 0;
 }
 
+/* "unsigned", or "KEYID until DATE" and the state when it is not plain good. */
+static void sig_column(const HfcSigInfo *sig, char *out, size_t outlen)
+{
+	if (sig->state == HFC_SIG_NONE) {
+		snprintf(out, outlen, "unsigned");
+		return;
+	}
+	char id[2 * HFC_KEY_ID_LEN + 1], t[32];
+	hfc_hex_encode(sig->key_id, HFC_KEY_ID_LEN, id);
+	hfc_format_time(sig->expires, t, sizeof(t));
+	snprintf(out, outlen, "%s until %s%s%s", id, t,
+		 sig->state == HFC_SIG_GOOD || sig->state == HFC_SIG_UNCHECKED ? "" : " ",
+		 sig->state == HFC_SIG_GOOD || sig->state == HFC_SIG_UNCHECKED
+			 ? ""
+			 : hfc_sig_state_name(sig->state));
+}
+
 static json_t *mirror_status_json(const HfcPublishMirror *pm, const HfcMirrorStatus *m)
 {
 	json_t *o = json_pack("{s:o, s:o, s:b, s:o}", "name", hfc_json_str(pm->name),
@@ -136,6 +198,8 @@ static json_t *mirror_status_json(const HfcPublishMirror *pm, const HfcMirrorSta
 					    "current", m->current, "behind", (json_int_t)m->behind,
 					    "missing_blocks", (json_int_t)m->missing_blocks,
 					    "missing_bytes", (json_int_t)m->missing_bytes));
+	if (!m->empty)
+		json_object_set_new(o, "signature", sig_json(&m->sig));
 	return o;
 }
 
@@ -150,22 +214,25 @@ int publish_print_status(const HfcPublishConfig *c, const HfcOutArgs *out,
 			if (st->mirrors[i].selected)
 				json_array_append_new(mirrors, mirror_status_json(&c->mirrors[i],
 										  &st->mirrors[i]));
-		return hfc_json_print(stdout, json_pack("{s:o, s:I, s:s, s:o}", "site",
+		return hfc_json_print(stdout, json_pack("{s:o, s:I, s:s, s:o, s:o}", "site",
 							hfc_json_str(c->site), "version",
 							(json_int_t)st->version, "created", t,
+							"signature", sig_json(&st->sig),
 							"mirrors", mirrors));
 	}
 	hfc_format_time(st->created, t, sizeof(t));
-	printf("site %s: version %u, %s\n", c->site, st->version, t);
-	printf("%-16s %8s %7s  %-20s  %-22s %s\n", "MIRROR", "VERSION", "BEHIND", "CHANGED",
-	       "MISSING", "URL");
+	char signer[80];
+	sig_column(&st->sig, signer, sizeof(signer));
+	printf("site %s: version %u, %s, signature %s\n", c->site, st->version, t, signer);
+	printf("%-16s %8s %7s  %-20s  %-22s %-52s %s\n", "MIRROR", "VERSION", "BEHIND", "CHANGED",
+	       "MISSING", "SIGNATURE", "URL");
 	for (size_t i = 0; i < st->nmirrors; i++) {
 		const HfcMirrorStatus *m = &st->mirrors[i];
 		if (!m->selected)
 			continue;
 		if (!m->ok) {
-			printf("%-16s %8s %7s  %-20s  %-22s %s\n", c->mirrors[i].name, "?", "?",
-			       "unreachable", "?", c->mirrors[i].url);
+			printf("%-16s %8s %7s  %-20s  %-22s %-52s %s\n", c->mirrors[i].name, "?",
+			       "?", "unreachable", "?", "?", c->mirrors[i].url);
 			continue;
 		}
 		char v[16], behind[24], missing[48], sz[32];
@@ -185,8 +252,12 @@ int publish_print_status(const HfcPublishConfig *c, const HfcOutArgs *out,
 		else
 			snprintf(behind, sizeof(behind), "%" PRId64 "%s", m->behind,
 				 m->behind == 0 ? "!" : "");
-		printf("%-16s %8s %7s  %-20s  %-22s %s\n", c->mirrors[i].name, v, behind, t,
-		       missing, c->mirrors[i].url);
+		if (m->empty)
+			snprintf(signer, sizeof(signer), "-");
+		else
+			sig_column(&m->sig, signer, sizeof(signer));
+		printf("%-16s %8s %7s  %-20s  %-22s %-52s %s\n", c->mirrors[i].name, v, behind, t,
+		       missing, signer, c->mirrors[i].url);
 	}
 	return 0;
 }
@@ -214,10 +285,18 @@ int publish_log_report_failures(const HfcPublishConfig *c, const HfcPublishResul
 int publish_log_status_failures(const HfcPublishConfig *c, const HfcPublishStatus *st)
 {
 	int bad = 0;
-	for (size_t i = 0; i < st->nmirrors; i++)
-		if (st->mirrors[i].selected && !st->mirrors[i].ok) {
-			hfc_log_error(c->mirrors[i].name, "%s", st->mirrors[i].err.msg);
+	sig_warn(c, "site", &st->sig, st->now);
+	for (size_t i = 0; i < st->nmirrors; i++) {
+		const HfcMirrorStatus *m = &st->mirrors[i];
+		if (m->selected && !m->ok) {
+			hfc_log_error(c->mirrors[i].name, "%s", m->err.msg);
 			bad = -EIO;
+		} else if (m->selected && !m->empty && !m->current) {
+			/* A current mirror's signature is the site's, noted once above. */
+			char what[96];
+			snprintf(what, sizeof(what), "mirror '%s'", c->mirrors[i].name);
+			sig_warn(c, what, &m->sig, st->now);
 		}
+	}
 	return bad;
 }

@@ -57,6 +57,8 @@ typedef struct PublishSource {
 	size_t nblocks;
 	uint64_t block_bytes;
 	HfcHashMap *set; /* their hashes */
+	HfcKey **keys;   /* the configuration's trusted keys */
+	size_t nkeys;
 } PublishSource;
 
 /*
@@ -64,6 +66,22 @@ typedef struct PublishSource {
  * version, which must be its version's own file byte for byte. Returns 0 or -errno with err.
  */
 int publish_source_prepare(PublishSource *x, const char *path, HfcErr *err);
+
+/* Loads the configuration's pubkey files into x->keys. Returns 0 or -errno with err. */
+int publish_source_keys(PublishSource *x, const HfcPublishConfig *c, HfcErr *err);
+
+/*
+ * Checks, for require-signature, that every version of the site is signed by a trusted key and
+ * that each signature holds; the current version's must not have expired at now (an old
+ * version past its expiry is only unusable, as a client would find it). Returns 0, or the
+ * first refusal (-ENOKEY, -EKEYREJECTED, -EBADMSG, -EKEYEXPIRED) or -errno, with err filled.
+ */
+int publish_source_signed(PublishSource *x, int64_t now, HfcErr *err);
+
+/* What idx's signature line says and whether it holds against x's keys at now; buf/len is the
+ * file idx was parsed from. */
+void publish_sig_info(const PublishSource *x, const HfcIndex *idx, const char *buf, size_t len,
+		      int64_t now, HfcSigInfo *out);
 
 /* Releases the lock and everything x holds. */
 void publish_source_done(PublishSource *x);

@@ -213,12 +213,19 @@ int hfc_publish_run(const HfcPublishConfig *c, const HfcPublishOptions *o,
 	double t0 = hfc_monotonic();
 	PublishSource src = { 0 };
 	_cleanup_(hfc_publish_result_freep) HfcPublishResult *res = NULL;
+	int64_t now = hfc_realtime();
 	int r = publish_source_prepare(&src, c->site, err);
+	if (r >= 0)
+		r = publish_source_keys(&src, c, err);
+	/* Before anything is sent: a site that must be signed and is not goes nowhere. */
+	if (r >= 0 && c->require_signature && !o->verify_only)
+		r = publish_source_signed(&src, now, err);
 	if (r >= 0 && o->prune)
 		r = publish_source_complete(&src, err);
 	if (r >= 0)
 		r = result_new(c, o, &src, &res, err);
 	if (r >= 0) {
+		publish_sig_info(&src, src.idx, src.idx_buf, src.idx_len, now, &res->sig);
 		PublishRun run = { .c = c, .o = o, .src = &src, .res = res, .selected = o->selected,
 				   .fn = publish_one };
 		/* Each mirror's check runs verify.connections block checks at once. */

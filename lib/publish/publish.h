@@ -15,6 +15,7 @@
 
 #define HFC_PUBLISH_MAX_MIRRORS 64
 #define HFC_PUBLISH_FAULTS_KEPT 8
+#define HFC_PUBLISH_MAX_PUBKEYS 16
 
 typedef struct HfcPublishMirror {
 	char *name;
@@ -36,6 +37,10 @@ typedef struct HfcPublishConfig {
 	unsigned verify_connections, verify_timeout_ms, verify_retries;
 	unsigned verify_settle_ms; /* how long a just-pushed mirror may still serve the old index.idx
 				      (web servers' stat caches, proxies) before that is a failure */
+	bool require_signature; /* refuse to push a site not signed by one of pubkeys */
+	char **pubkeys;         /* trusted public key files, absolute; status checks signatures */
+	size_t npubkeys;
+	int64_t expiry_warning; /* seconds: warn when a signature expires within this */
 	HfcPublishMirror *mirrors;
 	size_t nmirrors;
 } HfcPublishConfig;
@@ -74,6 +79,25 @@ typedef struct HfcPublishOptions {
 	const bool *selected; /* one flag per mirror; NULL: all */
 } HfcPublishOptions;
 
+/* What an index's signature line says, and whether it holds against the trusted keys. */
+typedef enum HfcSigState {
+	HFC_SIG_NONE,      /* not signed */
+	HFC_SIG_UNCHECKED, /* signed; no pubkey configured to check it against */
+	HFC_SIG_GOOD,      /* signed by a trusted key, holds, not expired */
+	HFC_SIG_UNTRUSTED, /* signed by a key not configured */
+	HFC_SIG_BAD,       /* by a trusted key, but the signature does not hold */
+	HFC_SIG_EXPIRED,   /* by a trusted key and holds, but past its expiry */
+} HfcSigState;
+
+typedef struct HfcSigInfo {
+	HfcSigState state;
+	uint8_t key_id[HFC_KEY_ID_LEN]; /* the signer (state != HFC_SIG_NONE) */
+	int64_t expires;
+} HfcSigInfo;
+
+/* A word for a state: "unsigned", "unchecked", "good", "untrusted", "bad", "expired". */
+const char *hfc_sig_state_name(HfcSigState s);
+
 typedef struct HfcMirrorReport {
 	bool selected;
 	bool ok;             /* every step asked for succeeded */
@@ -95,6 +119,7 @@ typedef struct HfcMirrorReport {
 
 typedef struct HfcPublishResult {
 	uint32_t version;       /* the site's current version */
+	HfcSigInfo sig;         /* its signature */
 	uint64_t blocks, block_bytes; /* distinct block files of that version */
 	uint64_t site_files, site_bytes; /* everything a mirror holds of the site */
 	double seconds;
@@ -113,8 +138,11 @@ static inline void hfc_publish_result_freep(HfcPublishResult **r)
 /*
  * Pushes the site to each selected mirror (at most `parallel` at once) and checks it over HTTP,
  * or only checks (verify_only); then prunes when asked. Holds the site's shared lock
- * throughout, so that no writer changes the site under it. Returns 0 when it ran (each mirror's
- * report tells how it went), or -errno with err filled when it could not start (bad site, busy).
+ * throughout, so that no writer changes the site under it. With require_signature, a push
+ * (dry or not) first checks every version's signature (publish_source_signed's rules) and sends
+ * nothing when one fails. Returns 0 when it ran (each mirror's report tells how it went), or
+ * -errno with err filled when it could not start (bad site, busy, not signed: -ENOKEY,
+ * -EKEYREJECTED, -EBADMSG, -EKEYEXPIRED).
  */
 int hfc_publish_run(const HfcPublishConfig *c, const HfcPublishOptions *o,
 		    HfcPublishResult **ret, HfcErr *err);
@@ -130,11 +158,14 @@ typedef struct HfcMirrorStatus {
 	char label[HFC_LABEL_MAX + 1];
 	int64_t behind;   /* site version minus the mirror's */
 	uint64_t missing_blocks, missing_bytes; /* block files of the site's version it lacks */
+	HfcSigInfo sig;   /* its index.idx's signature (not empty) */
 } HfcMirrorStatus;
 
 typedef struct HfcPublishStatus {
 	uint32_t version; /* the site's */
 	int64_t created;
+	HfcSigInfo sig;   /* the site's signature */
+	int64_t now;      /* when expiry was judged */
 	size_t nmirrors;
 	HfcMirrorStatus *mirrors;
 } HfcPublishStatus;

@@ -5,6 +5,7 @@
  */
 #include "publish/publish.h"
 
+#include "base/parse.h"
 #include "publish/config.h"
 
 #include <limits.h>
@@ -13,7 +14,9 @@
 #include <unistd.h>
 
 static const char *const top_required[] = { "site", "mirrors", NULL };
-static const char *const top_optional[] = { "parallel", "rsync", "verify", NULL };
+static const char *const top_optional[] = { "parallel",  "rsync",	 "verify",
+					    "require-signature", "pubkey", "expiry-warning",
+					    NULL };
 static const char *const rsync_optional[] = { "program", "bwlimit", "timeout", "contimeout",
 					       "ssh", NULL };
 static const char *const verify_optional[] = { "connections", "timeout", "retries", "settle",
@@ -32,6 +35,9 @@ void hfc_publish_config_free(HfcPublishConfig *c)
 		free(c->mirrors[i].password_file);
 	}
 	free(c->mirrors);
+	for (size_t i = 0; i < c->npubkeys; i++)
+		free(c->pubkeys[i]);
+	free(c->pubkeys);
 	free(c->file);
 	free(c->site);
 	free(c->rsync);
@@ -195,6 +201,65 @@ static int parse_mirror(const HfcConfig *cfg, const HfcConfigNode *n, size_t i,
 	return 0;
 }
 
+/* pubkey: one key file or a list of them (two while a key is rotated), relative to the file. */
+static int parse_pubkeys(const HfcConfig *cfg, const HfcConfigNode *n, const char *basedir,
+			 HfcPublishConfig *c, HfcErr *err)
+{
+	size_t nk = hfc_config_list_len(n);
+	bool list = nk > 0;
+	if (!list)
+		nk = 1;
+	if (nk > HFC_PUBLISH_MAX_PUBKEYS)
+		return hfc_config_error(cfg, hfc_config_list_item(n, HFC_PUBLISH_MAX_PUBKEYS), err,
+					-EBADMSG, "pubkey: more than %d keys",
+					HFC_PUBLISH_MAX_PUBKEYS);
+	if (!(c->pubkeys = calloc(nk, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < nk; i++) {
+		const char *path;
+		int r = hfc_config_string(cfg, list ? hfc_config_list_item(n, i) : n, "pubkey",
+					  &path, err);
+		if (r < 0)
+			return r;
+		if (!(c->pubkeys[i] = resolve_path(basedir, path)))
+			return -ENOMEM;
+		c->npubkeys = i + 1;
+	}
+	return 0;
+}
+
+/* require-signature, pubkey and expiry-warning: what a site must be to be pushed. */
+static int parse_signature(const HfcConfig *cfg, const HfcConfigNode *root, const char *basedir,
+			   HfcPublishConfig *c, HfcErr *err)
+{
+	const HfcConfigNode *req = hfc_config_get(root, "require-signature"),
+			    *pk = hfc_config_get(root, "pubkey"),
+			    *warn = hfc_config_get(root, "expiry-warning");
+	int r;
+	if (req && (r = hfc_config_bool(cfg, req, "require-signature", &c->require_signature,
+					 err)) < 0)
+		return r;
+	if (pk && (r = parse_pubkeys(cfg, pk, basedir, c, err)) < 0)
+		return r;
+	if (c->require_signature && c->npubkeys == 0)
+		return hfc_config_error(cfg, req, err, -EBADMSG,
+					"require-signature: needs pubkey, the key files to check "
+					"the signature against");
+	if (warn) {
+		const char *w;
+		int64_t secs;
+		if ((r = hfc_config_string(cfg, warn, "expiry-warning", &w, err)) < 0)
+			return r;
+		if (hfc_parse_duration(w, &secs) < 0)
+			return hfc_config_error(cfg, warn, err, -EBADMSG,
+						"expiry-warning: '%.64s' is not a duration "
+						"(like 7d or 36h)",
+						w);
+		c->expiry_warning = secs;
+	}
+	return 0;
+}
+
 /* The settings of a parsed file (consumed: text and file alike come through here). */
 static int from_config(HfcConfig *cfg_owned, HfcPublishConfig **ret, HfcErr *err)
 {
@@ -217,6 +282,7 @@ static int from_config(HfcConfig *cfg_owned, HfcPublishConfig **ret, HfcErr *err
 	c->verify_timeout_ms = 30000;
 	c->verify_retries = 2;
 	c->verify_settle_ms = 10000;
+	c->expiry_warning = 7 * 86400;
 	c->file = strdup(fname);
 	c->rsync = strdup("rsync");
 	if (!c->file || !c->rsync) {
@@ -272,6 +338,9 @@ static int from_config(HfcConfig *cfg_owned, HfcPublishConfig **ret, HfcErr *err
 		c->verify_timeout_ms = t * 1000;
 		c->verify_settle_ms = settle * 1000;
 	}
+
+	if ((r = parse_signature(cfg, root, basedir, c, err)) < 0)
+		goto fail;
 
 	n = hfc_config_get(root, "mirrors");
 	if ((r = hfc_config_check_list(cfg, n, "mirrors", err)) < 0)

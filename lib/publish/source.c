@@ -20,6 +20,9 @@ void publish_source_done(PublishSource *x)
 	hfc_index_free(x->idx);
 	free(x->blocks);
 	hfc_hashmap_free(x->set);
+	for (size_t i = 0; i < x->nkeys; i++)
+		hfc_key_free(x->keys[i]);
+	free(x->keys);
 	*x = (PublishSource){ 0 };
 }
 
@@ -90,6 +93,89 @@ int publish_source_prepare(PublishSource *x, const char *path, HfcErr *err)
 		return hfc_err_set(err, -EBADMSG, "%s: %s differs from %s", path, HFC_SITE_CURRENT,
 				   rel);
 	return collect_blocks(x, err);
+}
+
+int publish_source_keys(PublishSource *x, const HfcPublishConfig *c, HfcErr *err)
+{
+	if (c->npubkeys == 0)
+		return 0;
+	if (!(x->keys = calloc(c->npubkeys, sizeof(HfcKey *))))
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	for (; x->nkeys < c->npubkeys; x->nkeys++) {
+		int r = hfc_key_load(c->pubkeys[x->nkeys], false, &x->keys[x->nkeys], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int publish_source_signed(PublishSource *x, int64_t now, HfcErr *err)
+{
+	_cleanup_free_ char *display = NULL;
+	if (asprintf(&display, "%s/%s", x->path, HFC_SITE_CURRENT) < 0)
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	int r = hfc_index_verify(x->idx, x->idx_buf, x->idx_len, x->keys, x->nkeys, now, display,
+				 err);
+	if (r < 0)
+		return r;
+	_cleanup_free_ uint32_t *versions = NULL;
+	size_t nv;
+	if ((r = hfc_site_versions(x->s, &versions, &nv)) < 0)
+		return hfc_err_set(err, r, "%s: %s", x->path, strerror(-r));
+	for (size_t k = 0; k < nv; k++) {
+		if (versions[k] == x->idx->version)
+			continue; /* index.idx is its copy, checked above */
+		_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
+		if ((r = hfc_site_load_index(x->s, versions[k], &idx, err)) < 0)
+			return r;
+		char rel[HFC_LAYOUT_PATH_MAX];
+		hfc_layout_path(HFC_LAYOUT_INDEX, versions[k], rel);
+		free(display);
+		if (asprintf(&display, "%s/%s", x->path, rel) < 0) {
+			display = NULL;
+			return hfc_err_set(err, -ENOMEM, "out of memory");
+		}
+		r = hfc_index_verify(idx, NULL, 0, x->keys, x->nkeys, now, display, err);
+		if (r < 0 && r != -EKEYEXPIRED)
+			return r;
+	}
+	err->msg[0] = 0;
+	return 0;
+}
+
+void publish_sig_info(const PublishSource *x, const HfcIndex *idx, const char *buf, size_t len,
+		      int64_t now, HfcSigInfo *out)
+{
+	*out = (HfcSigInfo){ HFC_SIG_NONE };
+	if (!idx->has_sig)
+		return;
+	memcpy(out->key_id, idx->sig.key_id, sizeof(out->key_id));
+	out->expires = idx->sig.expires;
+	out->state = HFC_SIG_UNCHECKED;
+	if (x->nkeys == 0)
+		return;
+	HfcErr e;
+	switch (hfc_index_verify(idx, buf, len, x->keys, x->nkeys, now, "", &e)) {
+	case 0:
+		out->state = HFC_SIG_GOOD;
+		break;
+	case -EKEYREJECTED:
+		out->state = HFC_SIG_UNTRUSTED;
+		break;
+	case -EKEYEXPIRED:
+		out->state = HFC_SIG_EXPIRED;
+		break;
+	default:
+		out->state = HFC_SIG_BAD;
+		break;
+	}
+}
+
+const char *hfc_sig_state_name(HfcSigState s)
+{
+	static const char *const names[] = { "unsigned", "unchecked", "good",
+					     "untrusted", "bad", "expired" };
+	return (size_t)s < ELEMENTSOF(names) ? names[s] : "?";
 }
 
 /* Counts the regular files a mirror gets (no dot files) under dirfd/name, depth-limited. */

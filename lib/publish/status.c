@@ -2,6 +2,7 @@
 /* hfc_publish_status: each mirror's index.idx over HTTP, compared with the site's. */
 #include "publish/publish-private.h"
 
+#include "base/clock.h"
 #include "site/layout.h"
 
 #include <stdio.h>
@@ -34,6 +35,7 @@ static void status_one(PublishRun *run, size_t mi)
 		st->created = theirs->created;
 		snprintf(st->label, sizeof(st->label), "%s", theirs->label);
 		st->behind = (int64_t)src->idx->version - (int64_t)theirs->version;
+		publish_sig_info(src, theirs, buf, len, run->status->now, &st->sig);
 	}
 	if (publish_source_missing(src, theirs, &st->missing_blocks, &st->missing_bytes) < 0) {
 		st->ok = false;
@@ -55,6 +57,8 @@ int hfc_publish_status(const HfcPublishConfig *c, const bool *selected, HfcPubli
 	PublishSource src = { 0 };
 	_cleanup_(hfc_publish_status_freep) HfcPublishStatus *st = NULL;
 	int r = publish_source_prepare(&src, c->site, err);
+	if (r >= 0)
+		r = publish_source_keys(&src, c, err);
 	if (r >= 0 && (!(st = calloc(1, sizeof(*st))) ||
 		       !(st->mirrors = calloc(c->nmirrors, sizeof(HfcMirrorStatus)))))
 		r = hfc_err_set(err, -ENOMEM, "out of memory");
@@ -62,6 +66,8 @@ int hfc_publish_status(const HfcPublishConfig *c, const bool *selected, HfcPubli
 		st->nmirrors = c->nmirrors;
 		st->version = src.idx->version;
 		st->created = src.idx->created;
+		st->now = hfc_realtime();
+		publish_sig_info(&src, src.idx, src.idx_buf, src.idx_len, st->now, &st->sig);
 		for (size_t i = 0; i < c->nmirrors; i++)
 			st->mirrors[i].selected = !selected || selected[i];
 		HfcPublishOptions o = { 0 };

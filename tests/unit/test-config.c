@@ -281,6 +281,8 @@ static const char good[] = "# publish.yaml\n"
 			   "    target: hfc@mirror-c.example.org:/srv/www/hfc\n"
 			   "    url: http://mirror-c.example.org/hfc\n";
 
+#define M "mirrors:\n  - name: a\n    target: /m\n    url: http://m/\n"
+
 static void test_publish_config(void **state)
 {
 	(void)state;
@@ -327,8 +329,28 @@ static void test_publish_config(void **state)
 	assert_int_equal(c->timeout, 600);
 	assert_null(c->ssh);
 	assert_int_equal(c->verify_connections, 8);
+	assert_false(c->require_signature);
+	assert_int_equal(c->npubkeys, 0);
+	assert_int_equal(c->expiry_warning, 7 * 86400);
 	hfc_publish_config_free(c);
 	hfc_publish_config_free(NULL);
+
+	/* Signatures: one key or a list (a rotation), relative to the file; a warning period. */
+	static const char one[] = "site: s\nrequire-signature: true\npubkey: keys/a.pub\n"
+				  "expiry-warning: 36h\n" M;
+	assert_int_equal(hfc_publish_config_parse(one, strlen(one), "/etc/p.yaml", &c, &err), 0);
+	assert_true(c->require_signature);
+	assert_int_equal(c->npubkeys, 1);
+	assert_string_equal(c->pubkeys[0], "/etc/keys/a.pub");
+	assert_int_equal(c->expiry_warning, 36 * 3600);
+	hfc_publish_config_free(c);
+	static const char two[] = "site: s\npubkey: [/k/a.pub, b.pub]\n" M;
+	assert_int_equal(hfc_publish_config_parse(two, strlen(two), "/etc/p.yaml", &c, &err), 0);
+	assert_false(c->require_signature);
+	assert_int_equal(c->npubkeys, 2);
+	assert_string_equal(c->pubkeys[0], "/k/a.pub");
+	assert_string_equal(c->pubkeys[1], "/etc/b.pub");
+	hfc_publish_config_free(c);
 }
 
 static void publish_fails(const char *text, const char *msg)
@@ -341,8 +363,6 @@ static void publish_fails(const char *text, const char *msg)
 	assert_null(c);
 }
 
-#define M "mirrors:\n  - name: a\n    target: /m\n    url: http://m/\n"
-
 static void test_publish_config_errors(void **state)
 {
 	(void)state;
@@ -350,7 +370,16 @@ static void test_publish_config_errors(void **state)
 	publish_fails(M, "p.yaml:1:1: the file: missing key 'site'");
 	publish_fails("site: s\n" M "mirror: x\n",
 		      "p.yaml:6:1: unknown key 'mirror' in the file (known: site, mirrors, parallel, "
-		      "rsync, verify)");
+		      "rsync, verify, require-signature, pubkey, expiry-warning)");
+	publish_fails("site: s\nrequire-signature: true\n" M,
+		      "p.yaml:2:20: require-signature: needs pubkey, the key files to check the "
+		      "signature against");
+	publish_fails("site: s\nrequire-signature: yes\npubkey: k.pub\n" M,
+		      "p.yaml:2:20: require-signature: expected true or false, got 'yes'");
+	publish_fails("site: s\npubkey: {a: b}\n" M,
+		      "p.yaml:2:9: pubkey: expected a string, got a mapping (key: value)");
+	publish_fails("site: s\nexpiry-warning: 7\n" M,
+		      "p.yaml:2:17: expiry-warning: '7' is not a duration (like 7d or 36h)");
 	publish_fails("site: s\nrsync: [1]\n" M,
 		      "p.yaml:2:8: rsync: expected a mapping (key: value), got a list");
 	publish_fails("site: s\nrsync:\n  bw: 1\n" M,

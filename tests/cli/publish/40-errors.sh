@@ -23,7 +23,7 @@ good_mirror='mirrors:
     url: http://127.0.0.1:9/'
 
 printf 'site: site\n%s\nbogus: 1\n' "$good_mirror" >y/unknown.yaml
-bad unknown 6:1 "unknown key 'bogus' in the file \(known: site, mirrors, parallel, rsync, verify\)"
+bad unknown 6:1 "unknown key 'bogus' in the file \(known: site, mirrors, parallel, rsync, verify, require-signature, pubkey, expiry-warning\)"
 
 printf 'site: site\nmirrors:\n  - name: a\n    url: http://x/\n' >y/notarget.yaml
 bad notarget 3:5 "mirror 'a': missing key 'target'"
