@@ -147,9 +147,9 @@ static int cmp_xattr(const void *a, const void *b)
 	return strcmp(((const HfcTreeXattr *)a)->name, ((const HfcTreeXattr *)b)->name);
 }
 
-ssize_t hfc_tree_find(const HfcTree *t, const char *path)
+static ssize_t find_in(const HfcTree *t, size_t n, const char *path)
 {
-	size_t lo = 0, hi = t->n;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(t->e[mid].path, path);
@@ -161,6 +161,11 @@ ssize_t hfc_tree_find(const HfcTree *t, const char *path)
 			hi = mid;
 	}
 	return -1;
+}
+
+ssize_t hfc_tree_find(const HfcTree *t, const char *path)
+{
+	return find_in(t, t->n, path);
 }
 
 /* Sorts t by path and keeps one entry per path: the one with the highest order. */
@@ -208,17 +213,21 @@ static int add_parents(HfcTree *t, HfcErr *err)
 		e->order = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		for (char *c = strchr(t->e[i].path, '/'); c; c = strchr(c + 1, '/')) {
+		/* A copy: the entry's own path cut short would be found by the search. */
+		_cleanup_free_ char *p = strdup(t->e[i].path);
+		if (!p)
+			return hfc_err_set(err, -ENOMEM, "out of memory");
+		for (char *c = strchr(p, '/'); c; c = strchr(c + 1, '/')) {
 			*c = 0;
-			ssize_t k = hfc_tree_find(t, t->e[i].path);
+			ssize_t k = find_in(t, n, p); /* the sorted part only */
 			int r = 0;
 			if (k >= 0 && t->e[k].type != HFC_TREE_DIR)
-				r = hfc_err_set(err, -ENOTDIR, "%s: %s/%s: below a %s", t->display,
-						t->e[i].path, c + 1, hfc_tree_type_name(t->e[k].type));
+				r = hfc_err_set(err, -ENOTDIR, "%s: %s: below a %s (%s)", t->display,
+						t->e[i].path, hfc_tree_type_name(t->e[k].type), p);
 			if (k < 0) {
 				/* Made here; duplicates of made ones are merged by sort_unique. */
 				HfcTreeEntry *e = hfc_tree_add(t);
-				if (!e || !(e->path = strdup(t->e[i].path)))
+				if (!e || !(e->path = strdup(p)))
 					r = hfc_err_set(err, -ENOMEM, "out of memory");
 				else {
 					e->type = HFC_TREE_DIR;
