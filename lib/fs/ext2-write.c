@@ -778,12 +778,44 @@ static void w_done(W *w)
 	w->h.fs = NULL;
 }
 
+/*
+ * Closes the file system, then sets the last-write time of the superblocks it wrote: this
+ * libext2fs (1.47.0) stamps them with the clock, not with fs->now, and an image must not
+ * depend on when it was built.
+ */
 static int w_close(W *w)
 {
-	errcode_t x = ext2fs_close2(w->h.fs, 0);
+	ext2_filsys fs = w->h.fs;
+	uint64_t bs = fs->blocksize, per = fs->super->s_blocks_per_group;
+	dgrp_t groups = fs->group_desc_count;
+	blk64_t first = fs->super->s_first_data_block;
+	_cleanup_free_ uint64_t *sb_off = calloc(groups + 1, sizeof(*sb_off));
+	size_t nsb = 0;
+	if (!sb_off)
+		return nomem(w);
+	sb_off[nsb++] = SUPERBLOCK_OFFSET;
+	for (dgrp_t g = 1; !w->update && g < groups; g++)
+		if (ext2fs_bg_has_super(fs, g))
+			sb_off[nsb++] = (first + (uint64_t)g * per) * bs;
+	errcode_t x = ext2fs_close2(fs, 0);
 	if (x) /* ext2fs_close2() frees the handle only on success: w_done() does it */
 		return efail(w, x, "writing the file system's metadata");
 	w->h.fs = NULL;
+	for (size_t k = 0; k < nsb; k++) {
+		struct ext2_super_block sb;
+		ssize_t n = w->h.io.read(w->h.io.ctx, &sb, sizeof(sb), sb_off[k]);
+		if (n != (ssize_t)sizeof(sb))
+			return hfc_err_set(w->err, n < 0 ? (int)n : -EIO,
+					   "%s: reading back a superblock", w->t->display);
+		if (sb.s_magic != EXT2_SUPER_MAGIC)
+			continue;
+		sb.s_wtime = (uint32_t)w->o->created;
+		sb.s_wtime_hi = (uint8_t)((uint64_t)w->o->created >> 32);
+		int r = w->h.io.write(w->h.io.ctx, &sb, sizeof(sb), sb_off[k]);
+		if (r < 0)
+			return hfc_err_set(w->err, r, "%s: writing a superblock: %s", w->t->display,
+					   strerror(-r));
+	}
 	return 0;
 }
 
@@ -951,6 +983,15 @@ int hfc_ext2_mkfs(HfcTree *t, const HfcExt2MkOptions *o, HfcReadFn read, HfcWrit
 		ext2fs_mark_inode_bitmap2(fs->inode_map, EXT2_BAD_INO);
 		ext2fs_inode_alloc_stats2(fs, EXT2_BAD_INO, +1, 0);
 		x = ext2fs_update_bb_inode(fs, NULL);
+	}
+	if (!x) {
+		/* ext2fs_update_bb_inode() stamps inode 1 with the clock: the build's time instead. */
+		struct ext2_inode_large bb;
+		x = read_inode(&w, EXT2_BAD_INO, &bb);
+		if (!x) {
+			bb.i_atime = bb.i_mtime = bb.i_ctime = (uint32_t)o->created;
+			x = write_inode(&w, EXT2_BAD_INO, &bb);
+		}
 	}
 	if (!x)
 		x = ext2fs_mkdir(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, 0);
@@ -1277,9 +1318,18 @@ static int update_entries(W *w)
 			w->res->written++;
 		} else if (e->type == HFC_TREE_LNK) {
 			bool same = false;
-			if (ext2fs_is_fast_symlink((struct ext2_inode *)&in))
-				same = EXT2_I_SIZE(&in) == strlen(e->target) &&
-				       !memcmp(in.i_block, e->target, strlen(e->target));
+			size_t tl = strlen(e->target);
+			if (ext2fs_is_fast_symlink((struct ext2_inode *)&in)) {
+				same = EXT2_I_SIZE(&in) == tl && !memcmp(in.i_block, e->target, tl);
+			} else if (EXT2_I_SIZE(&in) == tl) {
+				blk64_t pb = 0;
+				x = ext2fs_bmap2(fs, ino, (struct ext2_inode *)&in, w->blockbuf, 0, 0,
+						 NULL, &pb);
+				if (!x && pb)
+					x = io_channel_read_blk64(fs->io, pb, 1, w->data);
+				same = !x && pb && !memcmp(w->data, e->target, tl);
+				x = 0;
+			}
 			if (!same) {
 				if (ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)&in) &&
 				    !ext2fs_is_fast_symlink((struct ext2_inode *)&in))
