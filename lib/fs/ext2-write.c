@@ -197,12 +197,17 @@ static void fill_meta(const HfcTreeEntry *e, struct ext2_inode_large *in)
 	in->osd2.linux2.l_i_uid_high = (uint16_t)(e->uid >> 16);
 	in->i_gid = (uint16_t)e->gid;
 	in->osd2.linux2.l_i_gid_high = (uint16_t)(e->gid >> 16);
+	/*
+	 * Only the modification time is the input's: access and change times change whenever a
+	 * tree is read, copied or archived, so they would make every build of the same files
+	 * differ (and, in an update, rewrite every inode). All four times are the mtime.
+	 */
 	bool x = in->i_extra_isize >= 24;
-	set_time(&in->i_atime, x ? &in->i_atime_extra : NULL, e->atime, e->atime_ns);
+	set_time(&in->i_atime, x ? &in->i_atime_extra : NULL, e->mtime, e->mtime_ns);
 	set_time(&in->i_mtime, x ? &in->i_mtime_extra : NULL, e->mtime, e->mtime_ns);
-	set_time(&in->i_ctime, x ? &in->i_ctime_extra : NULL, e->ctime, e->ctime_ns);
+	set_time(&in->i_ctime, x ? &in->i_ctime_extra : NULL, e->mtime, e->mtime_ns);
 	if (x)
-		set_time(&in->i_crtime, &in->i_crtime_extra, e->ctime, e->ctime_ns);
+		set_time(&in->i_crtime, &in->i_crtime_extra, e->mtime, e->mtime_ns);
 	in->i_dtime = 0;
 }
 
@@ -1101,6 +1106,31 @@ static const uint8_t *base_hash(W *w, ext2_ino_t ino)
 	return f ? f->sha256 : NULL;
 }
 
+static int release_cb(ext2_filsys fs, blk64_t *blocknr, e2_blkcnt_t blockcnt _unused_,
+		      blk64_t ref_blk _unused_, int ref_offset _unused_, void *p _unused_)
+{
+	ext2fs_block_alloc_stats2(fs, *blocknr, -1);
+	return 0;
+}
+
+/*
+ * Frees every block of an inode (data and indirect) and empties its map, without writing the
+ * freed blocks: ext2fs_punch() would zero the indirect blocks it frees, and a block that is
+ * free needs no new content (it would only make its site block differ).
+ */
+static errcode_t release_blocks(W *w, ext2_ino_t ino, struct ext2_inode_large *in)
+{
+	ext2_filsys fs = w->h.fs;
+	if (!ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)in))
+		return 0;
+	errcode_t x = ext2fs_block_iterate3(fs, ino, BLOCK_FLAG_READ_ONLY, NULL, release_cb, NULL);
+	if (x)
+		return x;
+	memset(in->i_block, 0, sizeof(in->i_block));
+	blk64_t acl = ext2fs_file_acl_block(fs, (struct ext2_inode *)in);
+	return ext2fs_iblk_set(fs, (struct ext2_inode *)in, acl ? 1 : 0);
+}
+
 /* Frees an inode with no names left: its blocks, its xattr block, the inode itself. */
 static int free_inode(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const char *what)
 {
@@ -1108,13 +1138,16 @@ static int free_inode(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const c
 	errcode_t x = 0;
 	if (ext2fs_file_acl_block(fs, (struct ext2_inode *)in))
 		x = ext2fs_free_ext_attr(fs, ino, in);
-	if (!x && ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)in))
-		x = ext2fs_punch(fs, ino, (struct ext2_inode *)in, NULL, 0, ~0ULL);
+	if (!x)
+		x = release_blocks(w, ino, in);
 	if (!x) {
+		/*
+		 * Cleared, not stamped with a deletion time: the build's time may be 0 or small
+		 * (SOURCE_DATE_EPOCH), which e2fsck reads as "in use" or as an orphan list link.
+		 */
 		bool dir = LINUX_S_ISDIR(in->i_mode);
-		in->i_links_count = 0;
-		in->i_dtime = (uint32_t)w->o->created;
-		x = write_inode(w, ino, in);
+		memset(in, 0, sizeof(*in));
+		x = write_fresh_inode(w, ino, in);
 		if (!x)
 			ext2fs_inode_alloc_stats2(fs, ino, -1, dir);
 	}
@@ -1306,11 +1339,9 @@ static int update_entries(W *w)
 			r = add_hash(w, ino, hashes + 32 * i);
 			w->res->kept++;
 		} else if (e->type == HFC_TREE_REG) {
-			if (ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)&in))
-				x = ext2fs_punch(fs, ino, (struct ext2_inode *)&in, NULL, 0, ~0ULL);
+			x = release_blocks(w, ino, &in);
 			if (x)
 				return efail(w, x, what);
-			/* punch leaves i_block mapping zeroed and i_blocks counting the rest */
 			uint8_t h[32];
 			r = write_data(w, ino, &in, e, h);
 			if (r >= 0)
@@ -1331,10 +1362,8 @@ static int update_entries(W *w)
 				x = 0;
 			}
 			if (!same) {
-				if (ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)&in) &&
-				    !ext2fs_is_fast_symlink((struct ext2_inode *)&in))
-					x = ext2fs_punch(fs, ino, (struct ext2_inode *)&in, NULL, 0,
-							 ~0ULL);
+				if (!ext2fs_is_fast_symlink((struct ext2_inode *)&in))
+					x = release_blocks(w, ino, &in);
 				if (x)
 					return efail(w, x, what);
 				r = write_symlink(w, &in, e, ino);
