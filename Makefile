@@ -136,10 +136,11 @@ clean:
 # bundles. `make fuzz FUZZ_SECONDS=600` for a long run; `make check` runs a short one of each.
 FUZZ_SECONDS ?= 20
 FUZZ_CC ?= clang
-FUZZERS = index profile bundle
+FUZZERS = index profile bundle cloop
 FUZZ_MAXLEN_index = 4096
 FUZZ_MAXLEN_profile = 4096
 FUZZ_MAXLEN_bundle = 65536
+FUZZ_MAXLEN_cloop = 4096
 
 $(B)/fuzz-%: tests/fuzz/fuzz-%.c $(LIB_SRC)
 	@mkdir -p $(B)

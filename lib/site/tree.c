@@ -303,6 +303,8 @@ int hfc_build_tree(HfcTree *t, const char *site_path, const HfcTreeBuildOptions 
 out:
 	if (ov.fd >= 0)
 		close(ov.fd);
+	if (r < 0 && site)
+		hfc_site_remove_new(site); /* a site this run made goes again (only if empty) */
 	free(ov.present);
 	free(ov.dirty);
 	free(ov.buf);
