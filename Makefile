@@ -111,6 +111,7 @@ bench: deps all
 	@bash bench/bench-delta.sh $(CURDIR)/build
 	@bash bench/bench-publish.sh $(CURDIR)/build
 	@bash bench/bench-client.sh $(CURDIR)/build
+	@bash bench/bench-inputs.sh $(CURDIR)/build
 
 # The boot benchmark of issue 6 (qemu, debootstrap; minutes): not part of `make bench`.
 bench-latency: deps all

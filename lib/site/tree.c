@@ -221,23 +221,29 @@ int hfc_build_tree(HfcTree *t, const char *site_path, const HfcTreeBuildOptions 
 	uint32_t latest = 0;
 	if (site) {
 		r = hfc_site_latest(site, &latest);
-		if (r < 0)
-			return hfc_err_set(err, r, "%s/indexes: %s", site_path, strerror(-r));
+		if (r < 0) {
+			r = hfc_err_set(err, r, "%s/indexes: %s", site_path, strerror(-r));
+			goto out;
+		}
 		if (latest) {
 			r = hfc_site_load_index(site, latest, &prev, err);
 			if (r < 0)
-				return r;
+				goto out;
 		}
 	}
 	uint32_t bs = prev ? prev->block_size
 			   : bo->block_size ? bo->block_size : HFC_BLOCK_SIZE_DEFAULT;
-	if (o->base && !prev)
-		return hfc_err_set(err, -ENOENT, "%s: --base: the site has no version to update",
-				   site_path);
-	if (o->base && o->size && o->size != prev->image_size)
-		return hfc_err_set(err, -EINVAL,
-				   "--size: an update keeps the base's size (%" PRIu64 " bytes)",
-				   prev->image_size);
+	if (o->base && !prev) {
+		r = hfc_err_set(err, -ENOENT, "%s: --base: the site has no version to update",
+				site_path);
+		goto out;
+	}
+	if (o->base && o->size && o->size != prev->image_size) {
+		r = hfc_err_set(err, -EINVAL,
+				"--size: an update keeps the base's size (%" PRIu64 " bytes)",
+				prev->image_size);
+		goto out;
+	}
 
 	int64_t created = getenv("SOURCE_DATE_EPOCH") ? hfc_now() : t->newest;
 	HfcExt2MkOptions mo = {
