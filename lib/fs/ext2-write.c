@@ -35,7 +35,15 @@ typedef struct W {
 	char *blockbuf;  /* 3 file system blocks, for ext2fs_bmap2() */
 	uint8_t *data;   /* CHUNK_BLOCKS blocks */
 	/* the allocator */
-	blk64_t cursor;   /* new image: the next block to try */
+	blk64_t cursor;   /* new image: the next block to try for file data */
+	/*
+	 * New image: directories, xattr blocks and symlink blocks go to a region of their own
+	 * after the inode tables (meta_cursor up to meta_end), file data and its indirect blocks
+	 * after it. An update then reads the metadata from a few site blocks, not from the
+	 * whole image, and changes to directories fall on the same few blocks.
+	 */
+	bool meta;
+	blk64_t meta_cursor, meta_end;
 	blk64_t *runs;    /* update: first block of each run that was wholly free */
 	size_t nruns, run;
 	blk64_t run_pos;  /* blocks of runs[run] handed out or found taken */
@@ -100,10 +108,49 @@ static errcode_t pick_block(W *w, blk64_t goal, blk64_t *ret)
 		/* No wholly free run left: any free block, freed ones included. */
 		return ext2fs_new_block2(fs, goal, fs->block_map, ret);
 	}
+	if (w->meta && w->meta_cursor < w->meta_end &&
+	    ext2fs_new_block2(fs, w->meta_cursor, fs->block_map, ret) == 0 && *ret < w->meta_end) {
+		w->meta_cursor = *ret + 1;
+		return 0;
+	}
 	errcode_t e = ext2fs_new_block2(fs, w->cursor, fs->block_map, ret);
 	if (!e)
 		w->cursor = *ret + 1;
 	return e;
+}
+
+/* The blocks of the metadata region: directories (as ext2fs_link packs them), xattr and
+ * symlink blocks, lost+found, with a tenth to spare. */
+static blk64_t meta_estimate(const HfcTree *t)
+{
+	size_t n = t->n;
+	uint64_t *bytes = calloc(n ? n : 1, sizeof(*bytes));
+	uint64_t blocks = LPF_SIZE / FS_BLOCK + 16;
+	if (!bytes)
+		return blocks;
+	for (size_t i = 1; i < n; i++) {
+		const HfcTreeEntry *e = &t->e[i];
+		const char *s = strrchr(e->path, '/');
+		size_t len = strlen(s ? s + 1 : e->path);
+		ssize_t parent = 0;
+		if (s) {
+			char buf[4096];
+			size_t pl = MIN((size_t)(s - e->path), sizeof(buf) - 1);
+			memcpy(buf, e->path, pl);
+			buf[pl] = 0;
+			parent = hfc_tree_find(t, buf);
+		}
+		if (parent >= 0)
+			bytes[parent] += 8 + ((len + 3) & ~(size_t)3);
+		if (e->link == HFC_TREE_NOLINK && (e->nxattrs || (e->type == HFC_TREE_LNK &&
+								  e->size >= 60)))
+			blocks++;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (t->e[i].type == HFC_TREE_DIR && t->e[i].link == HFC_TREE_NOLINK)
+			blocks += (24 + bytes[i]) * 10 / 9 / FS_BLOCK + 1;
+	free(bytes);
+	return blocks + blocks / 10;
 }
 
 static errcode_t alloc_hook(ext2_filsys fs, blk64_t goal, blk64_t *ret)
@@ -147,46 +194,28 @@ static void set_time(uint32_t *lo, uint32_t *extra, int64_t sec, uint32_t ns)
 		*extra = (ns << 2) | (uint32_t)(((sec - (int64_t)(int32_t)sec) >> 32) & 3);
 }
 
+/* Each tree type's mode bits and directory entry type, indexed by HfcTreeType. */
+static const struct {
+	uint16_t mode;
+	uint8_t ft;
+} kinds[] = {
+	[HFC_TREE_REG] = { LINUX_S_IFREG, EXT2_FT_REG_FILE },
+	[HFC_TREE_DIR] = { LINUX_S_IFDIR, EXT2_FT_DIR },
+	[HFC_TREE_LNK] = { LINUX_S_IFLNK, EXT2_FT_SYMLINK },
+	[HFC_TREE_CHR] = { LINUX_S_IFCHR, EXT2_FT_CHRDEV },
+	[HFC_TREE_BLK] = { LINUX_S_IFBLK, EXT2_FT_BLKDEV },
+	[HFC_TREE_FIFO] = { LINUX_S_IFIFO, EXT2_FT_FIFO },
+	[HFC_TREE_SOCK] = { LINUX_S_IFSOCK, EXT2_FT_SOCK },
+};
+
 static uint16_t type_mode(HfcTreeType type)
 {
-	switch (type) {
-	case HFC_TREE_REG:
-		return LINUX_S_IFREG;
-	case HFC_TREE_DIR:
-		return LINUX_S_IFDIR;
-	case HFC_TREE_LNK:
-		return LINUX_S_IFLNK;
-	case HFC_TREE_CHR:
-		return LINUX_S_IFCHR;
-	case HFC_TREE_BLK:
-		return LINUX_S_IFBLK;
-	case HFC_TREE_FIFO:
-		return LINUX_S_IFIFO;
-	case HFC_TREE_SOCK:
-		return LINUX_S_IFSOCK;
-	}
-	return 0;
+	return (size_t)type < ELEMENTSOF(kinds) ? kinds[type].mode : 0;
 }
 
 static int type_ft(HfcTreeType type)
 {
-	switch (type) {
-	case HFC_TREE_REG:
-		return EXT2_FT_REG_FILE;
-	case HFC_TREE_DIR:
-		return EXT2_FT_DIR;
-	case HFC_TREE_LNK:
-		return EXT2_FT_SYMLINK;
-	case HFC_TREE_CHR:
-		return EXT2_FT_CHRDEV;
-	case HFC_TREE_BLK:
-		return EXT2_FT_BLKDEV;
-	case HFC_TREE_FIFO:
-		return EXT2_FT_FIFO;
-	case HFC_TREE_SOCK:
-		return EXT2_FT_SOCK;
-	}
-	return EXT2_FT_UNKNOWN;
+	return (size_t)type < ELEMENTSOF(kinds) ? kinds[type].ft : EXT2_FT_UNKNOWN;
 }
 
 /* Sets the metadata of e on inode (mode, owners, times); links and size are the caller's. */
@@ -402,22 +431,24 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 	uint64_t bs = fs->blocksize;
 	char what[4200];
 	snprintf(what, sizeof(what), "/%s", e->path);
-	HfcDigestCtx *d;
-	int r = hfc_digest_begin(HFC_HASH_SHA256, &d);
-	if (r < 0)
-		return nomem(w);
-	uint8_t hdr[16];
-	le64(hdr, e->size);
-	r = hfc_digest_update(d, hdr, 8);
+	/* Hashed as it is written, unless the source hashed it as it read it. */
+	HfcDigestCtx *d = NULL;
+	int r = 0;
+	if (!e->hashed) {
+		uint8_t hdr[8];
+		le64(hdr, e->size);
+		r = hfc_digest_begin(HFC_HASH_SHA256, &d);
+		if (r < 0)
+			return nomem(w);
+		r = hfc_digest_update(d, hdr, 8);
+	}
 	blk64_t goal = w->cursor;
 	uint64_t mapped = 0, next_lb = 0;
+	w->meta = false; /* data and its indirect blocks: the data region */
 	size_t k = 0;
 	while (r >= 0 && k < e->nextents) {
 		const HfcTreeExtent *x = &e->extents[k];
 		if (x->len == 0) {
-			le64(hdr, x->off);
-			le64(hdr + 8, 0);
-			r = hfc_digest_update(d, hdr, 16);
 			k++;
 			continue;
 		}
@@ -431,15 +462,10 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 			if (y->len && (ys > lbend || y->off >= we) && lbend > lb0)
 				break;
 			uint64_t cs = MAX(y->off, ws), ce = MIN(yend, we);
-			if (y->off >= ws && cs == y->off) {
-				le64(hdr, y->off);
-				le64(hdr + 8, y->len);
-				r = hfc_digest_update(d, hdr, 16);
-			}
-			if (r >= 0 && cs < ce) {
+			if (cs < ce) {
 				r = hfc_tree_read(w->t, e, cs, w->data + (cs - ws), (size_t)(ce - cs),
 						  w->err);
-				if (r >= 0)
+				if (r >= 0 && d)
 					r = hfc_digest_update(d, w->data + (cs - ws), (size_t)(ce - cs));
 				lbend = MAX(lbend, DIV_ROUND_UP(ce, bs));
 			}
@@ -452,14 +478,19 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 		if (r >= 0 && lbend > lb0)
 			r = put_window(w, ino, in, lb0, (size_t)(lbend - lb0), &goal, &mapped, what);
 		if (r >= 0 && lbend == lb0)
-			return hfc_err_set(w->err, -EIO, "%s: %s: bad extent list", w->t->display,
-					   e->path);
+			r = hfc_err_set(w->err, -EIO, "%s: %s: bad extent list", w->t->display,
+					e->path);
 	}
+	w->meta = true;
+	if (r >= 0 && d && hfc_tree_hash_extents(d, e) < 0)
+		r = hfc_err_set(w->err, -EIO, "hashing %s failed", e->path);
 	if (r < 0) {
 		hfc_digest_free(d);
 		return r;
 	}
-	if (hfc_digest_end(d, hash) < 0)
+	if (!d)
+		memcpy(hash, e->sha256, 32);
+	else if (hfc_digest_end(d, hash) < 0)
 		return hfc_err_set(w->err, -EIO, "hashing %s failed", e->path);
 	errcode_t x = ext2fs_iblk_add_blocks(fs, (struct ext2_inode *)in, mapped);
 	if (!x)
@@ -758,6 +789,7 @@ static int w_init(W *w, HfcTree *t, const HfcExt2MkOptions *o, uint64_t size, Hf
 	w->h.io = (Ext2Io){ .read = read, .write = write, .ctx = ctx, .size = size };
 	w->h.io.stats.num_fields = 2;
 	w->h.display = t->display;
+	w->meta = true;
 	w->ino = calloc(t->n ? t->n : 1, sizeof(*w->ino));
 	w->blockbuf = malloc(3 * 65536);
 	w->data = malloc(CHUNK_BLOCKS * 65536);
@@ -822,6 +854,19 @@ static int w_close(W *w)
 					   strerror(-r));
 	}
 	return 0;
+}
+
+/* After the entries (r: their result): the identity, the close, and the result kept or not. */
+static int w_finish(W *w, int r)
+{
+	if (r >= 0)
+		r = set_identity(w);
+	if (r >= 0)
+		r = w_close(w);
+	w_done(w);
+	if (r < 0)
+		hfc_ext2_mk_result_free(w->res);
+	return r;
 }
 
 uint64_t hfc_ext2_auto_size(const HfcTree *t, uint32_t align, uint64_t *ret_inodes)
@@ -998,6 +1043,14 @@ int hfc_ext2_mkfs(HfcTree *t, const HfcExt2MkOptions *o, HfcReadFn read, HfcWrit
 			x = write_inode(&w, EXT2_BAD_INO, &bb);
 		}
 	}
+	if (!x) {
+		blk64_t first;
+		x = ext2fs_new_block2(fs, 0, fs->block_map, &first);
+		w.meta = true;
+		w.meta_cursor = first;
+		w.meta_end = MIN(first + meta_estimate(t), ext2fs_blocks_count(sb));
+		w.cursor = w.meta_end;
+	}
 	if (!x)
 		x = ext2fs_mkdir(fs, EXT2_ROOT_INO, EXT2_ROOT_INO, 0);
 	if (x) {
@@ -1005,15 +1058,7 @@ int hfc_ext2_mkfs(HfcTree *t, const HfcExt2MkOptions *o, HfcReadFn read, HfcWrit
 		w_done(&w);
 		return r;
 	}
-	r = mkfs_entries(&w);
-	if (r >= 0)
-		r = set_identity(&w);
-	if (r >= 0)
-		r = w_close(&w);
-	w_done(&w);
-	if (r < 0)
-		hfc_ext2_mk_result_free(res);
-	return r;
+	return w_finish(&w, mkfs_entries(&w));
 }
 
 /* ---- an update ---- */
@@ -1447,16 +1492,7 @@ int hfc_ext2_update(HfcTree *t, const HfcExt2MkOptions *o, uint64_t size, HfcRea
 		r = scan_base(&w);
 	if (r >= 0)
 		r = update_entries(&w);
-	if (r >= 0) {
-		sb->s_wtime = (uint32_t)o->created;
-		if (o->label)
-			strncpy((char *)sb->s_volume_name, o->label, sizeof(sb->s_volume_name));
-		r = set_identity(&w);
-	}
-	if (r >= 0)
-		r = w_close(&w);
-	w_done(&w);
-	if (r < 0)
-		hfc_ext2_mk_result_free(res);
-	return r;
+	if (r >= 0 && o->label)
+		strncpy((char *)sb->s_volume_name, o->label, sizeof(sb->s_volume_name));
+	return w_finish(&w, r);
 }

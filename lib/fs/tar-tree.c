@@ -6,6 +6,7 @@
  */
 #include "fs/tree.h"
 
+#include "base/digest.h"
 #include "base/fileio.h"
 
 #include <archive.h>
@@ -187,47 +188,82 @@ static int acl_xattr(struct archive_entry *ae, int type, const char *xname, HfcT
 	return hfc_tree_xattr_add(e, xname, buf, (size_t)(p - buf));
 }
 
-/* Copies the current entry's data blocks into the spool, recording its extents. */
+static void le64(uint8_t *p, uint64_t v)
+{
+	for (int k = 0; k < 8; k++)
+		p[k] = (uint8_t)(v >> (8 * k));
+}
+
+/*
+ * Copies the current entry's data blocks into the spool, recording its extents, and hashes
+ * them as they stream by (hfc_tree_content_hash's form: the size first, so the header's size;
+ * a sparse file whose data ends past it is hashed again from the spool when asked).
+ */
 static int spool_data(struct archive *a, SpoolCtx *s, HfcTree *t, HfcTreeEntry *e, HfcErr *err)
 {
 	const void *buf;
 	size_t len;
 	la_int64_t off;
 	uint64_t end = 0;
+	HfcDigestCtx *d;
+	uint8_t hdr[8];
+	le64(hdr, e->size);
+	if (hfc_digest_begin(HFC_HASH_SHA256, &d) < 0 || hfc_digest_update(d, hdr, 8) < 0)
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	int r = 0;
 	for (;;) {
-		int r = archive_read_data_block(a, &buf, &len, &off);
-		if (r == ARCHIVE_EOF)
+		int h = archive_read_data_block(a, &buf, &len, &off);
+		if (h == ARCHIVE_EOF)
 			break;
-		if (r < ARCHIVE_WARN)
-			return fail(a, t->display, e->path, err);
-		if (off < 0)
-			return hfc_err_set(err, -EBADMSG, "%s: %s: data at a negative offset",
-					   t->display, e->path);
+		if (h < ARCHIVE_WARN) {
+			r = fail(a, t->display, e->path, err);
+			break;
+		}
+		if (off < 0) {
+			r = hfc_err_set(err, -EBADMSG, "%s: %s: data at a negative offset",
+					t->display, e->path);
+			break;
+		}
 		if (len == 0)
 			continue;
-		if ((uint64_t)off < end)
-			return hfc_err_set(err, -EBADMSG, "%s: %s: overlapping sparse data",
-					   t->display, e->path);
-		int w = hfc_pwrite_all(s->fd, buf, len, (off_t)s->end);
-		if (w < 0)
-			return hfc_err_set(err, w, "the spool file of %s: %s", t->display,
-					   strerror(-w));
+		if ((uint64_t)off < end) {
+			r = hfc_err_set(err, -EBADMSG, "%s: %s: overlapping sparse data", t->display,
+					e->path);
+			break;
+		}
+		r = hfc_pwrite_all(s->fd, buf, len, (off_t)s->end);
+		if (r < 0) {
+			r = hfc_err_set(err, r, "the spool file of %s: %s", t->display, strerror(-r));
+			break;
+		}
+		r = hfc_digest_update(d, buf, len);
+		if (r < 0) {
+			r = hfc_err_set(err, r, "hashing %s failed", e->path);
+			break;
+		}
 		HfcTreeExtent *last = e->nextents ? &e->extents[e->nextents - 1] : NULL;
 		if (last && last->off + last->len == (uint64_t)off && last->src + last->len == s->end) {
 			last->len += len;
 		} else {
 			HfcTreeExtent *x = realloc(e->extents, (e->nextents + 1) * sizeof(*x));
-			if (!x)
-				return hfc_err_set(err, -ENOMEM, "out of memory");
+			if (!x) {
+				r = hfc_err_set(err, -ENOMEM, "out of memory");
+				break;
+			}
 			e->extents = x;
 			x[e->nextents++] = (HfcTreeExtent){ (uint64_t)off, len, s->end };
 		}
 		s->end += len;
 		end = (uint64_t)off + len;
 	}
-	if (end > e->size)
-		e->size = end;
-	return 0;
+	if (r >= 0 && end <= e->size && hfc_tree_hash_extents(d, e) >= 0) {
+		e->hashed = hfc_digest_end(d, e->sha256) >= 0; /* frees d */
+		d = NULL;
+	}
+	hfc_digest_free(d);
+	if (r >= 0 && end > e->size)
+		e->size = end; /* hashed when asked, with the size it ends up with */
+	return r;
 }
 
 static int add_entry(struct archive *a, struct archive_entry *ae, SpoolCtx *s, HfcTree *t,

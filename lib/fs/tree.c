@@ -342,14 +342,30 @@ static void le64(uint8_t *p, uint64_t v)
 		p[k] = (uint8_t)(v >> (8 * k));
 }
 
+int hfc_tree_hash_extents(HfcDigestCtx *c, const HfcTreeEntry *e)
+{
+	uint8_t hdr[16];
+	int r = 0;
+	for (size_t k = 0; r >= 0 && k < e->nextents; k++) {
+		le64(hdr, e->extents[k].off);
+		le64(hdr + 8, e->extents[k].len);
+		r = hfc_digest_update(c, hdr, 16);
+	}
+	return r;
+}
+
 int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], HfcErr *err)
 {
+	if (e->hashed) {
+		memcpy(out, e->sha256, 32);
+		return 0;
+	}
 	HfcDigestCtx *c;
 	int r = hfc_digest_begin(HFC_HASH_SHA256, &c);
 	if (r < 0)
 		return hfc_err_set(err, r, "out of memory");
 	_cleanup_free_ uint8_t *buf = malloc(HASH_CHUNK);
-	uint8_t hdr[16];
+	uint8_t hdr[8];
 	le64(hdr, e->size);
 	if (!buf || hfc_digest_update(c, hdr, 8) < 0) {
 		hfc_digest_free(c);
@@ -357,9 +373,6 @@ int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], Hf
 	}
 	for (size_t k = 0; k < e->nextents; k++) {
 		const HfcTreeExtent *x = &e->extents[k];
-		le64(hdr, x->off);
-		le64(hdr + 8, x->len);
-		r = hfc_digest_update(c, hdr, 16);
 		for (uint64_t o = 0; r >= 0 && o < x->len;) {
 			size_t n = (size_t)MIN((uint64_t)HASH_CHUNK, x->len - o);
 			r = hfc_tree_read(t, e, x->off + o, buf, n, err);
@@ -372,8 +385,13 @@ int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], Hf
 			return r;
 		}
 	}
-	r = hfc_digest_end(c, out);
-	return r < 0 ? hfc_err_set(err, r, "hashing %s failed", e->path) : 0;
+	if (hfc_tree_hash_extents(c, e) < 0) {
+		hfc_digest_free(c);
+		return hfc_err_set(err, -EIO, "hashing %s failed", e->path);
+	}
+	if (hfc_digest_end(c, out) < 0)
+		return hfc_err_set(err, -EIO, "hashing %s failed", e->path);
+	return 0;
 }
 
 const char *hfc_tree_type_name(HfcTreeType type)

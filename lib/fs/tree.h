@@ -11,6 +11,7 @@
  * a hard link's group is led by its smallest path, which carries the data.
  */
 
+#include "base/digest.h"
 #include "base/util.h"
 
 #include <sys/types.h>
@@ -58,6 +59,8 @@ typedef struct HfcTreeEntry {
 	size_t nextents;
 	uint64_t src;           /* the source's own (the directory source: nothing) */
 	uint64_t order;         /* (while reading) the input order; 0 for a parent made */
+	uint8_t sha256[32];     /* hfc_tree_content_hash(), when hashed */
+	bool hashed;            /* a source that hashed the data while reading it sets these */
 } HfcTreeEntry;
 
 typedef struct HfcTree HfcTree;
@@ -120,10 +123,15 @@ int hfc_tree_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, si
 		  HfcErr *err);
 
 /*
- * Hashes entry e's content (sha256 of its size as 8 little-endian bytes, then of every extent's
- * offset and length, likewise, and its bytes) into out[32]. Returns 0 or -errno with err filled.
+ * Hashes entry e's content into out[32]: the SHA-256 of its size (8 bytes, little-endian), the
+ * bytes of its extents in order, then each extent's offset and length (8 + 8 bytes) — a form a
+ * source can compute as the data streams by (and then sets e->hashed). Returns 0 or -errno
+ * with err filled.
  */
 int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], HfcErr *err);
+
+/* Adds the extent table of e to a content hash (the end of hfc_tree_content_hash's input). */
+int hfc_tree_hash_extents(HfcDigestCtx *c, const HfcTreeEntry *e);
 
 /* Returns "regular file", "directory", ... for messages. */
 const char *hfc_tree_type_name(HfcTreeType type);
