@@ -117,6 +117,7 @@ bench: deps all $(B)/bench-sign-cost
 	@bash bench/bench-publish.sh $(CURDIR)/build
 	@bash bench/bench-client.sh $(CURDIR)/build
 	@bash bench/bench-sign.sh $(CURDIR)/build
+	@bash bench/bench-inputs.sh $(CURDIR)/build
 
 # The boot benchmark of issue 6 (qemu, debootstrap; minutes): not part of `make bench`.
 bench-latency: deps all
@@ -139,15 +140,16 @@ clean:
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Fuzzing the parsers of untrusted input with libFuzzer (clang): indexes and their signature
-# lines, profiles and traces, bundles, key files.
+# lines, profiles and traces, bundles, key files, cloop headers.
 # `make fuzz FUZZ_SECONDS=600` for a long run; `make check` runs a short one of each.
 FUZZ_SECONDS ?= 20
 FUZZ_CC ?= clang
-FUZZERS = index profile bundle key
+FUZZERS = index profile bundle key cloop
 FUZZ_MAXLEN_index = 4096
 FUZZ_MAXLEN_profile = 4096
 FUZZ_MAXLEN_bundle = 65536
 FUZZ_MAXLEN_key = 4096
+FUZZ_MAXLEN_cloop = 4096
 
 $(B)/fuzz-%: tests/fuzz/fuzz-%.c $(LIB_SRC)
 	@mkdir -p $(B)

@@ -41,7 +41,7 @@ fi
 pull() {
 	# Never: inplace, partial or append (a partial file must never sit under a final name).
 	rsync -rt --timeout=600 --chmod=D0755,F0644 ${bwlimit:+"$bwlimit"} \
-		--exclude='.*.tmp.*' --exclude=/.lock --exclude=/.hfc-build-cache --exclude=/.hfc-pull.lock \
+		--exclude='.*.tmp.*' --exclude=/.lock --exclude=/.hfc-build-cache --exclude=/.hfc-tree --exclude=/.hfc-pull.lock \
 		--exclude='.~tmp~/' "$@" --exclude='*' -- "$src" "$dest"
 }
 

@@ -18,11 +18,12 @@ declare -A allowed=(
 	[tools]="base formats fs site client delta publish programs"
 )
 # The one adapter that may include each external library's headers: a file, or the files whose
-# path starts so (lib/fs/ext2: ext2.c, ext2-io.c, ext2-private.h).
+# path starts so (lib/fs/ext2: ext2.c, ext2-io.c, ext2-write.c, ext2-private.h; lib/fs/tar:
+# tar.c, tar-tree.c).
 declare -A adapter=(
 	['<curl/']="lib/client/http.c"
 	['<ext2fs/']="lib/fs/ext2"
-	['<archive']="lib/fs/tar.c"
+	['<archive']="lib/fs/tar"
 	['<yaml.h>']="lib/publish/config.c"
 	['<libdeflate.h>']="lib/base/codec.c"
 	['<zlib.h>']="lib/base/codec.c"

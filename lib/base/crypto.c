@@ -59,6 +59,41 @@ int hfc_digest(HfcHashAlgo algo, const void *data, size_t len, uint8_t *out)
 	return 0;
 }
 
+int hfc_digest_begin(HfcHashAlgo algo, HfcDigestCtx **ret)
+{
+	pthread_once(&md_once, md_init);
+	const EVP_MD *md = algo == HFC_HASH_SHA256 ? md_sha256 : md_md5;
+	if (!md)
+		return -EIO;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	if (!c)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(c, md, NULL) != 1) {
+		EVP_MD_CTX_free(c);
+		return -EIO;
+	}
+	*ret = (HfcDigestCtx *)c;
+	return 0;
+}
+
+int hfc_digest_update(HfcDigestCtx *c, const void *data, size_t len)
+{
+	return EVP_DigestUpdate((EVP_MD_CTX *)c, data, len) == 1 ? 0 : -EIO;
+}
+
+int hfc_digest_end(HfcDigestCtx *c, uint8_t *out)
+{
+	unsigned n = 0;
+	int ok = EVP_DigestFinal_ex((EVP_MD_CTX *)c, out, &n) == 1;
+	EVP_MD_CTX_free((EVP_MD_CTX *)c);
+	return ok ? 0 : -EIO;
+}
+
+void hfc_digest_free(HfcDigestCtx *c)
+{
+	EVP_MD_CTX_free((EVP_MD_CTX *)c);
+}
+
 void hfc_hex_encode(const uint8_t *in, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

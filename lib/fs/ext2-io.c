@@ -118,7 +118,7 @@ int hfc_ext2_fail(HfcExt2 *h, HfcErr *err, errcode_t e, const char *what)
 	}
 }
 
-/* ---- the io_manager: reads go to the callback, writes are refused ---- */
+/* ---- the io_manager: reads and writes go to the callbacks (no write callback: read-only) ---- */
 
 /*
  * libext2fs creates a channel from a name alone (manager->open(name, flags, &channel)): there is
@@ -130,17 +130,13 @@ int hfc_ext2_fail(HfcExt2 *h, HfcErr *err, errcode_t e, const char *what)
  * while ext2fs_open2() runs; from then on the channel carries the Ext2Io in private_data, so the
  * registry never grows and open file systems share no state.
  */
-typedef struct Pending {
-	char name[40];
-	Ext2Io *io;
-	struct Pending *next;
-} Pending;
+typedef Ext2Pending Pending;
 
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
 static Pending *pending;
 static uint64_t pending_serial;
 
-static void pending_add(Pending *p, Ext2Io *io)
+void hfc_ext2_pending_add(Pending *p, Ext2Io *io)
 {
 	pthread_mutex_lock(&pending_lock);
 	snprintf(p->name, sizeof(p->name), "hfc-ext2:%" PRIu64, ++pending_serial);
@@ -150,7 +146,7 @@ static void pending_add(Pending *p, Ext2Io *io)
 	pthread_mutex_unlock(&pending_lock);
 }
 
-static void pending_remove(Pending *p)
+void hfc_ext2_pending_remove(Pending *p)
 {
 	pthread_mutex_lock(&pending_lock);
 	for (Pending **pp = &pending; *pp; pp = &(*pp)->next)
@@ -174,17 +170,16 @@ static Ext2Io *pending_find(const char *name)
 	return io;
 }
 
-static struct struct_io_manager hfc_io_manager;
 
 static errcode_t io_open(const char *name, int flags, io_channel *ret)
 {
 	if (!name || !ret)
 		return EXT2_ET_BAD_DEVICE_NAME;
-	if (flags & IO_FLAG_RW)
-		return EXT2_ET_RO_FILSYS;
 	Ext2Io *io = pending_find(name);
 	if (!io)
 		return EXT2_ET_BAD_DEVICE_NAME;
+	if ((flags & IO_FLAG_RW) && !io->write)
+		return EXT2_ET_RO_FILSYS;
 
 	io_channel ch = NULL;
 	errcode_t e = ext2fs_get_memzero(sizeof(*ch), &ch);
@@ -197,7 +192,7 @@ static errcode_t io_open(const char *name, int flags, io_channel *ret)
 	}
 	strcpy(ch->name, name);
 	ch->magic = EXT2_ET_MAGIC_IO_CHANNEL;
-	ch->manager = &hfc_io_manager;
+	ch->manager = &hfc_ext2_io_manager;
 	ch->block_size = 1024;
 	ch->refcount = 1;
 	ch->private_data = io;
@@ -277,34 +272,60 @@ static errcode_t io_read_blk(io_channel ch, unsigned long block, int count, void
 	return io_read_blk64(ch, block, count, data);
 }
 
-static errcode_t io_write_blk(io_channel ch _unused_, unsigned long block _unused_,
-			      int count _unused_, const void *data _unused_)
+static errcode_t io_write_at(io_channel ch, uint64_t off, uint64_t len, const void *data)
 {
-	return EXT2_ET_RO_FILSYS;
+	Ext2Io *io = ch->private_data;
+	if (!io->write)
+		return EXT2_ET_RO_FILSYS;
+	if (off > io->size || len > io->size - off)
+		return EXT2_ET_SHORT_WRITE; /* never past the image */
+	int r = io->write(io->ctx, data, (size_t)len, off);
+	if (r < 0) {
+		if (!io->fail) {
+			io->fail = (errcode_t)-r;
+			io->fail_off = off;
+			io->fail_len = len;
+		}
+		return (errcode_t)-r;
+	}
+	return 0;
 }
 
-static errcode_t io_write_blk64(io_channel ch _unused_, unsigned long long block _unused_,
-				int count _unused_, const void *data _unused_)
+static errcode_t io_write_blk64(io_channel ch, unsigned long long block, int count,
+				const void *data)
 {
-	return EXT2_ET_RO_FILSYS;
+	EXT2_CHECK_MAGIC(ch, EXT2_ET_MAGIC_IO_CHANNEL);
+	uint64_t bs = (uint64_t)ch->block_size;
+	uint64_t len = count < 0 ? (uint64_t)(-(int64_t)count) : (uint64_t)count * bs;
+	if (block > UINT64_MAX / bs)
+		return EXT2_ET_SHORT_WRITE;
+	return io_write_at(ch, block * bs, len, data);
 }
 
-static errcode_t io_write_byte(io_channel ch _unused_, unsigned long offset _unused_,
-			       int count _unused_, const void *data _unused_)
+static errcode_t io_write_blk(io_channel ch, unsigned long block, int count, const void *data)
 {
-	return EXT2_ET_RO_FILSYS;
+	return io_write_blk64(ch, block, count, data);
 }
 
+static errcode_t io_write_byte(io_channel ch, unsigned long offset, int count, const void *data)
+{
+	EXT2_CHECK_MAGIC(ch, EXT2_ET_MAGIC_IO_CHANNEL);
+	if (count < 0)
+		return EXT2_ET_INVALID_ARGUMENT;
+	return io_write_at(ch, offset, (uint64_t)count, data);
+}
+
+/* Neither is offered: libext2fs then writes zeros itself, through write_blk64. */
 static errcode_t io_discard(io_channel ch _unused_, unsigned long long block _unused_,
 			    unsigned long long count _unused_)
 {
-	return EXT2_ET_RO_FILSYS;
+	return EXT2_ET_UNIMPLEMENTED;
 }
 
 static errcode_t io_flush(io_channel ch)
 {
 	EXT2_CHECK_MAGIC(ch, EXT2_ET_MAGIC_IO_CHANNEL);
-	return 0; /* nothing is ever written */
+	return 0; /* writes go straight to the callback: nothing is held back */
 }
 
 static errcode_t io_set_option(io_channel ch, const char *option _unused_, const char *arg _unused_)
@@ -322,7 +343,7 @@ static errcode_t io_get_stats(io_channel ch, io_stats *stats)
 	return 0;
 }
 
-static struct struct_io_manager hfc_io_manager = {
+struct struct_io_manager hfc_ext2_io_manager = {
 	.magic = EXT2_ET_MAGIC_IO_MANAGER,
 	.name = "hfc callback I/O manager",
 	.open = io_open,
@@ -366,10 +387,10 @@ int hfc_ext2_open(HfcReadFn read, void *ctx, uint64_t size, const char *display,
 	h->io.stats.num_fields = 2;
 
 	Pending p;
-	pending_add(&p, &h->io);
+	hfc_ext2_pending_add(&p, &h->io);
 	/* Without EXT2_FLAG_RW libext2fs asks for no write access (io_open refuses it anyway). */
-	errcode_t e = ext2fs_open2(p.name, NULL, EXT2_FLAG_64BITS, 0, 0, &hfc_io_manager, &h->fs);
-	pending_remove(&p);
+	errcode_t e = ext2fs_open2(p.name, NULL, EXT2_FLAG_64BITS, 0, 0, &hfc_ext2_io_manager, &h->fs);
+	hfc_ext2_pending_remove(&p);
 
 	int r = 0;
 	if (e) {

@@ -17,6 +17,7 @@
  */
 typedef struct Ext2Io {
 	HfcReadFn read;
+	HfcWriteFn write; /* NULL: a read-only channel */
 	void *ctx;
 	uint64_t size;
 	errcode_t fail; /* the first failed read since the last reset, for the message */
@@ -29,6 +30,19 @@ struct HfcExt2 {
 	Ext2Io io;
 	char *display;
 };
+
+/*
+ * Registers io under a unique name for the next ext2fs_open2()/ext2fs_initialize() with
+ * hfc_ext2_io_manager, and drops it again (the channel keeps io from then on).
+ */
+typedef struct Ext2Pending {
+	char name[40];
+	Ext2Io *io;
+	struct Ext2Pending *next;
+} Ext2Pending;
+void hfc_ext2_pending_add(Ext2Pending *p, Ext2Io *io);
+void hfc_ext2_pending_remove(Ext2Pending *p);
+extern struct struct_io_manager hfc_ext2_io_manager;
 
 /* Returns -errno for a libext2fs error code (0 for 0). */
 int hfc_ext2_errno(errcode_t e);

@@ -17,6 +17,9 @@
  * or -errno. */
 typedef ssize_t (*HfcReadFn)(void *ctx, void *buf, size_t len, uint64_t offset);
 
+/* Writes len bytes at offset of the image; returns 0 or -errno. */
+typedef int (*HfcWriteFn)(void *ctx, const void *buf, size_t len, uint64_t offset);
+
 typedef struct HfcExt2 HfcExt2;
 
 /*
@@ -75,3 +78,63 @@ void hfc_ext2_listing_free(HfcExt2Listing *l);
  * "PATH: Is a directory", -ENOENT, -ELOOP, -EINVAL for a device or fifo, the write's -errno.
  */
 int hfc_ext2_cat(HfcExt2 *fs, const char *path, int out_fd, HfcErr *err);
+
+/* ---- writing: a tree into a new image, or onto the image of the last version ---- */
+
+#include "fs/tree.h"
+
+/* A regular file's content hash (hfc_tree_content_hash) by inode number. */
+typedef struct HfcExt2FileHash {
+	uint32_t ino;
+	uint8_t sha256[32];
+} HfcExt2FileHash;
+
+typedef struct HfcExt2Hashes {
+	HfcExt2FileHash *v; /* sorted by ino */
+	size_t n;
+} HfcExt2Hashes;
+
+typedef struct HfcExt2MkOptions {
+	uint64_t size;             /* bytes (a multiple of 4096); 0: hfc_ext2_auto_size() */
+	uint64_t inodes;           /* 0: automatic */
+	const char *label;         /* the file system's volume label (16 bytes at most) */
+	const uint8_t *uuid;       /* 16 bytes; NULL: derived from the tree (kept with a base) */
+	const uint8_t *hash_seed;  /* 16 bytes; NULL: derived from the tree (kept with a base) */
+	int64_t created;           /* the file system's times (creation, last write) */
+	uint32_t align;            /* the site's block size: new data fills free runs of it */
+	const HfcExt2Hashes *base; /* an update: the base files' hashes (NULL: none known) */
+} HfcExt2MkOptions;
+
+typedef struct HfcExt2MkResult {
+	uint64_t size;                /* the image's size in bytes */
+	uint64_t kept, written;       /* regular files kept as they were, and written */
+	uint64_t data_bytes;          /* file data written */
+	HfcExt2Hashes hashes;         /* every regular file's hash, for the next update */
+} HfcExt2MkResult;
+
+/* Frees res's hashes. */
+void hfc_ext2_mk_result_free(HfcExt2MkResult *res);
+
+/*
+ * The automatic size of an image for t: its data, inodes and directories, plus a quarter and
+ * 64 MiB of headroom for later updates, rounded up to align. Sets *ret_inodes (automatic).
+ */
+uint64_t hfc_ext2_auto_size(const HfcTree *t, uint32_t align, uint64_t *ret_inodes);
+
+/*
+ * Writes a new ext2 file system of o->size bytes holding t through write (read reads back what
+ * was written; unwritten parts read as zeros). Deterministic: the same tree and options give
+ * the same bytes. Returns 0, or -errno with err filled (-ENOSPC: "N MiB more are needed").
+ */
+int hfc_ext2_mkfs(HfcTree *t, const HfcExt2MkOptions *o, HfcReadFn read, HfcWriteFn write,
+		  void *ctx, HfcExt2MkResult *res, HfcErr *err);
+
+/*
+ * Updates the ext2 file system of `size` bytes that read/write reach (the base) so that it
+ * holds t: paths whose content and metadata are unchanged keep their inode and blocks, a
+ * changed file keeps its inode number, new data goes to fully free runs of o->align bytes
+ * first. Returns 0, or -errno with err filled (-ENOSPC with how much is missing, -EOPNOTSUPP
+ * for a base this writer does not update: another block size or features).
+ */
+int hfc_ext2_update(HfcTree *t, const HfcExt2MkOptions *o, uint64_t size, HfcReadFn read,
+		    HfcWriteFn write, void *ctx, HfcExt2MkResult *res, HfcErr *err);

@@ -56,6 +56,9 @@ typedef struct Build {
 	uint8_t *bc_keys;      /* sha256 of each block of this build (nblocks * 32) */
 	atomic_uint_fast64_t new_blocks, reused, zero, bytes_read, bytes_written;
 	const HfcProgress *progress;
+	const uint8_t *dirty;  /* NULL: every block; else only these were written */
+	const HfcIndex *base;  /* the entries of blocks not written */
+	const HfcBuildInput *in;
 	HfcErr *err;
 } Build;
 
@@ -79,12 +82,35 @@ static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 	size_t len = hfc_index_block_len(b->idx, i);
 	off_t off = (off_t)(i * b->idx->block_size);
 
+	if (b->dirty && !(b->dirty[i / 8] & (1u << (i % 8)))) {
+		/* Not written by this build: the base version's block, as it was. */
+		const HfcIndexEntry *be = b->base && i < b->base->nblocks ? &b->base->entries[i] : NULL;
+		if (be && be->stored && hfc_index_block_len(b->base, i) == len) {
+			e->stored = be->stored;
+			memcpy(e->hash, be->hash, b->hash_len);
+			atomic_fetch_add(&b->reused, 1);
+		} else {
+			e->stored = 0;
+			atomic_fetch_add(&b->zero, 1);
+		}
+		return 0;
+	}
 	if (is_hole(b, off, len)) {
 		e->stored = 0;
 		atomic_fetch_add(&b->zero, 1);
 		return 0;
 	}
-	ssize_t n = hfc_pread_all(b->img_fd, w->in, len, off);
+	if (b->in->read) {
+		HfcErr rerr = { "" };
+		int rr = b->in->read(b->in->read_ctx, w->in, len, (uint64_t)off, &rerr);
+		if (rr < 0) {
+			pthread_mutex_lock(&b->lock);
+			*b->err = rerr;
+			pthread_mutex_unlock(&b->lock);
+			return rr;
+		}
+	}
+	ssize_t n = b->in->read ? (ssize_t)len : hfc_pread_all(b->img_fd, w->in, len, off);
 	if (n < 0)
 		return hfc_err_set(b->err, (int)n, "reading image at offset %lld: %s",
 				   (long long)off, strerror((int)-n));
@@ -313,41 +339,62 @@ static bool same_blocks(const HfcIndex *a, const HfcIndex *b, size_t hl)
 	return true;
 }
 
+int hfc_build_site_open(const char *site_path, bool dry_run, HfcSite **ret, HfcErr *err)
+{
+	_cleanup_(hfc_site_freep) HfcSite *site = NULL;
+	struct stat sst;
+	*ret = NULL;
+	if (dry_run && stat(site_path, &sst) != 0)
+		return 0;
+	int r = hfc_site_open(site_path, !dry_run, &site, err);
+	if (r < 0)
+		return r;
+	if (!dry_run) {
+		r = hfc_site_lock(site, true, err);
+		if (r < 0)
+			return r;
+		r = hfc_site_clean_tmp(site);
+		if (r < 0)
+			return hfc_err_set(err, r, "%s: removing stale temporary files: %s", site_path,
+					   strerror(-r));
+	}
+	*ret = TAKE_PTR(site);
+	return 0;
+}
+
 int hfc_build(const char *image_path, const char *site_path, const HfcBuildOptions *o,
 	      HfcBuildResult *res, HfcErr *err)
 {
-	double t0 = hfc_monotonic();
-	Build b = { .o = o, .img_fd = -1, .err = err };
+	HfcBuildInput in = { .display = image_path };
+	_cleanup_close_ int img = image_open(image_path, &in.size, &in.seek_data, err);
+	if (img < 0)
+		return img;
+	in.fd = img;
 	_cleanup_(hfc_site_freep) HfcSite *site = NULL;
+	int r = hfc_build_site_open(site_path, o->dry_run, &site, err);
+	if (r < 0)
+		return r;
+	return hfc_build_input(site, site_path, &in, o, res, err);
+}
+
+int hfc_build_input(HfcSite *site, const char *site_path, const HfcBuildInput *in,
+		    const HfcBuildOptions *o, HfcBuildResult *res, HfcErr *err)
+{
+	double t0 = hfc_monotonic();
+	Build b = { .o = o, .img_fd = in->fd, .seek_data = in->seek_data, .err = err,
+		    .dirty = in->dirty, .base = in->base, .in = in };
 	_cleanup_(hfc_index_freep) HfcIndex *prev = NULL;
 	_cleanup_(hfc_index_freep) HfcIndex *idx = NULL;
 	_cleanup_(hfc_hashmap_freep) HfcHashMap *seen = NULL;
-	uint64_t image_size = 0;
+	uint64_t image_size = in->size;
+	const char *image_path = in->display;
 	unsigned jobs = o->jobs ? o->jobs : hfc_cpu_count();
 	int r;
-
-	_cleanup_close_ int img = image_open(image_path, &image_size, &b.seek_data, err);
-	if (img < 0)
-		return img;
-	b.img_fd = img;
-
-	struct stat sst;
-	bool site_exists = stat(site_path, &sst) == 0;
-	if (!o->dry_run || site_exists) {
-		r = hfc_site_open(site_path, !o->dry_run, &site, err);
-		if (r < 0)
-			return r;
-		if (!o->dry_run) {
-			r = hfc_site_lock(site, true, err);
-			if (r < 0)
-				return r;
-			hfc_site_set_signer(site, o->sign_key, o->sign_expires);
-			r = hfc_site_clean_tmp(site);
-			if (r < 0)
-				return hfc_err_set(err, r, "%s: removing stale temporary files: %s",
-						   site_path, strerror(-r));
-		}
-	}
+	if (image_size > HFC_IMAGE_SIZE_MAX)
+		return hfc_err_set(err, -EFBIG, "%s: image larger than %llu bytes", image_path,
+				   (unsigned long long)HFC_IMAGE_SIZE_MAX);
+	if (site && !o->dry_run) /* the versions this build publishes are signed (if asked) */
+		hfc_site_set_signer(site, o->sign_key, o->sign_expires);
 
 	uint32_t latest = 0;
 	if (site) {
@@ -389,7 +436,7 @@ int hfc_build(const char *image_path, const char *site_path, const HfcBuildOptio
 	b.seen = seen;
 	b.site = site;
 	/* Zero blocks are never hashed: leave their keys zero, they are never saved. */
-	if (algo == HFC_HASH_MD5 && site && sha256_faster()) {
+	if (algo == HFC_HASH_MD5 && site && !b.dirty && sha256_faster()) {
 		b.bc_keys = calloc(idx->nblocks ? idx->nblocks : 1, 32);
 		b.fast = b.bc_keys != NULL;
 		if (b.fast)

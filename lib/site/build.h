@@ -36,3 +36,40 @@ typedef struct HfcBuildResult {
  */
 int hfc_build(const char *image_path, const char *site_path, const HfcBuildOptions *o,
 	      HfcBuildResult *res, HfcErr *err);
+
+typedef struct HfcSite HfcSite;
+
+/* An image already open: for builds whose image is not a file named by the user. */
+typedef struct HfcBuildInput {
+	int fd;               /* read with pread */
+	uint64_t size;
+	bool seek_data;       /* fd answers SEEK_DATA (holes are skipped unread) */
+	const uint8_t *dirty; /* NULL: every block; else a bitmap of the blocks written ... */
+	const HfcIndex *base; /* ... and the others are base's blocks (NULL: zero) */
+	const char *display;  /* the input, for messages */
+	/* Instead of fd: reads len bytes at off (from several threads at once); 0 or -errno. */
+	int (*read)(void *ctx, void *buf, size_t len, uint64_t off, HfcErr *err);
+	void *read_ctx;
+} HfcBuildInput;
+
+/*
+ * Builds the next version of the site from the image inside a cloop file (formats/cloop.h),
+ * decompressed block by block as the build reads it: no temporary image. Returns 0 or -errno
+ * with err filled; on failure the site is as it was.
+ */
+int hfc_build_cloop(const char *cloop_path, const char *site_path, const HfcBuildOptions *o,
+		    HfcBuildResult *res, HfcErr *err);
+
+/*
+ * Opens and locks the site at site_path for a build (made when missing, unless dry_run; a dry
+ * run against a missing site sets *ret to NULL). Returns 0 or -errno with err filled.
+ */
+int hfc_build_site_open(const char *site_path, bool dry_run, HfcSite **ret, HfcErr *err);
+
+/*
+ * hfc_build() for an image already open, with the site open and locked (NULL: a dry run
+ * against a missing site). Returns 0, or -errno with err filled; on failure the site is as it
+ * was.
+ */
+int hfc_build_input(HfcSite *site, const char *site_path, const HfcBuildInput *in,
+		    const HfcBuildOptions *o, HfcBuildResult *res, HfcErr *err);

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const hfc_layout_private[] = { HFC_SITE_LOCK, HFC_SITE_BUILD_CACHE, NULL };
+const char *const hfc_layout_private[] = { HFC_SITE_LOCK, HFC_SITE_BUILD_CACHE, HFC_SITE_TREE,
+						 NULL };
 
 static const char *const dirs[] = { [HFC_LAYOUT_INDEX] = HFC_SITE_INDEXES,
 				    [HFC_LAYOUT_PROFILE] = HFC_SITE_PROFILES };

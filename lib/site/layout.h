@@ -11,6 +11,8 @@
  *   blocks/ab/ab…            block files, named by the hash of their content
  *   .lock                    the writers' lock (never published)
  *   .hfc-build-cache         hfc-mkimage's local cache (never published)
+ *   .hfc-tree                the content hash of each file of the newest version built from a
+ *                            tree, by inode, for --base (never published)
  * and temporary names (base/fileio.h) for anything on its way to one of these.
  */
 
@@ -23,6 +25,7 @@
 #define HFC_SITE_BLOCKS "blocks"
 #define HFC_SITE_LOCK ".lock"
 #define HFC_SITE_BUILD_CACHE ".hfc-build-cache"
+#define HFC_SITE_TREE ".hfc-tree"
 
 /* Room for any relative path of the layout but a block's: "profiles/" + 8 digits + ".prof". */
 #define HFC_LAYOUT_PATH_MAX 32

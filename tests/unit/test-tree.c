@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests for the tree source (fs/tree.c, the archive and directory sources), the ext2
+ * writer (fs/ext2-write.c: deterministic output, read back through the ext2 adapter, an update
+ * that changes nothing writes nothing) and the cloop header parser (formats/cloop.c).
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "base/fileio.h"
+#include "formats/cloop.h"
+#include "fs/ext2.h"
+#include "fs/tar.h"
+#include "fs/tree.h"
+#include "helpers.h"
+
+/* ---- names ---- */
+
+static void test_norm(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *out;
+		int r;
+	} cases[] = {
+		{ "./usr/bin/ls", "usr/bin/ls", 0 },
+		{ "usr//lib/", "usr/lib", 0 },
+		{ ".", "", 0 },
+		{ "./", "", 0 },
+		{ "a/./b", "a/b", 0 },
+		{ "/etc/passwd", NULL, -EINVAL },
+		{ "a/../b", NULL, -EINVAL },
+		{ "..", NULL, -EINVAL },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char *out = NULL;
+		HfcErr err = { "" };
+		int r = hfc_tree_norm(cases[i].in, "in", &out, &err);
+		assert_int_equal(r, cases[i].r);
+		if (r == 0)
+			assert_string_equal(out, cases[i].out);
+		else
+			assert_true(strncmp(err.msg, "in: ", 4) == 0);
+		free(out);
+	}
+	char longname[300];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[299] = 0;
+	char *out = NULL;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_tree_norm(longname, "in", &out, &err), -ENAMETOOLONG);
+	assert_non_null(strstr(err.msg, "299 bytes"));
+}
+
+static HfcTreeEntry *add(HfcTree *t, const char *path, HfcTreeType type)
+{
+	HfcTreeEntry *e = hfc_tree_add(t);
+	assert_non_null(e);
+	e->path = strdup(path);
+	e->type = type;
+	e->perm = 0644;
+	return e;
+}
+
+/* Sorting, the last entry of a path winning, parents made, hard-link groups led by the smallest
+ * path (which takes the data). */
+static void test_finish(void **state)
+{
+	(void)state;
+	HfcTree *t;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_tree_new("t", &t), 0);
+	add(t, "z/file", HFC_TREE_REG)->size = 1;
+	add(t, "a/link", HFC_TREE_REG)->link_path = strdup("z/file");
+	add(t, "m", HFC_TREE_REG)->size = 5;
+	add(t, "m", HFC_TREE_LNK)->target = strdup("target");
+	assert_int_equal(hfc_tree_finish(t, &err), 0);
+	const char *want[] = { "", "a", "a/link", "m", "z", "z/file" };
+	assert_int_equal(t->n, ELEMENTSOF(want));
+	for (size_t i = 0; i < t->n; i++)
+		assert_string_equal(t->e[i].path, want[i]);
+	assert_int_equal(t->e[0].type, HFC_TREE_DIR);
+	assert_int_equal(t->e[1].type, HFC_TREE_DIR);
+	assert_int_equal(t->e[1].perm, 0755);
+	/* a/link leads: it has the data, z/file points at it */
+	assert_int_equal(t->e[2].link, HFC_TREE_NOLINK);
+	assert_int_equal(t->e[2].size, 1);
+	assert_int_equal(t->e[2].nlink, 2);
+	assert_int_equal(t->e[5].link, 2);
+	assert_int_equal(t->e[3].type, HFC_TREE_LNK); /* the later "m" won */
+	hfc_tree_free(t);
+
+	assert_int_equal(hfc_tree_new("t", &t), 0);
+	add(t, "f", HFC_TREE_REG);
+	add(t, "f/x", HFC_TREE_REG);
+	assert_int_equal(hfc_tree_finish(t, &err), -ENOTDIR);
+	assert_non_null(strstr(err.msg, "f/x: below a regular file"));
+	hfc_tree_free(t);
+
+	assert_int_equal(hfc_tree_new("t", &t), 0);
+	add(t, "l", HFC_TREE_REG)->link_path = strdup("missing");
+	assert_int_equal(hfc_tree_finish(t, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not in the input"));
+	hfc_tree_free(t);
+}
+
+/* ---- an archive in memory, the writer into memory ---- */
+
+static char *make_tar(const char *dir, size_t nfiles, uint64_t seed)
+{
+	char *path;
+	assert_true(asprintf(&path, "%s/in.tar", dir) > 0);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	HfcTarWriter *w;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_tar_writer_new(fd, 1700000000, "in.tar", &w, &err), 0);
+	for (size_t i = 0; i < nfiles; i++) {
+		char name[64];
+		size_t len = 1000 + i * 7919 % 300000;
+		uint8_t *data = malloc(len);
+		fill_random(data, len, seed + i);
+		snprintf(name, sizeof(name), "dir%zu/file%zu", i % 5, i);
+		assert_int_equal(hfc_tar_writer_add(w, name, data, len, &err), 0);
+		free(data);
+	}
+	assert_int_equal(hfc_tar_writer_close(w, &err), 0);
+	hfc_tar_writer_free(w);
+	close(fd);
+	return path;
+}
+
+typedef struct Mem {
+	uint8_t *p;
+	uint64_t size;
+	uint64_t writes, changed;
+} Mem;
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	Mem *m = ctx;
+	if (off >= m->size)
+		return 0;
+	len = (size_t)MIN((uint64_t)len, m->size - off);
+	memcpy(buf, m->p + off, len);
+	return (ssize_t)len;
+}
+
+static int mem_write(void *ctx, const void *buf, size_t len, uint64_t off)
+{
+	Mem *m = ctx;
+	if (off > m->size || len > m->size - off)
+		return -ENOSPC;
+	m->writes++;
+	if (memcmp(m->p + off, buf, len)) {
+		m->changed++;
+		memcpy(m->p + off, buf, len);
+	}
+	return 0;
+}
+
+static HfcTree *load(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	HfcTree *t = NULL;
+	HfcErr err = { "" };
+	int r = hfc_tree_from_archive(fd, NULL, NULL, path, NULL, &t, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	close(fd);
+	return t;
+}
+
+static void mkfs(HfcTree *t, Mem *m)
+{
+	HfcExt2MkOptions o = { .size = m->size, .created = 1700000000, .align = 262144 };
+	HfcExt2MkResult res;
+	HfcErr err = { "" };
+	int r = hfc_ext2_mkfs(t, &o, mem_read, mem_write, m, &res, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(res.written, 40);
+	hfc_ext2_mk_result_free(&res);
+}
+
+static void test_writer(void **state)
+{
+	(void)state;
+	char dir[1024];
+	scratch_dir("tree", dir, sizeof(dir));
+	char *tar = make_tar(dir, 40, 11);
+	Mem a = { .size = 32 << 20 }, b = { .size = 32 << 20 };
+	a.p = calloc(1, a.size);
+	b.p = calloc(1, b.size);
+	HfcTree *t = load(tar);
+	assert_int_equal(t->n, 1 + 5 + 40);
+	mkfs(t, &a);
+	hfc_tree_free(t);
+	t = load(tar);
+	mkfs(t, &b);
+	assert_memory_equal(a.p, b.p, a.size); /* deterministic */
+
+	/* Read back through the ext2 adapter: every file, byte for byte. */
+	HfcExt2 *fs;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_ext2_open(mem_read, &a, a.size, "mem", &fs, &err), 0);
+	for (size_t i = 0; i < t->n; i++) {
+		const HfcTreeEntry *e = &t->e[i];
+		if (e->type != HFC_TREE_REG)
+			continue;
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/out", dir);
+		int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		char abs[300];
+		snprintf(abs, sizeof(abs), "/%s", e->path);
+		assert_int_equal(hfc_ext2_cat(fs, abs, fd, &err), 0);
+		uint8_t *want = malloc(e->size + 1), *got = malloc(e->size + 1);
+		assert_int_equal(hfc_tree_read(t, e, 0, want, e->size, &err), 0);
+		assert_int_equal(pread(fd, got, e->size + 1, 0), (ssize_t)e->size);
+		assert_memory_equal(want, got, e->size);
+		free(want);
+		free(got);
+		close(fd);
+	}
+	hfc_ext2_close(fs);
+
+	/* An update with the same tree and the base's hashes changes no byte. */
+	HfcExt2MkOptions o = { .created = 1700000000, .align = 262144 };
+	HfcExt2MkResult res;
+	hfc_tree_free(t);
+	t = load(tar);
+	HfcExt2MkOptions o0 = { .size = b.size, .created = 1700000000, .align = 262144 };
+	memset(b.p, 0, b.size);
+	assert_int_equal(hfc_ext2_mkfs(t, &o0, mem_read, mem_write, &b, &res, &err), 0);
+	HfcExt2Hashes h = res.hashes;
+	o.base = &h;
+	b.changed = 0;
+	HfcExt2MkResult res2;
+	int r = hfc_ext2_update(t, &o, b.size, mem_read, mem_write, &b, &res2, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(res2.kept, 40);
+	assert_int_equal(res2.written, 0);
+	assert_int_equal(b.changed, 0);
+	assert_memory_equal(a.p, b.p, a.size);
+	hfc_ext2_mk_result_free(&res);
+	hfc_ext2_mk_result_free(&res2);
+
+	/* Too small an image: one message with what is missing. */
+	Mem s = { .size = 2 << 20 };
+	s.p = calloc(1, s.size);
+	HfcExt2MkOptions small = { .size = s.size, .created = 1, .align = 262144 };
+	assert_int_equal(hfc_ext2_mkfs(t, &small, mem_read, mem_write, &s, &res, &err), -ENOSPC);
+	assert_non_null(strstr(err.msg, "MiB missing"));
+	free(s.p);
+	hfc_tree_free(t);
+	free(a.p);
+	free(b.p);
+	free(tar);
+	scratch_rm(dir);
+}
+
+/* The directory source: the same files as the archive source, sorted, with their data. */
+static void test_dir_source(void **state)
+{
+	(void)state;
+	char dir[1024];
+	scratch_dir("dirtree", dir, sizeof(dir));
+	char p[PATH_MAX], q[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/b", dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	scratch_write(dir, "b/two", "22", 2);
+	scratch_write(dir, "a", "1", 1);
+	snprintf(p, sizeof(p), "%s/b/two", dir);
+	snprintf(q, sizeof(q), "%s/b/also", dir);
+	assert_int_equal(link(p, q), 0);
+	HfcTree *t;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_tree_from_dir(dir, &t, &err), 0);
+	const char *want[] = { "", "a", "b", "b/also", "b/two" };
+	assert_int_equal(t->n, ELEMENTSOF(want));
+	for (size_t i = 0; i < t->n; i++)
+		assert_string_equal(t->e[i].path, want[i]);
+	assert_int_equal(t->e[3].nlink, 2);
+	assert_int_equal(t->e[4].link, 3);
+	char buf[2];
+	assert_int_equal(hfc_tree_read(t, &t->e[3], 0, buf, 2, &err), 0);
+	assert_memory_equal(buf, "22", 2);
+	hfc_tree_free(t);
+	scratch_rm(dir);
+}
+
+/* ---- cloop ---- */
+
+static void be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void test_cloop(void **state)
+{
+	(void)state;
+	uint8_t f[HFC_CLOOP_HEADER + 8 + 3 * 8 + 100];
+	memset(f, 0, sizeof(f));
+	memcpy(f, "#!/bin/sh\n#V2.0 Format\n", 23);
+	be32(f + HFC_CLOOP_HEADER, 4096);
+	be32(f + HFC_CLOOP_HEADER + 4, 2);
+	uint64_t end = hfc_cloop_table_end(2);
+	uint64_t offs[3] = { end, end + 40, end + 100 };
+	for (int i = 0; i < 3; i++) {
+		be32(f + HFC_CLOOP_HEADER + 8 + 8 * i, (uint32_t)(offs[i] >> 32));
+		be32(f + HFC_CLOOP_HEADER + 12 + 8 * i, (uint32_t)offs[i]);
+	}
+	HfcCloop c;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_cloop_parse_header(f, sizeof(f), "c", &c, &err), 0);
+	assert_int_equal(c.block_size, 4096);
+	assert_int_equal(c.nblocks, 2);
+	const uint8_t *tab = f + HFC_CLOOP_HEADER + 8;
+	assert_int_equal(hfc_cloop_parse_table(&c, tab, 24, sizeof(f), "c", &err), 0);
+	assert_int_equal(c.offsets[2], end + 100);
+	hfc_cloop_clear(&c);
+	/* past the file, a truncated table */
+	assert_int_equal(hfc_cloop_parse_header(f, sizeof(f), "c", &c, &err), 0);
+	assert_int_equal(hfc_cloop_parse_table(&c, tab, 24, sizeof(f) - 1, "c", &err), -EINVAL);
+	assert_null(c.offsets);
+	assert_int_equal(hfc_cloop_parse_table(&c, tab, 23, sizeof(f), "c", &err), -EINVAL);
+	/* another version, a block size that is no multiple of 512, not cloop */
+	memcpy(f + 10, "#V4.0", 5);
+	assert_int_equal(hfc_cloop_parse_header(f, sizeof(f), "c", &c, &err), -EOPNOTSUPP);
+	memcpy(f + 10, "#V2.0", 5);
+	be32(f + HFC_CLOOP_HEADER, 1000);
+	assert_int_equal(hfc_cloop_parse_header(f, sizeof(f), "c", &c, &err), -EINVAL);
+	assert_int_equal(hfc_cloop_parse_header("hello", 5, "c", &c, &err), -EINVAL);
+	assert_string_equal(err.msg, "c: not a cloop file");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_norm),
+		cmocka_unit_test(test_finish),
+		cmocka_unit_test(test_writer),
+		cmocka_unit_test(test_dir_source),
+		cmocka_unit_test(test_cloop),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
