@@ -3,7 +3,7 @@
 # boot tests (tests/cli/boot/) and bench/bench-boot.sh. Source after tests/lib.sh.
 #
 #   qemu_boot LOG KERNEL INITRD CMDLINE [QEMU-ARGS...]
-#       starts qemu in the background, the serial console written to LOG (ttyS1, when the
+#       (KERNEL empty: no -kernel, -initrd, -append; e.g. -cdrom FILE -boot d) starts qemu in the background, the serial console written to LOG (ttyS1, when the
 #       guest writes there, to LOG.ttyS1; qemu's own messages to LOG.qemu); sets QEMU_PID.
 #       With QEMU_NETNS set to a name of tests/netns.sh, qemu runs in that namespace, so the
 #       guest reaches what the namespace reaches (nginx on $NETNS_PEER, through the delay
@@ -23,8 +23,9 @@ QEMU_PID=
 QEMU_LOG=
 
 qemu_boot() {
-	local log=$1 kernel=$2 initrd=$3 cmdline=$4 pre=()
+	local log=$1 kernel=$2 initrd=$3 cmdline=$4 pre=() kargs=()
 	shift 4
+	[ -z "$kernel" ] || kargs=(-kernel "$kernel" -initrd "$initrd" -append "$cmdline")
 	command -v qemu-system-x86_64 >/dev/null || fail "qemu-system-x86_64 is missing (qemu-system-x86)"
 	[ -z "${QEMU_NETNS:-}" ] || pre=(nsenter --net="$(netns_path "$QEMU_NETNS")")
 	rm -f "$log" "$log.ttyS1" "$log.qemu"
@@ -34,8 +35,7 @@ qemu_boot() {
 		-serial "file:$log" -serial "file:$log.ttyS1" \
 		-netdev user,id=n0,net=198.18.2.0/24,host=198.18.2.2,dhcpstart=198.18.2.15,ipv6=off \
 		-device virtio-net-pci,netdev=n0 \
-		-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
-		"$@" </dev/null >"$log.qemu" 2>&1 &
+		"${kargs[@]}" "$@" </dev/null >"$log.qemu" 2>&1 &
 	QEMU_PID=$!
 	at_exit qemu_kill
 }

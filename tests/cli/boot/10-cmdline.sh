@@ -195,7 +195,9 @@ for SHELL_UNDER_TEST in "${shells[@]}"; do
 	out=$(mountroot "$T/log" "boot=hfc") || true
 	[ "$out" = "PANIC: hfc: no site: boot=hfc needs hfc=URL[,URL...] on the kernel command line" ] || fail "no hfc=: $out"
 	out=$(mountroot "$T/log" "boot=hfc hfc=http://h/s" 1 "hfc-mount: http://h/s/index.idx: Could not connect to server") || true
-	[ "$out" = "PANIC: hfc: cannot mount the site: hfc-mount: http://h/s/index.idx: Could not connect to server" ] ||
+	# The "Begin: hfc: mounting the site ..." line is closed first: the message has its own.
+	[ "$out" = "failed.
+PANIC: hfc: cannot mount the site: hfc-mount: http://h/s/index.idx: Could not connect to server" ] ||
 		fail "$SHELL_UNDER_TEST: no mirror: $out"
 	! grep -q "loop" <(grep '^mount' "$T/log") || fail "the image was mounted after the client failed"
 	out=$(FAIL_MOUNT=loop mountroot "$T/log" "boot=hfc hfc=http://h/s") || true
