@@ -119,6 +119,13 @@ bench-latency: deps all
 	@bash bench/bench-latency.sh $(CURDIR)/build
 .PHONY: bench-latency
 
+# Booting a Debian machine from a URL (boot=hfc) beside the paper's Table 3 (qemu, debootstrap;
+# tens of minutes): not part of `make bench`.
+bench-boot: deps all
+	@bash scripts/install-deps.sh --bench
+	@bash bench/bench-boot.sh $(CURDIR)/build
+.PHONY: bench-boot
+
 demo: deps all
 	@bash scripts/demo.sh $(CURDIR)/build
 
