@@ -112,7 +112,8 @@ link() {
 	say "RTT $1 ms, rate ${2:-unlimited}: ping says $(netns_rtt bb) ms"
 }
 
-# guest_boot NAME MORE-CMDLINE: one in-guest boot; prints its seconds.
+# guest_boot NAME MORE-CMDLINE: one in-guest boot; sets SECS (not in a subshell: qemu is
+# the case's, stopped by its cleanup whatever happens).
 guest_boot() {
 	local name=$1 log=$R/$1.log t0 t1
 	t0=$(date +%s.%N)
@@ -121,7 +122,7 @@ guest_boot() {
 	t1=$(date +%s.%N)
 	grep -aq 'hfc-boot: multi-user.target reached' "$log" || die "$name: the guest never reached multi-user.target (log: $log)"
 	grep -aq 'reboot: Power down' "$log" || die "$name: the guest did not power off (log: $log)"
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
+	SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 }
 
 PROFILE=
@@ -130,7 +131,8 @@ make_profile() {
 	link 0
 	warm
 	say "a traced in-guest boot at 0 ms, for the profile"
-	put trace "$(guest_boot trace hfc.trace)"
+	guest_boot trace hfc.trace
+	put trace "$SECS"
 	awk '/^--- trace/ { t = 1; next } /^--- end/ { t = 0 } t' "$R/trace.log.ttyS1" | tr -d '\r' >"$R/boot.trace"
 	[ -s "$R/boot.trace" ] || die "the traced boot copied no trace out (log: $R/trace.log.ttyS1)"
 	hfc-profile record -q --json -o "$R/boot.prof" --site "$SITE" "$R/boot.trace" >"$R/profile.json" ||
@@ -153,13 +155,15 @@ for row in $ROWS; do
 	guest[0-9]*)
 		link "$ms" "$rate"
 		warm
-		secs=$(guest_boot "$row" "")
+		guest_boot "$row" ""
+		secs=$SECS
 		;;
 	prof[0-9]*)
 		make_profile
 		link "$ms" "$rate"
 		warm
-		secs=$(guest_boot "$row" hfc.prefetch=auto)
+		guest_boot "$row" hfc.prefetch=auto
+		secs=$SECS
 		;;
 	fetch[0-9]*)
 		link "$ms" "$rate"
