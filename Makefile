@@ -6,6 +6,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man/man1
+DATADIR = $(PREFIX)/share/hfcloop
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
@@ -125,13 +126,28 @@ bench-latency: deps all
 	@bash bench/bench-latency.sh $(CURDIR)/build
 .PHONY: bench-latency
 
+# Booting a Debian machine from a URL (boot=hfc) beside the paper's Table 3 (qemu, debootstrap;
+# tens of minutes): not part of `make bench`.
+bench-boot: deps all
+	@bash scripts/install-deps.sh --bench
+	@bash bench/bench-boot.sh $(CURDIR)/build
+.PHONY: bench-boot
+
 demo: deps all
 	@bash scripts/demo.sh $(CURDIR)/build
 
+# hfc-boot is a shell script; its initramfs-tools configuration goes to DATADIR, where
+# hfc-boot looks for it (never into the host's /etc/initramfs-tools or /usr/share/initramfs-tools).
+BOOT_CONF = boot/initramfs-tools
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
-	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
-	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/
+	install -m 0755 $(TOOL_BIN) boot/hfc-boot $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(MANS) boot/hfc-boot.1 $(DESTDIR)$(MANDIR)/
+	install -d $(DESTDIR)$(DATADIR)/initramfs-tools/hooks $(DESTDIR)$(DATADIR)/initramfs-tools/scripts
+	install -m 0644 $(BOOT_CONF)/initramfs.conf $(BOOT_CONF)/modules $(DESTDIR)$(DATADIR)/initramfs-tools/
+	install -m 0755 $(BOOT_CONF)/hooks/hfcloop $(DESTDIR)$(DATADIR)/initramfs-tools/hooks/
+	install -m 0644 $(BOOT_CONF)/scripts/hfc $(BOOT_CONF)/scripts/hfc-cmdline \
+		$(DESTDIR)$(DATADIR)/initramfs-tools/scripts/
 
 clean:
 	rm -rf build build-san

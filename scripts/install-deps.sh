@@ -6,9 +6,12 @@ set -euo pipefail
 build=(make gcc pkg-config libdeflate-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
        libarchive-dev libyaml-dev libjansson-dev libext2fs-dev e2fsprogs libfuse3-dev fuse3 libcmocka-dev
        clang libclang-rt-14-dev)
+# The boot tests (tests/cli/boot) debootstrap a small Debian, boot it in qemu, and make a boot
+# CD with grub-mkrescue (xorriso, mtools); busybox runs the boot script's tests on the host.
 test=(nginx-light rsync iproute2 curl python3 time util-linux kmod apache2 lighttpd openssl
-      iputils-ping)
-bench=(casync cloop-utils debootstrap qemu-system-x86 qemu-block-extra)
+      iputils-ping debootstrap qemu-system-x86 xorriso grub-pc-bin grub-common mtools busybox
+      cpio zstd)
+bench=(casync cloop-utils qemu-block-extra)
 
 want=("${build[@]}" "${test[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench[@]}")

@@ -16,10 +16,14 @@
 # packet comes back as B -> A and reaches a server listening on A (or 0.0.0.0), whose answer
 # takes the same way back. Nothing leaves the namespace; no other address is ever used.
 #
-#   netns_up NAME DELAY_MS       makes the namespace, the device and the helper; everything is
-#                                removed when the case ends (helper stopped, namespace deleted)
-#   netns_delay NAME DELAY_MS    changes the delay (restarts the helper; connections survive,
-#                                packets in flight at that moment are lost and retransmitted)
+#   netns_up NAME DELAY_MS [RATE]  makes the namespace, the device and the helper; everything
+#                                is removed when the case ends (helper stopped, namespace
+#                                deleted). RATE limits the bandwidth of each direction (the
+#                                helper's -r: 10M is 10 Mbit/s, 8M/1M an ADSL line, down/up);
+#                                none by default
+#   netns_delay NAME DELAY_MS [RATE]  changes the delay and the rate (restarts the helper;
+#                                connections survive, packets in flight at that moment are
+#                                lost and retransmitted)
 #   netns_exec NAME CMD...       runs CMD in the namespace (`ip netns exec`: also a private
 #                                mount namespace, with /sys remounted)
 #   netns_enter NAME CMD...      runs CMD with only the network namespace changed (nsenter
@@ -73,9 +77,9 @@ netns_path() {
 	echo "/run/netns/$(_netns_ns "$1")"
 }
 
-# _netns_start_helper NAME DELAY_MS: starts the helper, waits until it holds the device.
+# _netns_start_helper NAME DELAY_MS [RATE]: starts the helper, waits until it holds the device.
 _netns_start_helper() {
-	local name=$1 delay=$2 d=$_NETNS/$1 ns h pid n
+	local name=$1 delay=$2 rate=${3:-} d=$_NETNS/$1 ns h pid n ropt=()
 	ns=$(_netns_ns "$name")
 	h=$(_netns_helper)
 	: >"$d/netdelay.err"
@@ -85,10 +89,12 @@ _netns_start_helper() {
 	# sleeps but for a few microseconds a packet. NETNS_RT=0 runs it as an ordinary process.
 	local rt=()
 	if [ "${NETNS_RT:-1}" != 0 ] && command -v chrt >/dev/null; then rt=(chrt -f 10); fi
-	"${rt[@]}" nsenter --net="/run/netns/$ns" "$h" hfcd0 "$delay" 2>"$d/netdelay.err" </dev/null &
+	[ -z "$rate" ] || ropt=(-r "$rate")
+	"${rt[@]}" nsenter --net="/run/netns/$ns" "$h" "${ropt[@]}" hfcd0 "$delay" 2>"$d/netdelay.err" </dev/null &
 	pid=$!
 	echo "$pid" >"$d/helper"
 	echo "$delay" >"$d/delay"
+	echo "$rate" >"$d/rate"
 	for ((n = 0; n < 100; n++)); do
 		if ! _alive "$pid"; then
 			wait "$pid" 2>/dev/null || true
@@ -116,10 +122,16 @@ _netns_stop_helper() {
 	fi
 }
 
+_netns_check_rate() {
+	[ -z "$2" ] || [[ $2 =~ ^[0-9]+(\.[0-9]+)?[kKmMgG]?(/[0-9]+(\.[0-9]+)?[kKmMgG]?)?$ ]] ||
+		fail "$1: bad rate '$2' (bits per second: 10M, 640k, 8M/1M)"
+}
+
 netns_up() {
-	local name=$1 delay=$2 d ns
+	local name=$1 delay=$2 rate=${3:-} d ns
 	[[ $name =~ ^[A-Za-z0-9_]{1,16}$ ]] || fail "netns_up: bad name '$name'"
 	[[ $delay =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "netns_up: bad delay '$delay' (milliseconds)"
+	_netns_check_rate netns_up "$rate"
 	d=$_NETNS/$name
 	[ -e "$d/ns" ] && fail "netns_up: $name is already up"
 	command -v nsenter >/dev/null || fail "netns: nsenter (util-linux) is missing"
@@ -136,15 +148,16 @@ netns_up() {
 	} 2>"$d/ip.err" || fail "netns_up: setting up $ns: $(cat "$d/ip.err")"
 	# No IPv6 on the device: no router solicitations or MLD reports to carry.
 	nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.hfcd0.disable_ipv6=1 2>/dev/null || true
-	_netns_start_helper "$name" "$delay"
+	_netns_start_helper "$name" "$delay" "$rate"
 }
 
 netns_delay() {
-	local name=$1 delay=$2
+	local name=$1 delay=$2 rate=${3:-}
 	[[ $delay =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "netns_delay: bad delay '$delay' (milliseconds)"
+	_netns_check_rate netns_delay "$rate"
 	_netns_ns "$name" >/dev/null
 	_netns_stop_helper "$name"
-	_netns_start_helper "$name" "$delay"
+	_netns_start_helper "$name" "$delay" "$rate"
 }
 
 netns_exec() {

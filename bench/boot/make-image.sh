@@ -50,7 +50,9 @@ MIRROR=${HFC_BOOT_MIRROR:-http://deb.debian.org/debian}
 # procps, iproute2, kmod, e2fsprogs, less, vim-tiny and python3-minimal make the boot and
 # the tree look like a small real system (dbus is started at boot, python3 adds ~25 MiB of
 # files that are not read: real images are like that).
-INCLUDE=systemd-sysv,udev,linux-image-amd64,initramfs-tools,kmod,dbus,procps,iproute2,e2fsprogs,less,vim-tiny,python3-minimal
+# busybox, libcurl4, libfuse3-3, libdeflate0 and ca-certificates let hfc-boot build an initrd
+# with the client from this tree (bench/bench-boot.sh boots the image from a URL).
+INCLUDE=systemd-sysv,udev,linux-image-amd64,initramfs-tools,kmod,dbus,procps,iproute2,e2fsprogs,less,vim-tiny,python3-minimal,busybox,libcurl4,libfuse3-3,libdeflate0,ca-certificates
 IMG_SIZE=1280M
 CMDLINE="root=/dev/vda rootfstype=ext2 ro hfc.overlay console=ttyS0 fsck.mode=skip systemd.show_status=1 systemd.unified_cgroup_hierarchy=1 panic=-1"
 # Fixed identities: every build of the recipe gives the same tree layout and the same guest.
@@ -63,7 +65,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Bump TREE_REV when a change to this script changes the tree (the debootstrap step and the
 # files written into it): the cached tree is then rebuilt. OUTDIR is remade whenever this
 # script changes at all.
-TREE_REV=2
+TREE_REV=3
 TREE_RECIPE="$TREE_REV $SUITE $INCLUDE"
 RECIPE=$(sha256sum <"$HERE/make-image.sh" | cut -c1-16)
 
@@ -157,6 +159,9 @@ DefaultDependencies=no
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'echo "hfc-boot: multi-user.target reached, uptime $(cut -d" " -f1 /proc/uptime) s" >/dev/ttyS0'
+# Booted from a URL (bench-boot.sh, boot=hfc): the client's counters, and its trace when
+# there is one (hfc.trace; reading .stats flushes it), on the second serial port.
+ExecStart=-/bin/sh -c 'if [ -e /run/hfc/client/mnt/.stats ]; then cat /run/hfc/client/mnt/.stats; if [ -e /run/hfc/client/trace ]; then echo "--- trace"; cat /run/hfc/client/trace; fi; echo "--- end"; fi >/dev/ttyS1'
 ExecStart=/bin/systemctl --no-block poweroff
 
 [Install]
