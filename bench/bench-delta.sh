@@ -43,6 +43,7 @@ say() { echo "$prog: $*" >&2; }
 
 [ $# -eq 1 ] || { echo "usage: bash bench/bench-delta.sh BUILD_DIR" >&2; exit 2; }
 BUILD=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for t in hfc-mkimage hfc-diff hfc-apply hfc-index; do
 	[ -x "$BUILD/$t" ] || die "$BUILD/$t: not found (build it first: make)"
 done
@@ -188,31 +189,8 @@ say "casync make: v1 into a store"
 casync make --store="$R/store1" "$R/v1.caibx" "$DW/v1.img" >/dev/null
 
 # The floor, from the images alone.
-floor() { # V1 V2: "pages bytes" of the distinct non-zero 4 KiB pages of V2 not in V1, zlib -9
-	python3 - "$1" "$2" <<'PY'
-import hashlib, sys, zlib
-def pages(path):
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 22)
-            if not b:
-                return
-            for i in range(0, len(b), 4096):
-                yield b[i:i + 4096]
-zero = bytes(4096)
-old = {hashlib.blake2b(p, digest_size=16).digest() for p in pages(sys.argv[1]) if p != zero}
-seen, n, total = set(), 0, 0
-for p in pages(sys.argv[2]):
-    if p == zero:
-        continue
-    h = hashlib.blake2b(p, digest_size=16).digest()
-    if h in old or h in seen:
-        continue
-    seen.add(h)
-    n += 1
-    total += len(zlib.compress(p, 9))
-print(n, total)
-PY
+floor() { # V1 V2: "pages bytes" of the change (bench/page-floor.py)
+	python3 "$TOP/bench/page-floor.py" "$1" "$2"
 }
 
 for case in upd reb; do

@@ -25,6 +25,7 @@ say() { echo "$prog: $*" >&2; }
 
 [ $# -eq 1 ] || { echo "usage: bash bench/bench-inputs.sh BUILD_DIR" >&2; exit 2; }
 BUILD=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 for t in hfc-mkimage hfc-index; do
 	[ -x "$BUILD/$t" ] || die "$BUILD/$t: not found (build it first: make)"
 done
@@ -169,28 +170,8 @@ say "images, floors and casync"
 hfc-index extract -q -v 1 "$R/site-a" "$R/a1.img"
 hfc-index extract -q -v 2 "$R/site-a" "$R/a2.img"
 for x in a2 b2 c2; do e2fsck -fn "$R/$x.img" >/dev/null 2>&1 || die "$x.img is not clean"; done
-floor() { # V1 V2: compressed bytes of the distinct non-zero 4 KiB pages of V2 not in V1
-	python3 - "$1" "$2" <<'PY'
-import hashlib, sys, zlib
-def pages(path):
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(1 << 22)
-            if not b:
-                return
-            for i in range(0, len(b), 4096):
-                yield b[i:i + 4096]
-zero = bytes(4096)
-old = {hashlib.blake2b(p, digest_size=16).digest() for p in pages(sys.argv[1]) if p != zero}
-seen, total = set(), 0
-for p in pages(sys.argv[2]):
-    h = hashlib.blake2b(p, digest_size=16).digest()
-    if p == zero or h in old or h in seen:
-        continue
-    seen.add(h)
-    total += len(zlib.compress(p, 9))
-print(total)
-PY
+floor() { # V1 V2: compressed bytes of the change's 4 KiB page floor (bench/page-floor.py)
+	python3 "$TOP/bench/page-floor.py" "$1" "$2" | cut -d" " -f2
 }
 casync_new() { # V1 V2: bytes of the chunks V2 adds to a store holding V1
 	local s=$R/store-$RANDOM
