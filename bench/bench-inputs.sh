@@ -35,26 +35,13 @@ for t in debootstrap casync rsync mke2fs; do
 	command -v $t >/dev/null || die "$t is missing (bash scripts/install-deps.sh --bench)"
 done
 
-# The Debian mirrors of this machine's apt configuration (deb822 .sources or one-line .list);
+# The Debian mirrors of this machine's apt configuration (apt_mirror of tests/debian-tree.sh);
 # HFC_BENCH_MIRROR and HFC_BENCH_SECMIRROR override them.
-apt_uri() { # SUITE-PATTERN: the first URI serving a suite that matches
-	local pat=$1 f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -e "$f" ] || continue
-		awk -v pat="$pat" 'BEGIN{RS=""} /Types:[^\n]*deb/ && $0 ~ "Suites:[^\n]*" pat {
-			if (match($0, /URIs:[ \t]*[^ \t\n]+/)) { s = substr($0, RSTART, RLENGTH);
-			sub(/URIs:[ \t]*/, "", s); print s; exit } }' "$f"
-	done | head -1
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -e "$f" ] || continue
-		awk -v pat="$pat" '$1 == "deb" && $3 ~ pat {print $2; exit}' "$f"
-	done | head -1
-}
+. "$TOP/tests/debian-tree.sh"
 SUITE=bookworm
-MIRROR=${HFC_BENCH_MIRROR:-$(apt_uri "$SUITE( |$)" | head -1)}
-[ -n "$MIRROR" ] || die "no $SUITE mirror in /etc/apt/sources.list{,.d}: set HFC_BENCH_MIRROR"
-SECMIRROR=${HFC_BENCH_SECMIRROR:-$(apt_uri "$SUITE-security" | head -1)}
-[ -n "$SECMIRROR" ] || die "no $SUITE-security mirror in /etc/apt: set HFC_BENCH_SECMIRROR"
+MIRROR=${HFC_BENCH_MIRROR:-$(apt_mirror "$SUITE")} || die "set HFC_BENCH_MIRROR to a Debian mirror"
+SECMIRROR=${HFC_BENCH_SECMIRROR:-$(apt_mirror "$SUITE-security")} ||
+	die "set HFC_BENCH_SECMIRROR to a Debian security mirror"
 INCLUDE=systemd-sysv,udev,linux-image-amd64,initramfs-tools,kmod,dbus,procps,iproute2,perl,openssl,ca-certificates,tzdata,python3.11-minimal,python3-minimal,curl,xz-utils,less,vim-tiny
 SIZE=1G
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}/inputs
