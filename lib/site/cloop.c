@@ -117,6 +117,7 @@ int hfc_build_cloop(const char *cloop_path, const char *site_path, const HfcBuil
 	struct stat st;
 	int r = 0;
 	_cleanup_free_ uint8_t *table = NULL;
+	_cleanup_(hfc_site_freep) HfcSite *site = NULL; /* before any goto: clang refuses a jump past it */
 	if (fstat(cl.fd, &st) < 0) {
 		r = negative_errno();
 		r = hfc_err_set(err, r, "%s: %s", cloop_path, strerror(-r));
@@ -143,7 +144,6 @@ int hfc_build_cloop(const char *cloop_path, const char *site_path, const HfcBuil
 		goto out;
 	HfcBuildInput in = { .fd = -1, .size = (uint64_t)cl.c.nblocks * cl.c.block_size,
 			     .display = cloop_path, .read = cloop_read, .read_ctx = &cl };
-	_cleanup_(hfc_site_freep) HfcSite *site = NULL;
 	r = hfc_build_site_open(site_path, o->dry_run, &site, err);
 	if (r >= 0)
 		r = hfc_build_input(site, site_path, &in, o, res, err);
