@@ -8,10 +8,12 @@ build=(make gcc pkg-config libdeflate-dev zlib1g-dev libssl-dev libcurl4-openssl
        clang libclang-rt-14-dev)
 # The boot tests (tests/cli/boot) debootstrap a small Debian, boot it in qemu, and make a boot
 # CD with grub-mkrescue (xorriso, mtools); busybox runs the boot script's tests on the host.
+# The tree-input tests (tests/cli/mkimage/6*) make ISO 9660 (xorriso) and cloop (cloop-utils)
+# inputs and trees with xattrs and ACLs (attr, acl).
 test=(nginx-light rsync iproute2 curl python3 time util-linux kmod apache2 lighttpd openssl
       iputils-ping debootstrap qemu-system-x86 xorriso grub-pc-bin grub-common mtools busybox
-      cpio zstd)
-bench=(casync cloop-utils qemu-block-extra)
+      cpio zstd cloop-utils attr acl)
+bench=(casync qemu-block-extra)
 
 want=("${build[@]}" "${test[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench[@]}")

@@ -50,7 +50,10 @@ apt_mirror() {
 			  else if (k == "enabled") enabled = tolower($0) }
 			END { flush() }' "$f"
 	done | grep -m1 -E '^https?://' && return 0
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+	# Only the files that exist: with pipefail, cat of an unmatched glob fails the pipeline.
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		if [ -r "$f" ]; then cat "$f"; fi
+	done |
 		awk -v s="$suite" '$1 == "deb" {
 			i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
 			if ($(i + 1) == s) for (j = i + 2; j <= NF; j++) if ($j == "main") { print $i; exit } }' |

@@ -9,7 +9,8 @@
 expect_status 0 hfc-boot --help
 grep -q '^Usage: hfc-boot initrd --root DIR -o FILE' "$T/out" || fail "--help: $(head -2 "$T/out")"
 [ ! -s "$T/err" ] || fail "--help wrote to stderr"
-man -l "$(dirname "$(command -v hfc-boot)")/../share/man/man1/hfc-boot.1" >/dev/null 2>&1 ||
+# The page as installed (man itself is not on every machine: read the file).
+grep -q '^\.TH HFC-BOOT 1' "$(dirname "$(command -v hfc-boot)")/../share/man/man1/hfc-boot.1" ||
 	fail "the man page is not installed"
 
 usage() {
