@@ -124,6 +124,12 @@ bench-latency: deps all
 	@bash bench/bench-latency.sh $(CURDIR)/build
 .PHONY: bench-latency
 
+# The profiled I/O-bound read of issue 13 at 0 and 100 ms RTT (network namespaces; minutes).
+bench-prefetch: deps all
+	@bash scripts/install-deps.sh --bench
+	@bash bench/bench-prefetch.sh $(CURDIR)/build
+.PHONY: bench-prefetch
+
 demo: deps all
 	@bash scripts/demo.sh $(CURDIR)/build
 
