@@ -66,6 +66,7 @@ static Job *done_pop(HfcRemote *r)
 
 static void inflight_link(HfcRemote *r, Job *j)
 {
+	r->fetch_ra_inflight += j->origin == ORIGIN_READAHEAD;
 	j->prev = NULL;
 	j->next = r->fetch_jobs;
 	if (j->next)
@@ -76,6 +77,7 @@ static void inflight_link(HfcRemote *r, Job *j)
 
 static void inflight_unlink(HfcRemote *r, Job *j)
 {
+	r->fetch_ra_inflight -= j->origin == ORIGIN_READAHEAD;
 	if (j->prev)
 		j->prev->next = j->next;
 	else
@@ -99,17 +101,25 @@ static void job_end(HfcRemote *r, Job *j, int k, bool disk, uint64_t fetched)
 	remote_fetch_wake(r); /* room in memory, maybe */
 }
 
-/* The next block to load in the background, readahead first (a reader is there now). */
-static Job *job_next(HfcRemote *r)
+/*
+ * The next block to load in the background: readahead first (a reader is there now), but with
+ * at most half the window while the profile has blocks left: a miss's readahead is a guess,
+ * the profile is what the workload reads.
+ */
+static Job *job_next(HfcRemote *r, unsigned win)
 {
 	for (;;) {
 		uint64_t b;
 		size_t reserved = 0;
 		Origin origin;
-		if (r->ra_on && remote_readahead_next(r, &b))
+		bool pf_left = r->profile && r->pf_next < r->profile->n;
+		bool ra_room = !pf_left || r->fetch_ra_inflight < MAX(1u, win / 2);
+		if (r->ra_on && ra_room && remote_readahead_next(r, &b))
 			origin = ORIGIN_READAHEAD;
 		else if (remote_prefetch_next(r, &b, &reserved))
 			origin = ORIGIN_PREFETCH;
+		else if (r->ra_on && remote_readahead_next(r, &b))
+			origin = ORIGIN_READAHEAD;
 		else
 			return NULL;
 		Job *j = calloc(1, sizeof(*j));
@@ -173,7 +183,7 @@ static void *fetcher_main(void *arg)
 	while (!r->stopping && !r->cancelled) {
 		unsigned win = hfc_window_size(&w);
 		Job *j;
-		while (r->fetch_inflight < win && !r->cancelled && (j = job_next(r)))
+		while (r->fetch_inflight < win && !r->cancelled && (j = job_next(r, win)))
 			job_start(r, m, j);
 		if (r->fetch_inflight < win)
 			hfc_window_idle(&w); /* room, no work: this says nothing about the link */

@@ -46,7 +46,10 @@ void hfc_window_init(HfcWindow *w, unsigned min, unsigned max)
 {
 	max = max < 1 ? 1 : max > HFC_WINDOW_MAX ? HFC_WINDOW_MAX : max;
 	min = min < 1 ? 1 : min > max ? max : min;
-	*w = (HfcWindow){ .min = min, .max = max, .cur = 2 * min < max ? 2 * min : max,
+	/* Half the bound, at least twice min: a profile is known work, and the first round trip
+	 * is the one a long path makes the most expensive; a short path takes it down at once. */
+	unsigned start = max / 2 > 2 * min ? max / 2 : 2 * min;
+	*w = (HfcWindow){ .min = min, .max = max, .cur = start < max ? start : max,
 			  .rtt = -1, .rtt_prev = -1 };
 }
 

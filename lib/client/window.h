@@ -35,7 +35,7 @@ typedef struct HfcWindow {
 unsigned hfc_window_compute(double rate, double rtt, double mean_block, unsigned min,
 			    unsigned max);
 
-/* Starts a window of min..max (clamped to 1..HFC_WINDOW_MAX), at twice min. */
+/* Starts a window of min..max (clamped to 1..HFC_WINDOW_MAX), at half max or twice min. */
 void hfc_window_init(HfcWindow *w, unsigned min, unsigned max);
 
 /*

@@ -61,6 +61,8 @@ static void test_init(void **state)
 	(void)state;
 	HfcWindow w;
 	hfc_window_init(&w, 8, 64);
+	assert_int_equal(hfc_window_size(&w), 32);
+	hfc_window_init(&w, 8, 20);
 	assert_int_equal(hfc_window_size(&w), 16);
 	assert_true(hfc_window_rtt(&w) < 0);
 	hfc_window_init(&w, 8, 10);
