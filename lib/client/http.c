@@ -957,12 +957,14 @@ static void multi_finish(HfcHttpMulti *m, Xfer *x, CURLcode cc)
 	Answer a = { .cc = cc, .is_file = x->is_file };
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &a.code);
 	curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME, &a.ttfb);
-	curl_off_t pre = 0, start = 0;
+	/* From the request sent to the last byte: the time one request holds its place in the
+	 * window, round trip and body (over a young connection, its slow start) together. */
+	curl_off_t pre = 0, total = 0;
 	curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
-	curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME_T, &start);
+	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total);
 	HfcHttpDone *d = &x->done;
 	*d = (HfcHttpDone){ .userdata = x->userdata, .mirror = (unsigned)x->mirror,
-			    .rtt = start > 0 && start >= pre ? (double)(start - pre) / 1e6 : -1 };
+			    .rtt = total > 0 && total >= pre ? (double)(total - pre) / 1e6 : -1 };
 	if (cc == CURLE_OK && is_redirect(a.code)) {
 		/* Followed by the blocking path, which checks where it goes first. */
 		d->result = -EAGAIN;

@@ -159,7 +159,7 @@ typedef struct HfcHttpDone {
 	void *userdata;  /* as given to hfc_http_multi_add */
 	ssize_t result;  /* the bytes of a good answer, or -errno (-ECANCELED after a cancel) */
 	unsigned mirror; /* who answered */
-	double rtt;      /* seconds from the request sent to its first byte; < 0 unknown */
+	double rtt;      /* seconds from the request sent to its last byte; < 0 unknown */
 	char what[256];  /* why it failed */
 } HfcHttpDone;
 

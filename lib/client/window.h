@@ -47,8 +47,9 @@ void hfc_window_limited(HfcWindow *w);
 void hfc_window_idle(HfcWindow *w);
 
 /*
- * A transfer of `bytes` finished at `now` (seconds) after a round trip of rtt seconds (time
- * to first byte; < 0 when unknown). Ends the interval when it is long enough (two round trips,
+ * A transfer of `bytes` finished at `now` (seconds) after a round trip of rtt seconds (from
+ * the request sent to the last byte: what one request costs a place in the window; < 0 when
+ * unknown). Ends the interval when it is long enough (two round trips,
  * at least 50 ms) and then recomputes the window, when work waited for it all along.
  */
 void hfc_window_sample(HfcWindow *w, double now, double rtt, uint64_t bytes);
