@@ -46,10 +46,12 @@ void hfc_window_init(HfcWindow *w, unsigned min, unsigned max)
 {
 	max = max < 1 ? 1 : max > HFC_WINDOW_MAX ? HFC_WINDOW_MAX : max;
 	min = min < 1 ? 1 : min > max ? max : min;
-	/* Half the bound, at least twice min: a profile is known work, and the first round trip
-	 * is the one a long path makes the most expensive; a short path takes it down at once. */
-	unsigned start = max / 2 > 2 * min ? max / 2 : 2 * min;
-	*w = (HfcWindow){ .min = min, .max = max, .cur = start < max ? start : max,
+	/*
+	 * At the bound: a profile is known work, and the first round trips are the dearest on a
+	 * long path (each of them, a new connection's handshake and slow start); a short path
+	 * takes the window down after its first interval.
+	 */
+	*w = (HfcWindow){ .min = min, .max = max, .cur = max,
 			  .rtt = -1, .rtt_prev = -1 };
 }
 
@@ -87,7 +89,7 @@ void hfc_window_sample(HfcWindow *w, double now, double rtt, uint64_t bytes)
 	if (rtt >= 0 && (w->rtt < 0 || rtt < w->rtt))
 		w->rtt = rtt;
 	double r = hfc_window_rtt(w);
-	double len = dmax(2 * r, INTERVAL_MIN);
+	double len = dmax(r, INTERVAL_MIN);
 	if (now - w->start < len)
 		return;
 	w->rate = (double)w->bytes / (now - w->start);

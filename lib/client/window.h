@@ -35,7 +35,7 @@ typedef struct HfcWindow {
 unsigned hfc_window_compute(double rate, double rtt, double mean_block, unsigned min,
 			    unsigned max);
 
-/* Starts a window of min..max (clamped to 1..HFC_WINDOW_MAX), at half max or twice min. */
+/* Starts a window of min..max (clamped to 1..HFC_WINDOW_MAX), at max. */
 void hfc_window_init(HfcWindow *w, unsigned min, unsigned max);
 
 /*
@@ -49,8 +49,8 @@ void hfc_window_idle(HfcWindow *w);
 /*
  * A transfer of `bytes` finished at `now` (seconds) after a round trip of rtt seconds (from
  * the request sent to the last byte: what one request costs a place in the window; < 0 when
- * unknown). Ends the interval when it is long enough (two round trips,
- * at least 50 ms) and then recomputes the window, when work waited for it all along.
+ * unknown). Ends the interval when it is long enough (a round trip, at least 50 ms) and then
+ * recomputes the window, when work waited for it all along.
  */
 void hfc_window_sample(HfcWindow *w, double now, double rtt, uint64_t bytes);
 
