@@ -183,15 +183,22 @@ static void *fetcher_main(void *arg)
 	while (!r->stopping && !r->cancelled) {
 		unsigned win = hfc_window_size(&w);
 		Job *j;
-		while (r->fetch_inflight < win && !r->cancelled && (j = job_next(r, win)))
+		/*
+		 * While every mirror rests, no load starts: it would wait out the rest in a
+		 * decoder, and a read of its block with it, behind all the others taken meanwhile.
+		 */
+		double rest = hfc_http_rest_left(r->http);
+		while (rest <= 0 && r->fetch_inflight < win && !r->cancelled &&
+		       (j = job_next(r, win)))
 			job_start(r, m, j);
-		if (r->fetch_inflight < win)
+		if (rest > 0 || r->fetch_inflight < win)
 			hfc_window_idle(&w); /* room, no work: this says nothing about the link */
 		else if (work_waiting(r))
 			hfc_window_limited(&w);
 		pthread_mutex_unlock(&r->lock);
-		/* Woken by a transfer's end, new work (remote_fetch_wake) or a cancel. */
-		int k = hfc_http_multi_run(m, 1000);
+		/* Woken by a transfer's end, new work (remote_fetch_wake), a cancel, or the end
+		 * of the mirrors' rest. */
+		int k = hfc_http_multi_run(m, rest > 0 ? (int)MIN(rest * 1000 + 1, 1000.0) : 1000);
 		double now = hfc_monotonic();
 		pthread_mutex_lock(&r->lock);
 		HfcHttpDone d;

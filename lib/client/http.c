@@ -882,6 +882,16 @@ void hfc_http_multi_free(HfcHttpMulti *m)
 	free(m);
 }
 
+double hfc_http_rest_left(HfcHttp *h)
+{
+	pthread_mutex_lock(&h->lock);
+	double now = hfc_monotonic();
+	int mi = pick_mirror(h, 0, now);
+	double left = mi >= 0 ? h->mirrors[mi].down_until - now : 0;
+	pthread_mutex_unlock(&h->lock);
+	return left > 0 ? left : 0;
+}
+
 void hfc_http_multi_wakeup(HfcHttpMulti *m)
 {
 	curl_multi_wakeup(m->multi);

@@ -189,3 +189,6 @@ bool hfc_http_multi_next(HfcHttpMulti *m, HfcHttpDone *d);
 
 /* Wakes hfc_http_multi_run from any thread (new work). */
 void hfc_http_multi_wakeup(HfcHttpMulti *m);
+
+/* Returns the seconds until a mirror is up: 0 when one is up now (none is resting). */
+double hfc_http_rest_left(HfcHttp *h);

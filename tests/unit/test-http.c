@@ -1019,6 +1019,7 @@ static void test_multi(void **state)
 	}
 	assert_int_equal(good, N);
 	assert_false(hfc_http_multi_next(m, &done[0]));
+	assert_true(hfc_http_rest_left(h) == 0); /* a 404 and a body too large: no rest */
 	HfcHttpStats s = stats_of(h);
 	assert_int_equal(s.requests, N + 2);
 	assert_int_equal(s.errors, 2);
@@ -1040,6 +1041,8 @@ static void test_multi(void **state)
 	assert_int_equal(hfc_http_multi_add(m, "x/small.txt", none, sizeof(none), 0, none), 0);
 	multi_collect(m, done, 1);
 	assert_int_equal(done[0].result, -EIO);
+	double left = hfc_http_rest_left(h);
+	assert_true(left > 0 && left <= 0.1);
 	assert_int_equal(hfc_http_multi_add(m, "x/small.txt", none, sizeof(none), 0, none), -EAGAIN);
 	hfc_http_multi_free(m);
 	hfc_http_free(h);
