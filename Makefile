@@ -133,6 +133,12 @@ bench-boot: deps all
 	@bash bench/bench-boot.sh $(CURDIR)/build
 .PHONY: bench-boot
 
+# The profiled I/O-bound read of issue 13 at 0 and 100 ms RTT (network namespaces; minutes).
+bench-prefetch: deps all
+	@bash scripts/install-deps.sh --bench
+	@bash bench/bench-prefetch.sh $(CURDIR)/build
+.PHONY: bench-prefetch
+
 demo: deps all
 	@bash scripts/demo.sh $(CURDIR)/build
 

@@ -33,7 +33,7 @@
 #                fastest of `hfc-index extract -q COPY - >/dev/null` (libdeflate, all cores)
 #                and a python3 zlib+hashlib loop (one core). floor time = fetch + decode,
 #                not overlapped -- a client that overlaps the two can beat it (ratio > 1).
-#      targets: mount/floor >= 0.60, get/floor >= 0.80.
+#      targets: mount/floor >= 0.80, get/floor >= 0.80.
 #   2. tar of the whole tree through a loop mount of MNT/image (fresh hfc-mount each), with
 #      --readahead 0 and with the default readahead. GNU tar does not read file contents
 #      when its archive is /dev/null, so the archive goes through a pipe: tar cf - | wc -c.
@@ -538,7 +538,7 @@ def row(metric, hfc, other, ratio, ratio_text, target, ok, hfc_raw, other_raw, u
 ms, gs = runs("mount_seq"), runs("get_seq")
 m, g, fl = mbs(med("mount_seq")), mbs(med("get_seq")), mbs(floor)
 r = m / fl
-row("cold seq read: hfc-mount dd vs floor", rate(m), rate(fl), r, f"{r:.2f}x", ">= 0.60", r >= 0.60,
+row("cold seq read: hfc-mount dd vs floor", rate(m), rate(fl), r, f"{r:.2f}x", ">= 0.80", r >= 0.80,
     m, fl, "MB/s")
 r = g / fl
 row("cold seq read: hfc-get vs floor", rate(g), rate(fl), r, f"{r:.2f}x", ">= 0.80", r >= 0.80,

@@ -82,13 +82,13 @@ enum {
 	"      --cache-high PCT     evict when the cache is above PCT of its size (default 80)\n"  \
 	"      --cache-low PCT      ... down to PCT (default 60)\n"                                \
 	"      --mem-cache SIZE     decoded blocks kept in memory (default 256M)\n"                \
-	"      --readahead K        blocks fetched ahead after sequential reads (default 16,\n"    \
-	"                           0 turns readahead off)\n"                                      \
+	"      --readahead K        blocks fetched ahead after sequential reads, at least\n"      \
+	"                           (default 16, 0 turns readahead off)\n"                         \
 	"      --trace FILE         one line per block read (see docs/FORMAT.md)\n"                \
 	"      --prefetch[=P]       DLAHEAD: fetch a boot profile's blocks ahead; P is a\n"        \
 	"                           profile file or auto (default: the site's profile of the\n"    \
 	"                           mounted version, profiles/NNNNNN.prof)\n"                      \
-	"      --prefetch-connections N  prefetch transfers at once (default 4)\n"                 \
+	"      --prefetch-connections N  background transfers at once, at most (default 64)\n"   \
 	"      --prefetch-memory SIZE    bound of prefetched blocks not read yet (default 512M)\n"
 
 /*

@@ -11,6 +11,9 @@ Rules change what some paths get (PREFIX matches the start of the path):
                            answer, but those for a --no-hold PATH
   --redirect PREFIX=BASE   requests under PREFIX answer 302 to BASE + their path
   --only-blocks            nothing but block files is served from --root (index.idx: 404)
+  --inflight FILE          the most requests under way at once (from arrival to the end of
+                           the answer) is written to FILE each time it grows; with --hold
+                           PREFIX --hold-secs 0.1 every answer takes a round trip of 100 ms
 
 Every wait ends when the client goes away, and no answer lasts longer than --max-secs
 (default 120): the test that starts the server stops it, but nothing here waits forever.
@@ -28,6 +31,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 args = None
 started = time.monotonic()
 log_lock = threading.Lock()
+inflight_lock = threading.Lock()
+inflight = [0, 0]  # now, most
+
+
+def inflight_add(n):
+    with inflight_lock:
+        inflight[0] += n
+        if inflight[0] > inflight[1]:
+            inflight[1] = inflight[0]
+            tmp = args.inflight + ".tmp"
+            with open(tmp, "w") as f:
+                f.write("%d\n" % inflight[1])
+            os.rename(tmp, args.inflight)
 
 
 def log(line):
@@ -122,7 +138,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_file(head)
 
     def do_GET(self):
-        self.answer(False)
+        if not args.inflight:
+            self.answer(False)
+            return
+        inflight_add(1)
+        try:
+            self.answer(False)
+        finally:
+            inflight_add(-1)
 
     def do_HEAD(self):
         self.answer(True)
@@ -141,9 +164,12 @@ def main():
     ap.add_argument("--redirect", action="append", default=[])
     ap.add_argument("--only-blocks", action="store_true")
     ap.add_argument("--max-secs", type=float, default=120)
+    ap.add_argument("--inflight")
     args = ap.parse_args()
     args.endless = [(p, open(f, "rb").read()) for p, f in (e.split("=", 1) for e in args.endless)]
     args.redirect = [tuple(r.split("=", 1)) for r in args.redirect]
+    # A client may open many connections at once: a backlog of 5 would drop their SYNs.
+    ThreadingHTTPServer.request_queue_size = 256
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     open(args.log, "a").close()

@@ -41,6 +41,7 @@ struct HfcHttp {
 	Conn **idle;            /* those not in a transfer */
 	size_t nidle;
 	unsigned demand_waiting;
+	struct HfcHttpMulti *multis; /* woken by a cancel */
 	atomic_bool cancelled;
 	HfcHttpStats stats;
 };
@@ -237,6 +238,8 @@ void hfc_http_free(HfcHttp *h)
 	free(h);
 }
 
+static void multis_wakeup(HfcHttp *h);
+
 void hfc_http_cancel(HfcHttp *h)
 {
 	atomic_store(&h->cancelled, true);
@@ -246,6 +249,7 @@ void hfc_http_cancel(HfcHttp *h)
 	/* ... and every transfer, which then sees the flag (an idle one's next poll returns). */
 	for (unsigned i = 0; i < h->o.connections; i++)
 		curl_multi_wakeup(h->conns[i].multi);
+	multis_wakeup(h);
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -788,4 +792,246 @@ int hfc_http_head(HfcHttp *h, const char *path, int64_t *ret_size, unsigned *ret
 	if (ret_mirror)
 		*ret_mirror = (unsigned)m;
 	return 0;
+}
+
+/* ---- many background GETs in one multi handle ---- */
+
+/* One transfer of a multi fetcher; kept on a free list with its easy handle for the next. */
+typedef struct Xfer {
+	CURL *easy;
+	Request rq;
+	int mirror;
+	bool is_file;
+	void *userdata;
+	HfcHttpDone done;
+	struct Xfer *next;
+} Xfer;
+
+struct HfcHttpMulti {
+	HfcHttp *h;
+	CURLM *multi;
+	Xfer *running, *free;
+	Xfer *done, **done_tail; /* finished, for hfc_http_multi_next, oldest first */
+	struct HfcHttpMulti *next; /* in h->multis */
+	unsigned nrunning;
+};
+
+/* Called with h->lock held. */
+static void multis_wakeup(HfcHttp *h)
+{
+	for (HfcHttpMulti *m = h->multis; m; m = m->next)
+		curl_multi_wakeup(m->multi);
+}
+
+int hfc_http_multi_new(HfcHttp *h, unsigned max_conns, HfcHttpMulti **ret)
+{
+	HfcHttpMulti *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->h = h;
+	m->done_tail = &m->done;
+	m->multi = curl_multi_init();
+	if (!m->multi) {
+		free(m);
+		return -ENOMEM;
+	}
+	long conns = (long)MAX(1u, max_conns);
+	/* One connection carries every transfer where HTTP/2 multiplexes them; on HTTP/1.1
+	 * each transfer in flight needs a connection, up to the bound. */
+	curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
+	/* Connections kept open between bursts: as many as a burst may use, per mirror. */
+	curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS,
+			  conns * (long)MIN(h->nmirrors, (size_t)4));
+	pthread_mutex_lock(&h->lock);
+	m->next = h->multis;
+	h->multis = m;
+	pthread_mutex_unlock(&h->lock);
+	*ret = m;
+	return 0;
+}
+
+static void xfer_free_list(Xfer *x)
+{
+	while (x) {
+		Xfer *n = x->next;
+		curl_easy_cleanup(x->easy);
+		free(x);
+		x = n;
+	}
+}
+
+void hfc_http_multi_free(HfcHttpMulti *m)
+{
+	if (!m)
+		return;
+	HfcHttp *h = m->h;
+	pthread_mutex_lock(&h->lock);
+	for (HfcHttpMulti **p = &h->multis; *p; p = &(*p)->next)
+		if (*p == m) {
+			*p = m->next;
+			break;
+		}
+	pthread_mutex_unlock(&h->lock);
+	for (Xfer *x = m->running; x; x = x->next)
+		curl_multi_remove_handle(m->multi, x->easy);
+	xfer_free_list(m->running);
+	xfer_free_list(m->done);
+	xfer_free_list(m->free);
+	curl_multi_cleanup(m->multi);
+	free(m);
+}
+
+double hfc_http_rest_left(HfcHttp *h)
+{
+	pthread_mutex_lock(&h->lock);
+	double now = hfc_monotonic();
+	int mi = pick_mirror(h, 0, now);
+	double left = mi >= 0 ? h->mirrors[mi].down_until - now : 0;
+	pthread_mutex_unlock(&h->lock);
+	return left > 0 ? left : 0;
+}
+
+void hfc_http_multi_wakeup(HfcHttpMulti *m)
+{
+	curl_multi_wakeup(m->multi);
+}
+
+int hfc_http_multi_add(HfcHttpMulti *m, const char *path, void *buf, size_t max, uint64_t avoid,
+		       void *userdata)
+{
+	HfcHttp *h = m->h;
+	if (atomic_load(&h->cancelled))
+		return -ECANCELED;
+	if (!path_ok(path))
+		return -EINVAL;
+	uint64_t all = hfc_http_all_mirrors(h->nmirrors);
+	pthread_mutex_lock(&h->lock);
+	double now = hfc_monotonic();
+	int mi = pick_mirror(h, (avoid & all) == all ? 0 : avoid, now);
+	bool up = mi >= 0 && h->mirrors[mi].down_until <= now;
+	pthread_mutex_unlock(&h->lock);
+	if (!up)
+		return -EAGAIN; /* only resting mirrors: the blocking path waits for one */
+	Xfer *x = m->free;
+	if (x) {
+		m->free = x->next;
+	} else {
+		x = calloc(1, sizeof(*x));
+		if (!x || !(x->easy = handle_new(&h->o))) {
+			free(x);
+			return -ENOMEM;
+		}
+		curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+	}
+	char url[PATH_MAX];
+	snprintf(url, sizeof(url), "%s/%s", h->mirrors[mi].base, path);
+	x->rq = (Request){ .buf = buf, .max = max, .easy = x->easy };
+	x->mirror = mi;
+	x->is_file = strncmp(url, "file://", 7) == 0;
+	x->userdata = userdata;
+	curl_easy_setopt(x->easy, CURLOPT_URL, url);
+	/*
+	 * Over https:// a new transfer waits for a connection that may multiplex it (HTTP/2, as
+	 * ALPN says) rather than open one. Not over http://: HTTP/2 is asked for with TLS only,
+	 * and there the wait would be for the first answer on the connection, however long a
+	 * slow server holds it.
+	 */
+	curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, strncmp(url, "https://", 8) == 0 ? 1L : 0L);
+	curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, (long)h->o.timeout_ms);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, &x->rq);
+	if (curl_multi_add_handle(m->multi, x->easy) != CURLM_OK) {
+		x->next = m->free;
+		m->free = x;
+		return -ENOMEM;
+	}
+	x->next = m->running;
+	m->running = x;
+	m->nrunning++;
+	return 0;
+}
+
+/* A transfer ended (cc): takes it out of the multi and judges its answer into x->done. */
+static void multi_finish(HfcHttpMulti *m, Xfer *x, CURLcode cc)
+{
+	HfcHttp *h = m->h;
+	curl_multi_remove_handle(m->multi, x->easy);
+	for (Xfer **p = &m->running; *p; p = &(*p)->next)
+		if (*p == x) {
+			*p = x->next;
+			break;
+		}
+	m->nrunning--;
+	Answer a = { .cc = cc, .is_file = x->is_file };
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &a.code);
+	curl_easy_getinfo(x->easy, CURLINFO_STARTTRANSFER_TIME, &a.ttfb);
+	/* From the request sent to the last byte: the time one request holds its place in the
+	 * window, round trip and body (over a young connection, its slow start) together. */
+	curl_off_t pre = 0, total = 0;
+	curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+	curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total);
+	HfcHttpDone *d = &x->done;
+	*d = (HfcHttpDone){ .userdata = x->userdata, .mirror = (unsigned)x->mirror,
+			    .rtt = total > 0 && total >= pre ? (double)(total - pre) / 1e6 : -1 };
+	if (cc == CURLE_OK && is_redirect(a.code)) {
+		/* Followed by the blocking path, which checks where it goes first. */
+		d->result = -EAGAIN;
+		snprintf(d->what, sizeof(d->what), "redirected");
+	} else {
+		pthread_mutex_lock(&h->lock);
+		int k = judge(h, x->mirror, &a, &x->rq, d->what, sizeof(d->what));
+		pthread_mutex_unlock(&h->lock);
+		d->result = k == 0 ? (ssize_t)x->rq.len : k;
+	}
+	x->next = NULL;
+	*m->done_tail = x;
+	m->done_tail = &x->next;
+}
+
+/* Takes every transfer curl says ended. */
+static void multi_collect(HfcHttpMulti *m)
+{
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(m->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		Xfer *x = NULL;
+		CURLcode cc = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+		if (x)
+			multi_finish(m, x, cc);
+	}
+}
+
+int hfc_http_multi_run(HfcHttpMulti *m, int timeout_ms)
+{
+	if (atomic_load(&m->h->cancelled))
+		return -ECANCELED;
+	int running = 0;
+	curl_multi_perform(m->multi, &running);
+	multi_collect(m);
+	/* No wait while a finished transfer is there to take. */
+	if (!m->done && timeout_ms > 0) {
+		curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+		curl_multi_perform(m->multi, &running);
+		multi_collect(m);
+	}
+	return atomic_load(&m->h->cancelled) ? -ECANCELED : (int)m->nrunning;
+}
+
+bool hfc_http_multi_next(HfcHttpMulti *m, HfcHttpDone *d)
+{
+	Xfer *x = m->done;
+	if (!x)
+		return false;
+	m->done = x->next;
+	if (!m->done)
+		m->done_tail = &m->done;
+	*d = x->done;
+	x->next = m->free;
+	m->free = x;
+	return true;
 }

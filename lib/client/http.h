@@ -143,3 +143,52 @@ int hfc_http_redirect_check(const char *from, const char *to, bool allow_other_h
  */
 int hfc_http_head(HfcHttp *h, const char *path, int64_t *ret_size, unsigned *ret_mirror,
 		  HfcErr *err);
+
+/*
+ * Many background GETs at once, driven by one thread: a curl multi handle whose transfers
+ * share connections, multiplexed over HTTP/2 where the server offers it (https://), one per
+ * connection on HTTP/1.1, at most max_conns connections per host. Each transfer is one attempt
+ * on the best healthy mirror, counted against it like any request; what one attempt cannot
+ * settle (a redirect, no healthy mirror, an error) is the caller's to retry with hfc_http_get,
+ * which has the failover, backoff and redirect checks. hfc_http_cancel() ends it too.
+ */
+typedef struct HfcHttpMulti HfcHttpMulti;
+
+/* A finished transfer of an HfcHttpMulti. */
+typedef struct HfcHttpDone {
+	void *userdata;  /* as given to hfc_http_multi_add */
+	ssize_t result;  /* the bytes of a good answer, or -errno (-ECANCELED after a cancel) */
+	unsigned mirror; /* who answered */
+	double rtt;      /* seconds from the request sent to its last byte; < 0 unknown */
+	char what[256];  /* why it failed */
+} HfcHttpDone;
+
+/* Makes a multi fetcher on h (which must outlive it); returns 0 or -errno. */
+int hfc_http_multi_new(HfcHttp *h, unsigned max_conns, HfcHttpMulti **ret);
+
+/* Ends every transfer under way (their results are lost) and frees it; NULL is fine. */
+void hfc_http_multi_free(HfcHttpMulti *m);
+
+/*
+ * Starts a GET of base/path into buf (at most max bytes) on the best mirror not in avoid that
+ * is up now. Returns 0, -EAGAIN when none is up (the caller waits with hfc_http_get), or
+ * -EINVAL, -ENOMEM, -ECANCELED.
+ */
+int hfc_http_multi_add(HfcHttpMulti *m, const char *path, void *buf, size_t max, uint64_t avoid,
+		       void *userdata);
+
+/*
+ * Moves the transfers on, waiting at most timeout_ms for something to happen (a transfer
+ * ending, hfc_http_multi_wakeup, a cancel). Returns the transfers still under way, or
+ * -ECANCELED once the fetcher is cancelled.
+ */
+int hfc_http_multi_run(HfcHttpMulti *m, int timeout_ms);
+
+/* Takes the next finished transfer into *d; false when there is none. */
+bool hfc_http_multi_next(HfcHttpMulti *m, HfcHttpDone *d);
+
+/* Wakes hfc_http_multi_run from any thread (new work). */
+void hfc_http_multi_wakeup(HfcHttpMulti *m);
+
+/* Returns the seconds until a mirror is up: 0 when one is up now (none is resting). */
+double hfc_http_rest_left(HfcHttp *h);

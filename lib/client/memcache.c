@@ -104,7 +104,7 @@ static bool entry_first_use(HfcRemote *r, Entry *e)
 		r->pinned_bytes -= e->len;
 		r->st.prefetch_hits++;
 		r->st.prefetch_unused_bytes -= e->fetched;
-		pthread_cond_broadcast(&r->pf_cond); /* room for more prefetching */
+		remote_fetch_wake(r); /* room for more prefetching */
 	}
 	return e->prefetched;
 }
@@ -240,7 +240,7 @@ int remote_get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 		return hfc_err_set(err, -ENOMEM, "out of memory");
 
 	bool disk;
-	k = remote_load_block(r, i, e->data, background, ret_fetched, &disk, err);
+	k = remote_load_block(r, i, e->data, background, 0, ret_fetched, &disk, err);
 
 	pthread_mutex_lock(&r->lock);
 	entry_loaded(r, e, origin, k, disk, *ret_fetched);
@@ -253,4 +253,18 @@ int remote_get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 	*ret = e;
 	*ret_hit = false;
 	return 0;
+}
+
+Entry *remote_entry_begin(HfcRemote *r, uint64_t i, Origin origin)
+{
+	if (remote_memcache_has(r, r->idx->entries[i].hash))
+		return NULL;
+	return entry_new(r, i, origin);
+}
+
+void remote_entry_finish(HfcRemote *r, Entry *e, Origin origin, int k, bool disk,
+			 uint64_t fetched)
+{
+	entry_loaded(r, e, origin, k, disk, fetched);
+	remote_entry_unref(r, e);
 }

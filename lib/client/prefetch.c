@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * DLAHEAD prefetch of a remote image: the blocks a boot read (a profile, docs/FORMAT.md §10)
- * are fetched in that order by worker threads of their own, ahead of the reads, and stay pinned
+ * are fetched in that order by the fetcher (fetcher.c), ahead of the reads, and stay pinned
  * in memory until a read uses them, within prefetch_memory.
  */
 #include "client/remote-private.h"
@@ -11,21 +11,15 @@
 
 #include <string.h>
 
-/* Fetches the profile's blocks in its order, ahead of the reads that will want them. */
-static void *prefetch_main(void *arg)
+bool remote_prefetch_next(HfcRemote *r, uint64_t *block, size_t *ret_reserved)
 {
-	HfcRemote *r = arg;
 	size_t hl = r->hash_len;
-	pthread_mutex_lock(&r->lock);
-	for (;;) {
-		/* Reserve the block's memory first: threads together stay within the bound, and
-		 * one block always fits, whatever the block size. */
-		while (!r->stopping && !r->cancelled && r->pf_next < r->profile->n &&
-		       r->pinned_bytes + r->pf_reserved > 0 &&
-		       r->pinned_bytes + r->pf_reserved + r->idx->block_size > r->o.prefetch_memory)
-			pthread_cond_wait(&r->pf_cond, &r->lock);
-		if (r->stopping || r->cancelled || r->pf_next >= r->profile->n)
-			break;
+	while (r->profile && r->pf_next < r->profile->n) {
+		/* Reserve the block's memory first: loads together stay within the bound, and one
+		 * block always fits, whatever the block size. */
+		if (r->pinned_bytes + r->pf_reserved > 0 &&
+		    r->pinned_bytes + r->pf_reserved + r->idx->block_size > r->o.prefetch_memory)
+			return false;
 		const HfcProfileEntry *pe = &r->profile->e[r->pf_next++];
 		const HfcIndexEntry *ie = &r->idx->entries[pe->block];
 		if (!ie->stored || memcmp(ie->hash, pe->hash, hl) != 0)
@@ -36,24 +30,11 @@ static void *prefetch_main(void *arg)
 		}
 		size_t len = hfc_index_block_len(r->idx, pe->block);
 		r->pf_reserved += len;
-		pthread_mutex_unlock(&r->lock);
-		Entry *e;
-		bool hit;
-		uint64_t fetched;
-		HfcErr err;
-		int k = remote_get_entry(r, pe->block, ORIGIN_PREFETCH, &e, &hit, &fetched, NULL,
-					 &err);
-		pthread_mutex_lock(&r->lock);
-		r->pf_reserved -= len; /* the reservation ends; a pinned entry counts itself */
-		if (k == 0) {
-			if (hit)
-				r->st.prefetch_present++;
-			remote_entry_unref(r, e);
-		}
-		pthread_cond_broadcast(&r->pf_cond);
+		*block = pe->block;
+		*ret_reserved = len;
+		return true;
 	}
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
+	return false;
 }
 
 int remote_prefetch_open(HfcRemote *r, HfcErr *err)
@@ -105,17 +86,8 @@ int remote_prefetch_open(HfcRemote *r, HfcErr *err)
 	return 0;
 }
 
-int remote_prefetch_start(HfcRemote *r)
-{
-	if (!r->profile || r->pf_threads)
-		return 0;
-	unsigned n = MAX(1u, r->o.prefetch_connections);
-	return remote_workers_start(r, prefetch_main, n, &r->pf_threads, &r->npf);
-}
-
 void remote_prefetch_stop(HfcRemote *r)
 {
-	remote_workers_stop(r, &r->pf_cond, &r->pf_threads, &r->npf);
 	hfc_profile_free(r->profile);
 	r->profile = NULL;
 }

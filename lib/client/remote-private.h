@@ -6,16 +6,20 @@
 
 /*
  * Shared by the parts of a remote image; not a public API. remote.c opens, fetches and frees;
- * memcache.c keeps decoded blocks in memory; readahead.c and prefetch.c load blocks ahead of the
- * reads in background threads; trace.c writes --trace; stats.c reports the counters.
+ * memcache.c keeps decoded blocks in memory; readahead.c and prefetch.c choose the blocks to
+ * load ahead of the reads, and fetcher.c loads them: one thread keeps a window of transfers in
+ * flight (window.c), worker threads decode them; trace.c writes --trace; stats.c reports the
+ * counters.
  *
- * One lock (HfcRemote.lock) guards the memory cache, the readahead queue, the prefetch cursor
- * and the counters; the trace has its own, so a slow trace file never holds up a read.
+ * One lock (HfcRemote.lock) guards the memory cache, the readahead queue, the prefetch cursor,
+ * the fetcher's queues and the counters; the trace has its own, so a slow trace file never
+ * holds up a read.
  */
 
 #include "client/remote.h"
 
 #include "client/cache.h"
+#include "client/window.h"
 #include "base/codec.h"
 #include "base/hashset.h"
 #include "formats/profile.h"
@@ -72,13 +76,11 @@ struct HfcRemote {
 	Entry *lru_head, *lru_tail;
 	uint64_t mem_bytes;
 	Scratch *scratch;
-	bool stopping; /* the workers of readahead and prefetch end */
+	bool stopping; /* the fetcher and its workers end */
 	bool cancelled; /* hfc_remote_cancel(): waits for other threads' loads end too */
 
 	/* readahead */
-	pthread_t *ra_threads;
-	unsigned nra;
-	pthread_cond_t ra_cond;
+	bool ra_on; /* the fetcher takes queued blocks */
 	uint64_t *ra_queue;
 	size_t ra_cap, ra_head, ra_len;
 	Stream streams[NSTREAMS];
@@ -86,12 +88,22 @@ struct HfcRemote {
 
 	/* DLAHEAD prefetch */
 	HfcProfile *profile;
-	pthread_t *pf_threads;
-	unsigned npf;
 	size_t pf_next;
 	uint64_t pinned_bytes; /* decoded bytes of pinned entries (all in mem_bytes) */
 	uint64_t pf_reserved;  /* bytes of prefetch loads under way */
-	pthread_cond_t pf_cond;
+
+	/* the fetcher of readahead and prefetch (fetcher.c) */
+	HfcHttpMulti *multi;       /* NULL when no fetcher runs */
+	pthread_t fetch_thread;
+	bool fetch_started;
+	pthread_t *dec_threads;    /* its decoders */
+	unsigned ndec;
+	struct Job *fetch_jobs;    /* in flight */
+	unsigned fetch_inflight, fetch_ra_inflight; /* transfers in flight, readahead's of them */
+	struct Job *done_head, *done_tail; /* downloaded (or to be fetched the slow way) */
+	pthread_cond_t done_cond;
+	unsigned fetch_window;     /* the window now, for readahead's distance */
+	double fetch_rtt;          /* the round trip it measures (s; < 0 unknown) */
 
 	/* trace */
 	FILE *trace;
@@ -120,8 +132,20 @@ static inline void remote_count(HfcRemote *r, uint64_t *field, uint64_t n)
  * bytes downloaded (0 for a cache hit) and *ret_disk whether the disk cache had it, or -EIO with
  * err filled.
  */
-int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background,
+int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background, uint64_t avoid,
 		      uint64_t *ret_fetched, bool *ret_disk, HfcErr *err);
+
+/*
+ * Decodes block i's n stored bytes in s (from mirror m, or from the disk cache) into out and
+ * checks them against its name; good bytes from a mirror go into the disk cache. Returns 0, or
+ * -EIO after counting the bad block (and reporting the mirror, or dropping the cached file).
+ */
+int remote_accept_block(HfcRemote *r, uint64_t i, Scratch *s, size_t n, unsigned m, bool disk,
+			void *out);
+
+/* Per-call scratch from the pool (NULL when out of memory), and back to it. */
+Scratch *remote_scratch_get(HfcRemote *r);
+void remote_scratch_put(HfcRemote *r, Scratch *s);
 
 /*
  * Starts n threads running fn(r) into a new *threads, counting those started in *count under the
@@ -157,15 +181,28 @@ int remote_get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 /* Drops a reference from remote_get_entry(); called with the lock held. */
 void remote_entry_unref(HfcRemote *r, Entry *e);
 
+/*
+ * A new LOADING entry for block i that the caller will load (readers wait for it), or NULL when
+ * one is in memory already or out of memory. Lock held.
+ */
+Entry *remote_entry_begin(HfcRemote *r, uint64_t i, Origin origin);
+
+/* Ends the load of an entry from remote_entry_begin (READY or FAILED) and drops it. Lock held. */
+void remote_entry_finish(HfcRemote *r, Entry *e, Origin origin, int k, bool disk,
+			 uint64_t fetched);
+
 /* ---- readahead.c: sequential readers get the blocks after theirs early ---- */
 
 /* Notes a read of blocks [first, last] and queues readahead when it continues a sequence. */
 void remote_readahead_note(HfcRemote *r, uint64_t first, uint64_t last, bool missed);
 
-/* Starts the readahead workers (when readahead is on); returns 0 or -errno. */
+/* Makes the readahead queue (when readahead is on); returns 0 or -errno. */
 int remote_readahead_start(HfcRemote *r);
 
-/* Wakes and joins the workers (r->stopping is set) and frees the queue. */
+/* Takes the next queued block not in memory yet into *block; false when none. Lock held. */
+bool remote_readahead_next(HfcRemote *r, uint64_t *block);
+
+/* Frees the queue (the fetcher has stopped). */
 void remote_readahead_stop(HfcRemote *r);
 
 /* ---- prefetch.c: DLAHEAD, a boot profile's blocks fetched in its order ---- */
@@ -173,11 +210,26 @@ void remote_readahead_stop(HfcRemote *r);
 /* Loads the profile of r->o.prefetch and checks it against the index; returns 0 or -errno. */
 int remote_prefetch_open(HfcRemote *r, HfcErr *err);
 
-/* Starts the prefetch workers (when there is a profile); returns 0 or -errno. */
-int remote_prefetch_start(HfcRemote *r);
+/*
+ * Takes the profile's next block to fetch into *block with its memory reserved (*ret_reserved
+ * bytes, in pf_reserved until the load ends); false when none is left, or none fits in
+ * prefetch_memory until a read uses a pinned block. Lock held.
+ */
+bool remote_prefetch_next(HfcRemote *r, uint64_t *block, size_t *ret_reserved);
 
-/* Wakes and joins the workers (r->stopping is set) and frees the profile. */
+/* Frees the profile (the fetcher has stopped). */
 void remote_prefetch_stop(HfcRemote *r);
+
+/* ---- fetcher.c: the window of background transfers for readahead and prefetch ---- */
+
+/* Starts the fetcher and its decoders (when there is readahead or a profile); 0 or -errno. */
+int remote_fetcher_start(HfcRemote *r);
+
+/* Ends the fetcher (r->stopping or r->cancelled is set): transfers cut, loads failed. */
+void remote_fetcher_stop(HfcRemote *r);
+
+/* Tells the fetcher there is new work or room; lock held. */
+void remote_fetch_wake(HfcRemote *r);
 
 /* ---- trace.c: --trace, one line per block read ---- */
 

@@ -26,7 +26,7 @@ void hfc_remote_options_default(HfcRemoteOptions *o)
 		.cache_low_pct = 60,
 		.mem_cache = UINT64_C(256) << 20,
 		.readahead = 16,
-		.prefetch_connections = 4,
+		.prefetch_connections = HFC_WINDOW_MAX,
 		.prefetch_memory = UINT64_C(512) << 20,
 		.max_image_size = UINT64_C(64) << 30,
 	};
@@ -42,7 +42,7 @@ const char *hfc_remote_name(const HfcRemote *r)
 	return r->name;
 }
 
-static Scratch *scratch_get(HfcRemote *r)
+Scratch *remote_scratch_get(HfcRemote *r)
 {
 	pthread_mutex_lock(&r->lock);
 	Scratch *s = r->scratch;
@@ -63,7 +63,7 @@ static Scratch *scratch_get(HfcRemote *r)
 	return s;
 }
 
-static void scratch_put(HfcRemote *r, Scratch *s)
+void remote_scratch_put(HfcRemote *r, Scratch *s)
 {
 	pthread_mutex_lock(&r->lock);
 	s->next = r->scratch;
@@ -73,14 +73,14 @@ static void scratch_put(HfcRemote *r, Scratch *s)
 
 /* Data that fails the check against its name is dropped and fetched again from another mirror:
  * each mirror gets a chance to serve good data, plus the retries on top. */
-int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background,
+int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background, uint64_t avoid,
 		      uint64_t *ret_fetched, bool *ret_disk, HfcErr *err)
 {
 	*ret_disk = false;
 	const HfcIndexEntry *e = &r->idx->entries[i];
 	size_t len = hfc_index_block_len(r->idx, i);
 	*ret_fetched = 0;
-	Scratch *s = scratch_get(r);
+	Scratch *s = remote_scratch_get(r);
 	if (!s)
 		return hfc_err_set(err, -ENOMEM, "out of memory");
 	int k;
@@ -89,7 +89,7 @@ int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background,
 					      out, len);
 		if (k == 0) {
 			*ret_disk = true;
-			scratch_put(r, s);
+			remote_scratch_put(r, s);
 			return 0;
 		}
 		hfc_cache_drop(r->cache, e->hash);
@@ -97,7 +97,6 @@ int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background,
 	}
 	char path[HFC_BLOCK_PATH_MAX];
 	hfc_block_path(r->idx->hash, e->hash, path);
-	uint64_t avoid = 0;
 	size_t nm = hfc_http_mirrors(r->http);
 	unsigned attempts = (unsigned)nm + r->o.http.retries;
 	k = -EIO;
@@ -127,9 +126,30 @@ int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background,
 			    m);
 		k = -EIO;
 	}
-	scratch_put(r, s);
+	remote_scratch_put(r, s);
 	remote_count(r, &r->st.bytes_fetched, *ret_fetched);
 	return k == 0 ? 0 : -EIO;
+}
+
+int remote_accept_block(HfcRemote *r, uint64_t i, Scratch *s, size_t n, unsigned m, bool disk,
+			void *out)
+{
+	const HfcIndexEntry *e = &r->idx->entries[i];
+	int k = n == e->stored ? hfc_block_decode_verified(s->codec, r->idx->hash, e->hash,
+							   s->stored, e->stored, out,
+							   hfc_index_block_len(r->idx, i))
+			       : -EBADMSG;
+	if (k == 0) {
+		if (r->cache && !disk)
+			(void)hfc_cache_put(r->cache, e->hash, s->stored, e->stored);
+		return 0;
+	}
+	if (disk && r->cache)
+		hfc_cache_drop(r->cache, e->hash);
+	else
+		hfc_http_report_bad(r->http, m); /* wrong bytes: never used; the others are asked */
+	remote_count(r, &r->st.bad_blocks, 1);
+	return -EIO;
 }
 
 ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
@@ -156,7 +176,7 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 			bool hit;
 			uint64_t fetched;
 			HfcErr err;
-			if (!missed && r->nra) {
+			if (!missed && r->ra_on) {
 				/* About to wait a round trip: start the blocks after it now, too. */
 				pthread_mutex_lock(&r->lock);
 				missed = !remote_memcache_has(r, idx->entries[b].hash);
@@ -196,7 +216,7 @@ int hfc_remote_block(HfcRemote *r, uint64_t i, void *out, HfcErr *err)
 	uint64_t fetched;
 	bool disk;
 	remote_count(r, &r->st.reads, 1);
-	int k = remote_load_block(r, i, out, false, &fetched, &disk, err);
+	int k = remote_load_block(r, i, out, false, 0, &fetched, &disk, err);
 	remote_count(r, k < 0 ? &r->st.errors : disk ? &r->st.disk_hits : &r->st.misses, 1);
 	return k;
 }
@@ -386,8 +406,7 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_mutex_init(&r->trace_lock, NULL);
 	pthread_cond_init(&r->changed, NULL);
-	pthread_cond_init(&r->ra_cond, NULL);
-	pthread_cond_init(&r->pf_cond, NULL);
+	pthread_cond_init(&r->done_cond, NULL);
 	r->t0 = hfc_monotonic();
 	/* Messages name the site by the first base as given, less its credentials. */
 	size_t nlen = strlen(bases[0]) + 4;
@@ -413,10 +432,9 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 	for (char *c = r->floor_url; *c; c++)
 		if ((unsigned char)*c < 0x21 || *c == 0x7f)
 			*c = '_';
-	HfcHttpOptions ho = o->http;
-	if (o->prefetch) /* prefetch gets connections of its own; demand still goes first */
-		ho.connections += o->prefetch_connections;
-	int k = hfc_http_new(bases, nbases, &ho, &r->http, err);
+	/* Demand reads have the pool of connections to themselves: the fetcher of readahead
+	 * and prefetch has its own (fetcher.c), so a read never waits behind a background one. */
+	int k = hfc_http_new(bases, nbases, &o->http, &r->http, err);
 	if (k < 0)
 		goto fail;
 	if (o->cache_dir) {
@@ -459,42 +477,12 @@ fail:
 	return k;
 }
 
-int remote_workers_start(HfcRemote *r, void *(*fn)(void *), unsigned n, pthread_t **threads,
-			 unsigned *count)
-{
-	*threads = calloc(n, sizeof(pthread_t));
-	if (!*threads)
-		return -ENOMEM;
-	for (unsigned j = 0; j < n; j++) {
-		if (pthread_create(&(*threads)[j], NULL, fn, r) != 0)
-			return -EAGAIN;
-		/* Readers look at the count to know whether anyone will take queued work. */
-		pthread_mutex_lock(&r->lock);
-		*count = j + 1;
-		pthread_mutex_unlock(&r->lock);
-	}
-	return 0;
-}
-
-void remote_workers_stop(HfcRemote *r, pthread_cond_t *cond, pthread_t **threads,
-			 unsigned *count)
-{
-	pthread_mutex_lock(&r->lock);
-	pthread_cond_broadcast(cond);
-	pthread_mutex_unlock(&r->lock);
-	for (unsigned j = 0; j < *count; j++)
-		pthread_join((*threads)[j], NULL);
-	*count = 0;
-	free(*threads);
-	*threads = NULL;
-}
-
 int hfc_remote_start(HfcRemote *r)
 {
-	int k = remote_prefetch_start(r);
+	int k = remote_readahead_start(r);
 	if (k < 0)
 		return k;
-	return remote_readahead_start(r);
+	return remote_fetcher_start(r);
 }
 
 void hfc_remote_cancel(HfcRemote *r)
@@ -504,8 +492,8 @@ void hfc_remote_cancel(HfcRemote *r)
 	r->cancelled = true;
 	/* Readers waiting for another thread's load, and idle workers, look again. */
 	pthread_cond_broadcast(&r->changed);
-	pthread_cond_broadcast(&r->ra_cond);
-	pthread_cond_broadcast(&r->pf_cond);
+	pthread_cond_broadcast(&r->done_cond);
+	remote_fetch_wake(r);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -519,6 +507,7 @@ void hfc_remote_free(HfcRemote *r)
 	pthread_mutex_lock(&r->lock);
 	r->stopping = true;
 	pthread_mutex_unlock(&r->lock);
+	remote_fetcher_stop(r);
 	remote_readahead_stop(r);
 	remote_prefetch_stop(r);
 	remote_trace_close(r);
@@ -533,8 +522,7 @@ void hfc_remote_free(HfcRemote *r)
 	hfc_cache_free(r->cache);
 	hfc_index_free(r->idx);
 	hfc_http_free(r->http);
-	pthread_cond_destroy(&r->ra_cond);
-	pthread_cond_destroy(&r->pf_cond);
+	pthread_cond_destroy(&r->done_cond);
 	pthread_cond_destroy(&r->changed);
 	pthread_mutex_destroy(&r->trace_lock);
 	pthread_mutex_destroy(&r->lock);

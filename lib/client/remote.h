@@ -57,6 +57,10 @@ typedef struct HfcRemoteStats {
 	uint64_t prefetch_present; /* already in memory (a read came first) when prefetch got there */
 	uint64_t prefetch_bytes;        /* bytes downloaded by prefetch */
 	uint64_t prefetch_unused_bytes; /* bytes prefetch downloaded for blocks no read used yet */
+	/* The background fetcher: requests it keeps in flight now, and the round trip it measured
+	 * (ms; < 0 before any). */
+	unsigned fetch_window;
+	double fetch_rtt_ms;
 	HfcHttpStats http;
 } HfcRemoteStats;
 

@@ -10,6 +10,8 @@ void hfc_remote_stats(HfcRemote *r, HfcRemoteStats *s)
 	pthread_mutex_lock(&r->lock);
 	*s = r->st;
 	s->mem_bytes = r->mem_bytes;
+	s->fetch_window = r->multi || r->fetch_started ? r->fetch_window : 0;
+	s->fetch_rtt_ms = r->fetch_rtt >= 0 && s->fetch_window ? r->fetch_rtt * 1000 : -1;
 	pthread_mutex_unlock(&r->lock);
 	if (r->cache)
 		hfc_cache_usage(r->cache, &s->cache_bytes, &s->cache_files, &s->evicted);
@@ -48,14 +50,16 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		"\nprefetch_errors: %" PRIu64 "\nprefetch_present: %" PRIu64
 		"\nprefetch_skipped: %" PRIu64
 		"\nprefetch_hits: %" PRIu64 "\nprefetch_bytes: %" PRIu64
-		"\nprefetch_wasted_bytes: %" PRIu64 "\nmirror: %s\n",
+		"\nprefetch_wasted_bytes: %" PRIu64 "\nfetch_window: %u\nfetch_rtt_ms: %.1f"
+		"\nmirror: %s\n",
 		r->idx->version, r->idx->image_size, r->idx->block_size, s.reads,
 		s.zero_reads + s.mem_hits + s.disk_hits, s.zero_reads, s.mem_hits, s.disk_hits,
 		s.misses, s.errors, s.readahead_fetched, s.readahead_hits, s.readahead_errors,
 		s.readahead_unused_bytes, s.bytes_fetched, hs.requests, hs.retries, hs.errors,
 		s.bad_blocks, s.cache_bytes, s.cache_files, s.evicted, s.mem_bytes, s.prefetch_total,
 		s.prefetch_done, s.prefetch_errors, s.prefetch_present, s.prefetch_skipped,
-		s.prefetch_hits, s.prefetch_bytes, s.prefetch_unused_bytes, mi[hs.current_mirror].base);
+		s.prefetch_hits, s.prefetch_bytes, s.prefetch_unused_bytes, s.fetch_window,
+		s.fetch_rtt_ms, mi[hs.current_mirror].base);
 	for (size_t i = 0; i < nm; i++)
 		fprintf(f, "mirror.%zu: %s latency_ms=%.1f requests=%" PRIu64 " errors=%" PRIu64 " %s\n",
 			i, mi[i].base, mi[i].latency_ms, mi[i].requests, mi[i].errors,

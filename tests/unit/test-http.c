@@ -970,6 +970,114 @@ static void test_64_mirrors(void **state)
 	assert_int_equal(hfc_http_all_mirrors(3), 7);
 }
 
+/* Runs m until n transfers finished (at most 5 s), into done[]. */
+static void multi_collect(HfcHttpMulti *m, HfcHttpDone *done, size_t n)
+{
+	size_t got = 0;
+	double end = hfc_monotonic() + 5;
+	while (got < n && hfc_monotonic() < end) {
+		assert_true(hfc_http_multi_run(m, 100) >= 0);
+		while (got < n && hfc_http_multi_next(m, &done[got]))
+			got++;
+	}
+	assert_int_equal(got, n);
+}
+
+static void test_multi(void **state)
+{
+	(void)state;
+	/* Many GETs at once on one thread, each judged like a request of hfc_http_get. */
+	HfcHttp *h = fetcher(4, 2000, "good", NULL);
+	HfcHttpMulti *m;
+	assert_int_equal(hfc_http_multi_new(h, 8, &m), 0);
+	enum { N = 12 };
+	uint8_t *bufs[N];
+	HfcHttpDone done[N + 3];
+	for (int i = 0; i < N; i++) {
+		bufs[i] = malloc(BIG_LEN);
+		assert_int_equal(hfc_http_multi_add(m, "x/big.bin", bufs[i], BIG_LEN, 0, bufs[i]), 0);
+	}
+	/* Too large for its buffer, not there, and not a site path. */
+	char small[8], none[64];
+	assert_int_equal(hfc_http_multi_add(m, "x/big.bin", small, sizeof(small), 0, small), 0);
+	assert_int_equal(hfc_http_multi_add(m, "x/nothere", none, sizeof(none), 0, none), 0);
+	assert_int_equal(hfc_http_multi_add(m, "../x", none, sizeof(none), 0, none), -EINVAL);
+	multi_collect(m, done, N + 2);
+	unsigned good = 0;
+	for (int i = 0; i < N + 2; i++) {
+		if (done[i].userdata == small) {
+			assert_int_equal(done[i].result, -EFBIG);
+		} else if (done[i].userdata == none) {
+			assert_int_equal(done[i].result, -ENOENT);
+		} else {
+			assert_int_equal(done[i].result, BIG_LEN);
+			assert_int_equal(done[i].mirror, 0);
+			assert_true(done[i].rtt >= 0 && done[i].rtt < 2);
+			assert_memory_equal(done[i].userdata, srv.big, BIG_LEN);
+			good++;
+		}
+	}
+	assert_int_equal(good, N);
+	assert_false(hfc_http_multi_next(m, &done[0]));
+	assert_true(hfc_http_rest_left(h) == 0); /* a 404 and a body too large: no rest */
+	HfcHttpStats s = stats_of(h);
+	assert_int_equal(s.requests, N + 2);
+	assert_int_equal(s.errors, 2);
+	assert_int_equal(asked(B_GOOD), N + 2);
+	/* A redirect is left to the blocking path, which checks where it goes: not judged. */
+	hfc_http_multi_free(m);
+	hfc_http_free(h);
+	h = fetcher(4, 2000, "redir", NULL);
+	assert_int_equal(hfc_http_multi_new(h, 8, &m), 0);
+	assert_int_equal(hfc_http_multi_add(m, "x/small.txt", none, sizeof(none), 0, none), 0);
+	multi_collect(m, done, 1);
+	assert_int_equal(done[0].result, -EAGAIN);
+	assert_int_equal(stats_of(h).errors, 0);
+	hfc_http_multi_free(m);
+	hfc_http_free(h);
+	/* A mirror that failed rests: no transfer starts on it, the caller waits the blocking way. */
+	h = fetcher(0, 2000, "e500", NULL);
+	assert_int_equal(hfc_http_multi_new(h, 8, &m), 0);
+	assert_int_equal(hfc_http_multi_add(m, "x/small.txt", none, sizeof(none), 0, none), 0);
+	multi_collect(m, done, 1);
+	assert_int_equal(done[0].result, -EIO);
+	double left = hfc_http_rest_left(h);
+	assert_true(left > 0 && left <= 0.1);
+	assert_int_equal(hfc_http_multi_add(m, "x/small.txt", none, sizeof(none), 0, none), -EAGAIN);
+	hfc_http_multi_free(m);
+	hfc_http_free(h);
+	for (int i = 0; i < N; i++)
+		free(bufs[i]);
+}
+
+static void test_multi_cancel(void **state)
+{
+	(void)state;
+	/* Transfers held by the slow mirror end at once on a cancel, from another thread. */
+	HfcHttp *h = fetcher(4, 60000, "slow", NULL);
+	HfcHttpMulti *m;
+	assert_int_equal(hfc_http_multi_new(h, 4, &m), 0);
+	char buf[6][64];
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(hfc_http_multi_add(m, "x/small.txt", buf[i], 64, 0, buf[i]), 0);
+	/* Four connections at most: four requests reach the mirror, two wait in curl. */
+	double end = hfc_monotonic() + 5;
+	while (asked(B_SLOW) < 4 && hfc_monotonic() < end)
+		assert_true(hfc_http_multi_run(m, 20) >= 0);
+	assert_int_equal(asked(B_SLOW), 4);
+	for (int i = 0; i < 10; i++)
+		assert_true(hfc_http_multi_run(m, 20) >= 0);
+	assert_int_equal(asked(B_SLOW), 4);
+	double t0 = hfc_monotonic();
+	hfc_http_cancel(h);
+	assert_int_equal(hfc_http_multi_run(m, 5000), -ECANCELED);
+	assert_true(hfc_monotonic() - t0 < 0.5);
+	assert_int_equal(hfc_http_multi_add(m, "x/small.txt", buf[0], 64, 0, buf[0]), -ECANCELED);
+	hfc_http_multi_free(m);
+	assert_int_equal(stats_of(h).errors, 0);
+	hfc_http_free(h);
+}
+
 int main(void)
 {
 	/* Whatever hangs, the test ends: every wait below is bounded, and so is the whole. */
@@ -993,6 +1101,8 @@ int main(void)
 		cmocka_unit_test(test_redirects),
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_64_mirrors),
+		cmocka_unit_test(test_multi),
+		cmocka_unit_test(test_multi_cancel),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
