@@ -1,5 +1,8 @@
 # hfcloop — plain Makefile. `make`, `make check`, `make bench`, `make install`.
 # `make check SAN=1` builds and tests with ASan+UBSan into build-san/.
+# `make check SAN=thread` builds with ThreadSanitizer into build-tsan/ and runs every unit test
+# and the threaded end-to-end cases (TSAN_CLI_CASES) there: any report fails.
+# `make check-long` (not part of `make check`): the soak of hfc-mount and valgrind's memcheck.
 # The layers and what each may include: docs/ARCHITECTURE.md (checked by tests/check-layers.sh).
 
 PREFIX ?= /usr/local
@@ -19,6 +22,12 @@ FUSE_PKGS = fuse3
 ifeq ($(SAN),1)
 B = build-san
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT = -O1
+else ifeq ($(SAN),thread)
+# gcc's TSan (libtsan2) works here with the default PIE build and the uninstrumented libraries
+# (libcurl, OpenSSL, libfuse3: their threads and locks are pthread's, which TSan intercepts).
+B = build-tsan
+SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
 OPT = -O1
 else
 B = build
@@ -102,13 +111,30 @@ unit: $(UNIT_BIN)
 check-layers:
 	@bash tests/check-layers.sh
 
-# The full suite: dependencies, unit tests (plain and sanitized), then end-to-end tests.
+# The threaded end-to-end cases `make check SAN=thread` runs on TSan-built tools: hfc-mount's
+# cache, readahead, prefetch and FUSE threads, hfc-get's parallel transfers, and hfc-mkimage's
+# pipeline (every case builds the fixture site with it; mkimage/10 builds more).
+TSAN_CLI_CASES = client/10-mount-real client/20-get client/40-cache client/50-parallel \
+	profile/10-record-prefetch mkimage/10-real-image
+
+ifeq ($(SAN),thread)
+# ThreadSanitizer: every unit test, then the threaded end-to-end cases (reports fail them).
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@bash tests/cli/run.sh $(CURDIR)/build-tsan $(TSAN_CLI_CASES)
+else
+# The full suite: dependencies, unit tests (plain, ASan+UBSan and TSan), then end-to-end tests.
+# The TSan unit tests are in: they take about two minutes with their build on 2 cores and
+# catch most races of the client and the pipeline; the end-to-end cases under TSan take
+# longer and are `make check SAN=thread`.
 check: deps
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory SAN=thread unit
 	@$(MAKE) --no-print-directory fuzz
 	@bash tests/cli/run.sh $(CURDIR)/build
+endif
 
 bench: deps all $(B)/bench-sign-cost
 	@bash scripts/install-deps.sh --bench
@@ -133,7 +159,7 @@ install: all
 	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 .PHONY: all deps unit check check-layers bench demo install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
