@@ -16,9 +16,14 @@
 #
 #   debian_mirror SUITE            the URI of the first entry for SUITE itself (e.g. bookworm)
 #                                  with the main component; failing that, of one for
-#                                  SUITE-updates (the same archive). HFC_DEBIAN_MIRROR overrides.
+#                                  SUITE-updates (the same archive); failing that (a benchmark of
+#                                  another release than this machine's), of one for this
+#                                  machine's own release (VERSION_CODENAME of /etc/os-release):
+#                                  a Debian archive serves every suite. HFC_DEBIAN_MIRROR
+#                                  overrides.
 #   debian_security_mirror SUITE   the URI of the first entry for SUITE-security (or the old
-#                                  SUITE/updates) with main. HFC_DEBIAN_SECURITY_MIRROR overrides.
+#                                  SUITE/updates) with main, else for this machine's release's
+#                                  -security. HFC_DEBIAN_SECURITY_MIRROR overrides.
 #   debian_proxy_env               exports http_proxy/https_proxy from apt's Acquire::http::Proxy
 #                                  and Acquire::https::Proxy when the environment sets none
 #                                  (debootstrap's wget and the chroot's apt read them).
@@ -86,13 +91,21 @@ _debian_pick() {
 	return 1
 }
 
+# _debian_codename: this machine's release codename (empty when unknown).
+_debian_codename() {
+	[ -r "${HFC_OS_RELEASE:-/etc/os-release}" ] || return 0
+	sed -n 's/^VERSION_CODENAME=//p' "${HFC_OS_RELEASE:-/etc/os-release}" | tr -d '"' | head -n 1
+}
+
 debian_mirror() {
 	local suite=${1:?debian_mirror SUITE}
 	if [ -n "${HFC_DEBIAN_MIRROR:-}" ]; then
 		echo "${HFC_DEBIAN_MIRROR%/}"
 		return 0
 	fi
-	_debian_pick "$suite" "$suite-updates" && return 0
+	local own
+	own=$(_debian_codename)
+	_debian_pick "$suite" "$suite-updates" ${own:+"$own" "$own-updates"} && return 0
 	echo "debian-mirror: no 'deb URI $suite main' entry in ${HFC_APT_ETC:-/etc/apt}/sources.list{,.d/*.list,.d/*.sources}: set HFC_DEBIAN_MIRROR to a Debian archive URL" >&2
 	return 1
 }
@@ -103,7 +116,9 @@ debian_security_mirror() {
 		echo "${HFC_DEBIAN_SECURITY_MIRROR%/}"
 		return 0
 	fi
-	_debian_pick "$suite-security" "$suite/updates" && return 0
+	local own
+	own=$(_debian_codename)
+	_debian_pick "$suite-security" "$suite/updates" ${own:+"$own-security" "$own/updates"} && return 0
 	echo "debian-mirror: no 'deb URI $suite-security main' entry in ${HFC_APT_ETC:-/etc/apt}/sources.list{,.d/*.list,.d/*.sources}: set HFC_DEBIAN_SECURITY_MIRROR to a Debian security archive URL" >&2
 	return 1
 }
