@@ -140,6 +140,16 @@ check: deps
 	@bash tests/cli/run.sh $(CURDIR)/build
 endif
 
+# The long checks (not part of `make check`; about 20 minutes on 2 cores), on the plain build:
+# tests/long/run.sh runs the soak of hfc-mount (tests/long/soak.sh: 16 readers for 5 minutes,
+# SOAK_SECONDS=60 for a short run, with one mirror killed every few seconds and another serving
+# damaged blocks) and end-to-end cases with every tool under valgrind's memcheck
+# (tests/long/valgrind.sh). Each part ends with "N passed, N failed".
+check-long: deps
+	@bash scripts/install-deps.sh --long
+	@$(MAKE) --no-print-directory SAN= all
+	@bash tests/long/run.sh $(CURDIR)/build
+
 bench: deps all $(B)/bench-sign-cost
 	@bash scripts/install-deps.sh --bench
 	@bash bench/bench-mkimage.sh $(CURDIR)/build
@@ -165,7 +175,7 @@ install: all
 clean:
 	rm -rf build build-san build-tsan
 
-.PHONY: all deps unit check check-layers bench demo install clean
+.PHONY: all deps unit check check-layers check-long bench demo install clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # Fuzzing the parsers of untrusted input with libFuzzer (clang): indexes and their signature

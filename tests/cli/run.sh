@@ -109,6 +109,16 @@ for t in "$top"/tests/cli/*/*.sh; do
 	fi
 done
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+if [ -n "${HFC_TEST_WRAP:-}" ]; then
+	# A wrapper that writes one log per process (valgrind's): how many ran wrapped, and how
+	# many of those logs hold a report.
+	logs=$(find "$reports" -type f | wc -l)
+	bad=0
+	for d in "$reports"/*/; do
+		bad=$((bad + $(found_reports "${d%/}" | wc -l)))
+	done
+	echo "wrapped: $logs tool processes logged, $bad with a report"
+fi
 if [ "$failed" -eq 0 ] && [ -z "${HFC_KEEP_TMP:-}" ]; then
 	rm -rf "$HFC_TEST_TMP"
 fi
