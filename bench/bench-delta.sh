@@ -6,14 +6,17 @@
 #
 #   usage: bash bench/bench-delta.sh BUILD_DIR      (BUILD_DIR holds hfc-mkimage, hfc-diff, ...)
 #
-# Needs root (debootstrap, loop mount, chroot) and deb.debian.org.
+# Needs root (debootstrap, loop mount, chroot) and a Debian archive: the one this machine's apt
+# uses (bench/debian-mirror.sh reads its sources), for SUITE and for SUITE-security.
 #
 # Environment:
 #   HFC_BENCH_DIR    work directory (default /var/tmp/hfc-bench); this benchmark uses
 #                    $HFC_BENCH_DIR/delta. The two root file systems and their images are
 #                    kept there and reused while their stamps match (delete the directory to
 #                    start again); sites, stores and bundles are made again on every run.
-#   HFC_BENCH_SUITE  Debian suite (default bookworm), HFC_BENCH_MIRROR (deb.debian.org).
+#   HFC_BENCH_SUITE  Debian suite (default bookworm).
+#   HFC_DEBIAN_MIRROR, HFC_DEBIAN_SECURITY_MIRROR  the archive and the security archive to use
+#                    instead of apt's (bench/debian-mirror.sh); apt's HTTP proxy is used too.
 #   HFC_BENCH_PKGS   packages v1 has besides minbase, from the release suite (default
 #                    "perl openssl ca-certificates xz-utils curl"; the update upgrades them).
 #   HFC_BENCH_INSTALL packages the update installs besides the upgrade (default none).
@@ -66,8 +69,10 @@ fi
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}
 DW=$W/delta
 SUITE=${HFC_BENCH_SUITE:-bookworm}
-MIRROR=${HFC_BENCH_MIRROR:-http://deb.debian.org/debian}
-SECMIRROR=${HFC_BENCH_SECMIRROR:-http://deb.debian.org/debian-security}
+. "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
+MIRROR=$(debian_mirror "$SUITE") || exit 1
+SECMIRROR=$(debian_security_mirror "$SUITE") || exit 1
+debian_proxy_env
 PKGS=${HFC_BENCH_PKGS-perl openssl ca-certificates xz-utils curl}
 INSTALL=${HFC_BENCH_INSTALL:-}
 SIZE=1G

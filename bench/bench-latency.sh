@@ -9,7 +9,8 @@
 #                                                   hfc-profile and netdelay: `make`)
 #
 # Needs root (network namespaces, FUSE), qemu-system-x86 and qemu-block-extra, debootstrap
-# (the first run builds the image: a few minutes, deb.debian.org), nginx, curl, iproute2,
+# (the first run builds the image: a few minutes, from the Debian archive apt uses here, see
+# bench/debian-mirror.sh), nginx, curl, iproute2,
 # iputils-ping. scripts/install-deps.sh --bench installs them.
 #
 # The latency: tests/netns.sh — a network namespace with a TUN device and build/netdelay,

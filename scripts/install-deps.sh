@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package that hfcloop's build, tests and benchmarks use, when missing.
 # Called by `make check`, `make demo` and .ci/run; safe to run again (it does nothing then).
+# --bench adds the benchmarks' packages (make bench), --long those of make check-long (valgrind).
 set -euo pipefail
 
 build=(make gcc pkg-config libdeflate-dev zlib1g-dev libssl-dev libcurl4-openssl-dev
@@ -14,9 +15,11 @@ test=(nginx-light rsync iproute2 curl python3 time util-linux kmod apache2 light
       iputils-ping debootstrap qemu-system-x86 xorriso grub-pc-bin grub-common mtools busybox
       cpio zstd cloop-utils attr acl)
 bench=(casync qemu-block-extra)
+long=(valgrind)
 
 want=("${build[@]}" "${test[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${bench[@]}")
+[ "${1:-}" = "--long" ] && want+=("${long[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -429,12 +429,15 @@ _loop_release() {
 	if is_mounted "$dir"; then
 		umount "$dir" 2>/dev/null || umount -l "$dir" || true
 	fi
-	# mount -o loop sets autoclear: the device goes when the last user does.
-	for ((n = 0; n < 20; n++)); do
+	# mount -o loop sets autoclear: the device goes when the last user does. It lets go of IMG
+	# only once its last writes and the close went through (through hfc-mount, for an image in
+	# a mount: seconds under a sanitizer); until then IMG's file system is busy. Bounded: 10 s,
+	# then a detach and 5 s more.
+	for ((n = 0; n < 150; n++)); do
 		[ "$(losetup -n -O BACK-FILE "$dev" 2>/dev/null | sed 's/ *$//')" = "$img" ] || return 0
+		[ "$n" = 100 ] && { losetup -d "$dev" 2>/dev/null || true; }
 		sleep 0.1
 	done
-	losetup -d "$dev" 2>/dev/null || true
 }
 
 loop_umount() {

@@ -4,6 +4,8 @@
 # Usage: tests/run-unit.sh BIN...
 # The last line is "N passed, N failed". Exits 1 when a test failed or a binary crashed or
 # exited non-zero (a sanitizer or leak report after the last test counts as one failure).
+# A ThreadSanitizer report (make SAN=thread: build-tsan/) fails its binary too: the runtime is
+# told to exit non-zero when it reported anything, and any report in the output counts.
 set -uo pipefail
 
 if [ $# -eq 0 ]; then
@@ -15,6 +17,8 @@ export SOURCE_DATE_EPOCH=0 TZ=UTC LC_ALL=C
 # cmocka's plain text output is what we parse, whatever the caller's environment asks for.
 export CMOCKA_MESSAGE_OUTPUT=stdout
 unset CMOCKA_XML_FILE
+# TSan: report everything, then exit 66 (its default) when there was a report; reports on stderr.
+export TSAN_OPTIONS="exitcode=66 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 
 log=$(mktemp "${TMPDIR:-/tmp}/hfc-unit.XXXXXX")
 trap 'rm -f "$log"' EXIT
@@ -38,6 +42,11 @@ for bin in "$@"; do
 		f=$(grep -c '^\[  FAILED  \] [^0-9]' "$log")
 	fi
 	p=${p:-0} f=${f:-0}
+	reports=$(grep -cE '^WARNING: ThreadSanitizer|^ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$log")
+	if [ "$reports" -gt 0 ]; then
+		echo "$name: $reports sanitizer report(s)"
+		[ "$f" -eq 0 ] && f=1
+	fi
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		if [ "$rc" -ge 128 ]; then
 			echo "$name: killed by signal $((rc - 128))"

@@ -12,7 +12,8 @@
 #   cmdline    the kernel command line boot.sh passes
 #   stamp      what the files were built from (a rebuild happens when it changes)
 #
-# Needs root (debootstrap, chroot), debootstrap, e2fsprogs, and deb.debian.org.
+# Needs root (debootstrap, chroot), debootstrap, e2fsprogs, and a Debian archive: the one this
+# machine's apt uses for bookworm (bench/debian-mirror.sh; HFC_DEBIAN_MIRROR overrides it).
 #
 # The debootstrap tree is cached in ${HFC_BENCH_DIR:-/var/tmp/hfc-bench}/boot/rootfs (with the
 # downloaded .debs in .../boot/debs): a second run with the same recipe costs only the
@@ -45,7 +46,10 @@ OUT=$1
 PATH=$PATH:/usr/sbin:/sbin
 
 SUITE=bookworm
-MIRROR=${HFC_BOOT_MIRROR:-http://deb.debian.org/debian}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../debian-mirror.sh"
+MIRROR=$(debian_mirror "$SUITE") || exit 1
+debian_proxy_env
 # systemd-sysv makes systemd pid 1; the kernel and initramfs-tools make it bootable; dbus,
 # procps, iproute2, kmod, e2fsprogs, less, vim-tiny and python3-minimal make the boot and
 # the tree look like a small real system (dbus is started at boot, python3 adds ~25 MiB of
@@ -61,7 +65,6 @@ MACHINE_ID=6b1f2a2e00004000800000000000b007
 
 C=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}/boot
 ROOT=$C/rootfs
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Bump TREE_REV when a change to this script changes the tree (the debootstrap step and the
 # files written into it): the cached tree is then rebuilt. OUTDIR is remade whenever this
 # script changes at all.
