@@ -7,7 +7,7 @@
 #   usage: bash bench/bench-delta.sh BUILD_DIR      (BUILD_DIR holds hfc-mkimage, hfc-diff, ...)
 #
 # Needs root (debootstrap, loop mount, chroot) and a Debian archive: the one this machine's apt
-# uses (bench/debian-mirror.sh reads its sources), for SUITE and for SUITE-security.
+# uses (tests/debian-mirror.sh reads its sources), for SUITE and for SUITE-security.
 #
 # Environment:
 #   HFC_BENCH_DIR    work directory (default /var/tmp/hfc-bench); this benchmark uses
@@ -16,7 +16,7 @@
 #                    start again); sites, stores and bundles are made again on every run.
 #   HFC_BENCH_SUITE  Debian suite (default bookworm).
 #   HFC_DEBIAN_MIRROR, HFC_DEBIAN_SECURITY_MIRROR  the archive and the security archive to use
-#                    instead of apt's (bench/debian-mirror.sh); apt's HTTP proxy is used too.
+#                    instead of apt's (tests/debian-mirror.sh); apt's HTTP proxy is used too.
 #   HFC_BENCH_PKGS   packages v1 has besides minbase, from the release suite (default
 #                    "perl openssl ca-certificates xz-utils curl"; the update upgrades them).
 #   HFC_BENCH_INSTALL packages the update installs besides the upgrade (default none).
@@ -69,7 +69,7 @@ fi
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}
 DW=$W/delta
 SUITE=${HFC_BENCH_SUITE:-bookworm}
-. "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
+. "$TOP/tests/debian-mirror.sh"
 MIRROR=$(debian_mirror "$SUITE") || exit 1
 SECMIRROR=$(debian_security_mirror "$SUITE") || exit 1
 debian_proxy_env

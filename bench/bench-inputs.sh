@@ -35,13 +35,13 @@ for t in debootstrap casync rsync mke2fs; do
 	command -v $t >/dev/null || die "$t is missing (bash scripts/install-deps.sh --bench)"
 done
 
-# The Debian mirrors of this machine's apt configuration (apt_mirror of tests/debian-tree.sh);
-# HFC_BENCH_MIRROR and HFC_BENCH_SECMIRROR override them.
-. "$TOP/tests/debian-tree.sh"
+# The Debian mirrors of this machine's apt configuration (tests/debian-mirror.sh;
+# HFC_DEBIAN_MIRROR and HFC_DEBIAN_SECURITY_MIRROR override them), and apt's proxy.
+. "$TOP/tests/debian-mirror.sh"
 SUITE=bookworm
-MIRROR=${HFC_BENCH_MIRROR:-$(apt_mirror "$SUITE")} || die "set HFC_BENCH_MIRROR to a Debian mirror"
-SECMIRROR=${HFC_BENCH_SECMIRROR:-$(apt_mirror "$SUITE-security")} ||
-	die "set HFC_BENCH_SECMIRROR to a Debian security mirror"
+MIRROR=$(debian_mirror "$SUITE") || exit 1
+SECMIRROR=$(debian_security_mirror "$SUITE") || exit 1
+debian_proxy_env
 INCLUDE=systemd-sysv,udev,linux-image-amd64,initramfs-tools,kmod,dbus,procps,iproute2,perl,openssl,ca-certificates,tzdata,python3.11-minimal,python3-minimal,curl,xz-utils,less,vim-tiny
 SIZE=1G
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}/inputs

@@ -3,9 +3,7 @@
 # (tests/cli/boot/) boot in qemu. Source it (after tests/lib.sh in a case, or alone):
 #
 #   debian_tree_packages           the package list of the test tree (one line, commas)
-#   apt_mirror SUITE               prints the mirror the machine's own apt configuration uses
-#                                  for SUITE's main component (deb822 .sources and one-line
-#                                  .list files); no host name is written into the project
+#   (the mirror: debian_mirror of tests/debian-mirror.sh, from the machine's apt sources)
 #   debian_tree DIR                makes (or reuses) the tree; prints its path
 #
 # The tree is kept in ${HFC_BOOT_CACHE:-/var/tmp/hfc-boot-cache}/tree-KEY, KEY a hash of the
@@ -27,40 +25,7 @@ debian_tree_packages() {
 	echo systemd-sysv,udev,kmod,linux-image-amd64,initramfs-tools,busybox,libcurl4,libfuse3-3,libdeflate0,ca-certificates
 }
 
-# apt_mirror SUITE: deb822 first (URIs/Suites/Components stanzas), then one-line entries.
-apt_mirror() {
-	local suite=$1 f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk -v s="$suite" '
-			function flush() {
-				if (uri != "" && (" " suites " ") ~ (" " s " ") && (" " comps " ") ~ / main / &&
-				    (types == "" || (" " types " ") ~ / deb /) && enabled != "no" && !found) {
-					print uri; found = 1
-				}
-				uri = suites = comps = types = enabled = ""
-			}
-			/^[ \t]*$/ { flush(); next }
-			/^[ \t]*#/ { next }
-			{ k = tolower($1); sub(/:$/, "", k); $1 = ""; sub(/^ +/, "")
-			  if (k == "uris") { split($0, u, " "); uri = u[1] }
-			  else if (k == "suites") suites = $0
-			  else if (k == "components") comps = $0
-			  else if (k == "types") types = $0
-			  else if (k == "enabled") enabled = tolower($0) }
-			END { flush() }' "$f"
-	done | grep -m1 -E '^https?://' && return 0
-	# Only the files that exist: with pipefail, cat of an unmatched glob fails the pipeline.
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		if [ -r "$f" ]; then cat "$f"; fi
-	done |
-		awk -v s="$suite" '$1 == "deb" {
-			i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-			if ($(i + 1) == s) for (j = i + 2; j <= NF; j++) if ($j == "main") { print $i; exit } }' |
-		grep -m1 -E '^https?://' && return 0
-	echo "apt_mirror: no http(s) mirror for $suite main in /etc/apt/sources.list{,.d}" >&2
-	return 1
-}
+. "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
 
 # debian_tree: the tree's path on stdout; progress and errors on stderr; status 1 on failure.
 debian_tree() {
@@ -73,7 +38,7 @@ debian_tree() {
 		flock 9
 		[ -s "$dir/.hfc-tree" ] && exit 0
 		command -v debootstrap >/dev/null || { echo "debian_tree: debootstrap is missing" >&2; exit 1; }
-		mirror=$(apt_mirror "$_DEBIAN_TREE_SUITE") || exit 1
+		mirror=$(debian_mirror "$_DEBIAN_TREE_SUITE") || exit 1
 		tmp=$dir.tmp
 		rm -rf "$tmp"
 		echo "debian_tree: debootstrap $_DEBIAN_TREE_SUITE from $mirror into $tmp (a few minutes)" >&2

@@ -13,7 +13,7 @@
 #   stamp      what the files were built from (a rebuild happens when it changes)
 #
 # Needs root (debootstrap, chroot), debootstrap, e2fsprogs, and a Debian archive: the one this
-# machine's apt uses for bookworm (bench/debian-mirror.sh; HFC_DEBIAN_MIRROR overrides it).
+# machine's apt uses for bookworm (tests/debian-mirror.sh; HFC_DEBIAN_MIRROR overrides it).
 #
 # The debootstrap tree is cached in ${HFC_BENCH_DIR:-/var/tmp/hfc-bench}/boot/rootfs (with the
 # downloaded .debs in .../boot/debs): a second run with the same recipe costs only the
@@ -47,7 +47,7 @@ PATH=$PATH:/usr/sbin:/sbin
 
 SUITE=bookworm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$HERE/../debian-mirror.sh"
+. "$HERE/../../tests/debian-mirror.sh"
 MIRROR=$(debian_mirror "$SUITE") || exit 1
 debian_proxy_env
 # systemd-sysv makes systemd pid 1; the kernel and initramfs-tools make it bootable; dbus,

@@ -1,9 +1,9 @@
 # debian-mirror.sh — the Debian archive the benchmarks download from, taken from this machine's
 # own apt configuration, so that they run wherever apt works (a public mirror, a local mirror,
-# a caching proxy) and name no host themselves. Sourced by bench/bench-delta.sh and
-# bench/boot/make-image.sh:
+# a caching proxy) and name no host themselves. Sourced by tests/debian-tree.sh (the boot
+# tests' tree), bench/bench-delta.sh, bench/bench-inputs.sh and bench/boot/make-image.sh:
 #
-#   . "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
+#   . "$TOP/tests/debian-mirror.sh"
 #   MIRROR=$(debian_mirror bookworm) || exit 1          # the main archive of that suite
 #   SECMIRROR=$(debian_security_mirror bookworm) || exit 1   # its security archive
 #   debian_proxy_env                                     # apt's HTTP proxy, for debootstrap
