@@ -96,11 +96,7 @@ KV=$R/results.kv
 : >"$KV"
 put() { printf '%s=%s\n' "$1" "$2" >>"$KV"; }
 
-warm() {
-	sync
-	cat "$IMG" >/dev/null
-	find "$SITE" -type f -print0 | xargs -0 cat >/dev/null
-}
+warm() { warm_page_cache "$IMG" "$SITE"; }
 
 CUR=
 # link MS [RATE]: the harness's round trip and bandwidth for the next boot.

@@ -144,11 +144,7 @@ RAW_URL=$(NETNS_NGINX_KEEPALIVE=0 netns_nginx lat "$RAW")/boot.img
 say "site $SITE_URL, raw image $RAW_URL (in namespace $(cat "$_NETNS/lat/ns"))"
 
 # Same page-cache state for every row: what the row's server or qemu reads from the disk.
-warm() {
-	sync
-	cat "$IMG" >/dev/null
-	find "$SITE" -type f -print0 | xargs -0 cat >/dev/null
-}
+warm() { warm_page_cache "$IMG" "$SITE"; }
 
 # set_rtt MS: the harness's RTT for the next boot, checked with ping.
 CUR_RTT=

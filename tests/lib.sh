@@ -126,3 +126,10 @@ json_get() {
 as_nobody() {
 	setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"
 }
+
+# warm_page_cache PATH...: written data to disk, then every file under each PATH read once, so
+# that each row of a benchmark starts from the same page-cache state.
+warm_page_cache() {
+	sync
+	find "$@" -type f -print0 | xargs -0 cat >/dev/null
+}
