@@ -81,10 +81,15 @@ int publish_push_args(const PublishRun *run, size_t mirror, PublishStep step,
 		break;
 	case STEP_INDEXES:
 	case STEP_PRUNE_INDEXES:
-		if (step == STEP_INDEXES)
+		if (step == STEP_INDEXES) {
 			hfc_rsync_args_add(a, "--delay-updates");
-		else
+			/* By content, not size and time: a renewed signature rewrites an index to the
+			 * same size, often within the same second, and must still reach the mirror.
+			 * Indexes and profiles are few and small beside the blocks. */
+			hfc_rsync_args_add(a, "--checksum");
+		} else {
 			prune_args(a);
+		}
 		hfc_rsync_args_addf(a, "--include=/%s/", HFC_SITE_INDEXES);
 		hfc_rsync_args_addf(a, "--include=/%s/[0-9]*.idx", HFC_SITE_INDEXES);
 		hfc_rsync_args_addf(a, "--include=/%s/", HFC_SITE_PROFILES);
