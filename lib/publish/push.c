@@ -60,6 +60,8 @@ static void prune_args(HfcRsyncArgs *a)
 	hfc_rsync_args_add(a, "--existing");
 	hfc_rsync_args_add(a, "--ignore-existing");
 	hfc_rsync_args_add(a, "--delete");
+	/* "*deleting NAME" lines: the count of what went, whatever --stats says of it. */
+	hfc_rsync_args_add(a, "--itemize-changes");
 }
 
 int publish_push_args(const PublishRun *run, size_t mirror, PublishStep step,

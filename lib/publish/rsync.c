@@ -348,7 +348,8 @@ static const char *exit_meaning(int code)
 }
 
 /* Handles complete stdout lines: "hfc-sent SIZE NAME" goes to the callback. */
-static void take_lines(LineBuf *pending, LineBuf *all, HfcRsyncFileFn fn, void *ud)
+static void take_lines(LineBuf *pending, LineBuf *all, HfcRsyncFileFn fn, void *ud,
+		       uint64_t *deleted)
 {
 	size_t start = 0;
 	for (size_t i = 0; i < pending->len; i++) {
@@ -357,7 +358,11 @@ static void take_lines(LineBuf *pending, LineBuf *all, HfcRsyncFileFn fn, void *
 		const char *line = pending->buf + start;
 		size_t n = i - start;
 		size_t pl = strlen(HFC_RSYNC_LOG_PREFIX);
-		if (n > pl && memcmp(line, HFC_RSYNC_LOG_PREFIX, pl) == 0) {
+		if (n > 10 && memcmp(line, "*deleting ", 10) == 0) {
+			/* An itemized deletion (--itemize-changes): counted here, because rsync
+			 * 3.2.7 leaves a daemon receiver's deletions out of its --stats. */
+			(*deleted)++;
+		} else if (n > pl && memcmp(line, HFC_RSYNC_LOG_PREFIX, pl) == 0) {
 			uint64_t v = 0;
 			for (size_t k = pl; k < n && line[k] >= '0' && line[k] <= '9'; k++)
 				v = v * 10 + (uint64_t)(line[k] - '0');
@@ -429,6 +434,7 @@ int hfc_rsync_run(const char *const *argv, HfcRsyncFileFn file_fn, void *ud,
 		  HfcRsyncStats *ret_stats, HfcErr *err)
 {
 	HfcRsyncStats st = { 0 };
+	uint64_t itemized_deleted = 0;
 	double t0 = hfc_monotonic();
 	int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	_cleanup_close_ int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -504,7 +510,7 @@ int hfc_rsync_run(const char *const *argv, HfcRsyncFileFn file_fn, void *ud,
 			if (k < 0 && r == 0)
 				r = k;
 			if (i == 0)
-				take_lines(&pending, &text, file_fn, ud);
+				take_lines(&pending, &text, file_fn, ud, &itemized_deleted);
 		}
 	}
 	for (int i = 0; i < 2; i++)
@@ -520,6 +526,7 @@ int hfc_rsync_run(const char *const *argv, HfcRsyncFileFn file_fn, void *ud,
 	st.seconds = hfc_monotonic() - t0;
 	if (text.buf)
 		hfc_rsync_parse_stats(text.buf, &st);
+	st.deleted = MAX(st.deleted, itemized_deleted);
 	char line[384];
 	pick_error_line(errtext.buf, line, sizeof(line));
 	free(pending.buf);
