@@ -182,17 +182,18 @@ bench-prefetch: deps all
 demo: deps all
 	@bash scripts/demo.sh $(CURDIR)/build
 
-# hfc-boot is a shell script; its initramfs-tools configuration goes to DATADIR, where
+# hfc-boot is a shell script (boot/hfc-boot.sh, installed as hfc-boot); its initramfs-tools configuration goes to DATADIR, where
 # hfc-boot looks for it (never into the host's /etc/initramfs-tools or /usr/share/initramfs-tools).
 BOOT_CONF = boot/initramfs-tools
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)
-	install -m 0755 $(TOOL_BIN) boot/hfc-boot $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
+	install -m 0755 boot/hfc-boot.sh $(DESTDIR)$(BINDIR)/hfc-boot
 	install -m 0644 $(MANS) boot/hfc-boot.1 $(DESTDIR)$(MANDIR)/
 	install -d $(DESTDIR)$(DATADIR)/initramfs-tools/hooks $(DESTDIR)$(DATADIR)/initramfs-tools/scripts
 	install -m 0644 $(BOOT_CONF)/initramfs.conf $(BOOT_CONF)/modules $(DESTDIR)$(DATADIR)/initramfs-tools/
 	install -m 0755 $(BOOT_CONF)/hooks/hfcloop $(DESTDIR)$(DATADIR)/initramfs-tools/hooks/
-	install -m 0644 $(BOOT_CONF)/scripts/hfc $(BOOT_CONF)/scripts/hfc-cmdline \
+	install -m 0644 $(BOOT_CONF)/scripts/hfc $(BOOT_CONF)/scripts/hfc-cmdline.sh \
 		$(DESTDIR)$(DATADIR)/initramfs-tools/scripts/
 
 clean:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The boot script of boot=hfc on the host: its command-line parser (scripts/hfc-cmdline) for
+# The boot script of boot=hfc on the host: its command-line parser (scripts/hfc-cmdline.sh) for
 # every option and every error, under the shells it meets (busybox sh in the initramfs; dash
 # and bash here), and the boot script (scripts/hfc) with initramfs-tools' functions, mount and
 # the client replaced by stand-ins: every failure is one line "hfc: ..." given to panic, and a
@@ -21,7 +21,7 @@ parse() {
 			"$HFC_PREFETCH" "$HFC_CACHE" "$HFC_TRACE"
 		printf "pubkeys=%s\n" "$(printf "%s" "$HFC_PUBKEYS" | tr "\n" " ")"
 		printf "args=%s\n" "$(hfc_client_args /mnt /c /t | tr "\n" " ")"
-	else echo "ERROR: $HFC_ERROR"; fi' sh "$CONF/hfc-cmdline" "$*"
+	else echo "ERROR: $HFC_ERROR"; fi' sh "$CONF/hfc-cmdline.sh" "$*"
 }
 
 # ok CMDLINE EXPECTED-LINE...: every shell gives exactly these lines.

@@ -68,7 +68,7 @@ after=$(cd "$tree" && find . -xdev -newer "$tree/.hfc-tree" | sort | md5sum)
 
 mkdir "$T/x"
 (cd "$T/x" && zcat "$T/o/initrd.img" | cpio -idm --quiet) || fail "cannot unpack the initrd"
-for f in usr/bin/hfc-mount scripts/hfc scripts/hfc-cmdline etc/nsswitch.conf etc/hosts \
+for f in usr/bin/hfc-mount scripts/hfc scripts/hfc-cmdline.sh etc/nsswitch.conf etc/hosts \
 	etc/ssl/certs/ca-certificates.crt etc/hfcloop/keys/site.pub bin/busybox; do
 	[ -e "$T/x/$f" ] || fail "the initrd has no $f"
 done

@@ -124,8 +124,8 @@ kernel=$root/boot/vmlinuz-$kver
 
 if [ "$cmd" = iso ]; then
 	# hfc_parse checks the URLs as the boot will: what the menu says must boot.
-	# shellcheck source=initramfs-tools/scripts/hfc-cmdline
-	. "$confsrc/scripts/hfc-cmdline"
+	# shellcheck source=initramfs-tools/scripts/hfc-cmdline.sh
+	. "$confsrc/scripts/hfc-cmdline.sh"
 	hfc_parse "boot=hfc hfc=$urls $append" || die "${HFC_ERROR#hfc: }"
 	case $append in
 	*[\"\'\\\$\`\;\&\|\<\>]*) die "--append: '$append' holds a character that is not allowed in a boot menu" ;;
