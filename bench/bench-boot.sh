@@ -34,21 +34,12 @@
 # Figures go to $HFC_BENCH_DIR/boot-results.json.
 set -euo pipefail
 
-prog=bench-boot
-die() { echo "$prog: $*" >&2; exit 1; }
-say() { echo "$prog: $*" >&2; }
-
-[ $# -eq 1 ] || { echo "usage: bash bench/bench-boot.sh BUILD_DIR" >&2; exit 2; }
-BUILD=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for t in hfc-mkimage hfc-mount hfc-get hfc-profile netdelay; do
-	[ -x "$BUILD/$t" ] || die "$BUILD/$t: not found (build it first: make)"
-done
-[ "$(id -u)" = 0 ] || die "needs root (debootstrap, network namespaces, FUSE)"
-PATH=$BUILD:$PATH:/usr/sbin:/sbin
-for t in qemu-system-x86_64 nginx curl ip nsenter ping debootstrap; do
-	command -v $t >/dev/null || die "$t is missing (bash scripts/install-deps.sh --bench)"
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_start bench-boot "$@"
+bench_built hfc-mkimage hfc-mount hfc-get hfc-profile netdelay
+bench_root "debootstrap, network namespaces, FUSE"
+bench_cmds qemu-system-x86_64 nginx curl ip nsenter ping debootstrap
 
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}
 RATE=${HFC_BOOT_RATE:-10M}
@@ -73,7 +64,7 @@ R=$W/boot-run
 rm -rf "$R"
 mkdir -p "$R"
 say "hfc-boot initrd --root $TREE (default options)"
-"$TOP/boot/hfc-boot" initrd --root "$TREE" --client "$BUILD/hfc-mount" -o "$R/initrd" 2>"$R/hfc-boot.err" ||
+"$TOP/boot/hfc-boot.sh" initrd --root "$TREE" --client "$BUILD/hfc-mount" -o "$R/initrd" 2>"$R/hfc-boot.err" ||
 	die "hfc-boot: $(cat "$R/hfc-boot.err")"
 say "$(cat "$R/hfc-boot.err")"
 KERNEL=$IMGDIR/vmlinuz

@@ -40,18 +40,11 @@
 # step ran, whatever the figures; 1 when a step failed.
 set -euo pipefail
 
-prog=bench-delta
-die() { echo "$prog: $*" >&2; exit 1; }
-say() { echo "$prog: $*" >&2; }
-
-[ $# -eq 1 ] || { echo "usage: bash bench/bench-delta.sh BUILD_DIR" >&2; exit 2; }
-BUILD=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for t in hfc-mkimage hfc-diff hfc-apply hfc-index; do
-	[ -x "$BUILD/$t" ] || die "$BUILD/$t: not found (build it first: make)"
-done
-[ "$(id -u)" = 0 ] || die "needs root (debootstrap, loop mounts, chroot)"
-PATH=$BUILD:$PATH:/usr/sbin:/sbin
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_start bench-delta "$@"
+bench_built hfc-mkimage hfc-diff hfc-apply hfc-index
+bench_root "debootstrap, loop mounts, chroot"
 
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)

@@ -19,21 +19,12 @@
 # configuration. The image is 1 GiB of 4 KiB blocks, 256 KiB site blocks.
 set -euo pipefail
 
-prog=bench-inputs
-die() { echo "$prog: $*" >&2; exit 1; }
-say() { echo "$prog: $*" >&2; }
-
-[ $# -eq 1 ] || { echo "usage: bash bench/bench-inputs.sh BUILD_DIR" >&2; exit 2; }
-BUILD=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-for t in hfc-mkimage hfc-index; do
-	[ -x "$BUILD/$t" ] || die "$BUILD/$t: not found (build it first: make)"
-done
-[ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, loop mounts)"
-PATH=$BUILD:$PATH:/usr/sbin:/sbin
-for t in debootstrap casync rsync mke2fs; do
-	command -v $t >/dev/null || die "$t is missing (bash scripts/install-deps.sh --bench)"
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_start bench-inputs "$@"
+bench_built hfc-mkimage hfc-index
+bench_root "debootstrap, chroot, loop mounts"
+bench_cmds debootstrap casync rsync mke2fs
 
 # The Debian mirrors of this machine's apt configuration (tests/debian-mirror.sh;
 # HFC_DEBIAN_MIRROR and HFC_DEBIAN_SECURITY_MIRROR override them), and apt's proxy.

@@ -74,21 +74,12 @@
 # Exit status 0 when every row ran, whatever the figures; 1 when a boot failed.
 set -euo pipefail
 
-prog=bench-latency
-die() { echo "$prog: $*" >&2; exit 1; }
-say() { echo "$prog: $*" >&2; }
-
-[ $# -eq 1 ] || { echo "usage: bash bench/bench-latency.sh BUILD_DIR" >&2; exit 2; }
-BUILD=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
-for t in hfc-mkimage hfc-mount hfc-profile netdelay; do
-	[ -x "$BUILD/$t" ] || die "$BUILD/$t: not found (build it first: make)"
-done
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, FUSE)"
-PATH=$BUILD:$PATH:/usr/sbin:/sbin
-for t in qemu-system-x86_64 nginx curl ip nsenter ping debootstrap fusermount3; do
-	command -v $t >/dev/null || die "$t is missing (bash scripts/install-deps.sh --bench)"
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_start bench-latency "$@"
+bench_built hfc-mkimage hfc-mount hfc-profile netdelay
+bench_root "network namespaces, FUSE"
+bench_cmds qemu-system-x86_64 nginx curl ip nsenter ping debootstrap fusermount3
 
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}
 ROUNDS=${HFC_BENCH_ROUNDS:-1}

@@ -39,21 +39,12 @@
 # status 0 when every run completed, whatever the figures; 1 when one failed.
 set -euo pipefail
 
-prog=bench-prefetch
-die() { echo "$prog: $*" >&2; exit 1; }
-say() { echo "$prog: $*" >&2; }
-
-[ $# -eq 1 ] || { echo "usage: bash bench/bench-prefetch.sh BUILD_DIR" >&2; exit 2; }
-BUILD=$(cd "$1" 2>/dev/null && pwd) || die "$1: no such directory"
-for t in hfc-mkimage hfc-mount hfc-profile netdelay; do
-	[ -x "$BUILD/$t" ] || die "$BUILD/$t: not found (build it first: make)"
-done
-TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-[ "$(id -u)" = 0 ] || die "needs root (network namespaces, FUSE)"
-PATH=$BUILD:$PATH:/usr/sbin:/sbin
-for t in nginx ip nsenter ping fusermount3 python3; do
-	command -v $t >/dev/null || die "$t is missing (bash scripts/install-deps.sh --bench)"
-done
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_start bench-prefetch "$@"
+bench_built hfc-mkimage hfc-mount hfc-profile netdelay
+bench_root "network namespaces, FUSE"
+bench_cmds nginx ip nsenter ping fusermount3 python3
 
 W=${HFC_BENCH_DIR:-/var/tmp/hfc-bench}
 ROUNDS=${HFC_BENCH_ROUNDS:-3}

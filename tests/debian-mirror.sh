@@ -97,42 +97,41 @@ _debian_codename() {
 	sed -n 's/^VERSION_CODENAME=//p' "${HFC_OS_RELEASE:-/etc/os-release}" | tr -d '"' | head -n 1
 }
 
-debian_mirror() {
-	local suite=${1:?debian_mirror SUITE}
-	if [ -n "${HFC_DEBIAN_MIRROR:-}" ]; then
-		echo "${HFC_DEBIAN_MIRROR%/}"
+# _debian_mirror_of VAR WHAT SUITE...: $VAR when it is set, else the first entry for SUITE...
+_debian_mirror_of() {
+	local var=$1 what=$2
+	shift 2
+	if [ -n "${!var:-}" ]; then
+		echo "${!var%/}"
 		return 0
 	fi
-	local own
-	own=$(_debian_codename)
-	_debian_pick "$suite" "$suite-updates" ${own:+"$own" "$own-updates"} && return 0
-	echo "debian-mirror: no 'deb URI $suite main' entry in ${HFC_APT_ETC:-/etc/apt}/sources.list{,.d/*.list,.d/*.sources}: set HFC_DEBIAN_MIRROR to a Debian archive URL" >&2
+	_debian_pick "$@" && return 0
+	echo "debian-mirror: no 'deb URI $what main' entry in ${HFC_APT_ETC:-/etc/apt}/sources.list{,.d/*.list,.d/*.sources}: set $var to the URL of one" >&2
 	return 1
+}
+
+debian_mirror() {
+	local suite=${1:?debian_mirror SUITE} own
+	own=$(_debian_codename)
+	_debian_mirror_of HFC_DEBIAN_MIRROR "$suite" "$suite" "$suite-updates" ${own:+"$own" "$own-updates"}
 }
 
 debian_security_mirror() {
-	local suite=${1:?debian_security_mirror SUITE}
-	if [ -n "${HFC_DEBIAN_SECURITY_MIRROR:-}" ]; then
-		echo "${HFC_DEBIAN_SECURITY_MIRROR%/}"
-		return 0
-	fi
-	local own
+	local suite=${1:?debian_security_mirror SUITE} own
 	own=$(_debian_codename)
-	_debian_pick "$suite-security" "$suite/updates" ${own:+"$own-security" "$own/updates"} && return 0
-	echo "debian-mirror: no 'deb URI $suite-security main' entry in ${HFC_APT_ETC:-/etc/apt}/sources.list{,.d/*.list,.d/*.sources}: set HFC_DEBIAN_SECURITY_MIRROR to a Debian security archive URL" >&2
-	return 1
+	_debian_mirror_of HFC_DEBIAN_SECURITY_MIRROR "$suite-security" "$suite-security" "$suite/updates" \
+		${own:+"$own-security" "$own/updates"}
 }
 
 debian_proxy_env() {
-	local p
+	local scheme var p
 	command -v apt-config >/dev/null || return 0
-	if [ -z "${http_proxy:-}" ]; then
-		p=$(apt-config dump Acquire::http::Proxy 2>/dev/null | sed -n 's/^Acquire::http::Proxy "\(.*\)";$/\1/p')
-		case $p in http://* | https://*) export http_proxy=$p ;; esac
-	fi
-	if [ -z "${https_proxy:-}" ]; then
-		p=$(apt-config dump Acquire::https::Proxy 2>/dev/null | sed -n 's/^Acquire::https::Proxy "\(.*\)";$/\1/p')
-		case $p in http://* | https://*) export https_proxy=$p ;; esac
-	fi
+	for scheme in http https; do
+		var=${scheme}_proxy
+		[ -z "${!var:-}" ] || continue
+		p=$(apt-config dump "Acquire::$scheme::Proxy" 2>/dev/null |
+			sed -n "s/^Acquire::$scheme::Proxy \"\(.*\)\";\$/\1/p")
+		case $p in http://* | https://*) export "$var=$p" ;; esac
+	done
 	return 0
 }

@@ -27,6 +27,22 @@ debian_tree_packages() {
 
 . "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"
 
+# debian_tree_final_unit ROOT NAME: the unit on stdin becomes ROOT's NAME.service, started
+# once multi-user.target (made the default) is reached; the timers that would start downloads
+# or scrubs if the guest lived long enough are removed. The boot tests' tree and the bench
+# image (bench/boot/make-image.sh) end their boots this way.
+debian_tree_final_unit() {
+	local r=$1 name=$2 u
+	cat >"$r/etc/systemd/system/$name.service"
+	mkdir -p "$r/etc/systemd/system/multi-user.target.wants"
+	ln -sf "/etc/systemd/system/$name.service" \
+		"$r/etc/systemd/system/multi-user.target.wants/$name.service"
+	ln -sf /lib/systemd/system/multi-user.target "$r/etc/systemd/system/default.target"
+	for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
+		rm -f "$r/etc/systemd/system/timers.target.wants/$u"
+	done
+}
+
 # debian_tree: the tree's path on stdout; progress and errors on stderr; status 1 on failure.
 debian_tree() {
 	local cache=${HFC_BOOT_CACHE:-/var/tmp/hfc-boot-cache} pkgs key dir tmp mirror
@@ -78,7 +94,7 @@ cat /run/hfc/client/mnt/.stats >/dev/ttyS1 2>/dev/null
 exit 0
 EOF
 	chmod 755 "$r/usr/local/sbin/hfc-marker"
-	cat >"$r/etc/systemd/system/hfc-marker.service" <<'EOF'
+	debian_tree_final_unit "$r" hfc-marker <<'EOF'
 [Unit]
 Description=hfcloop boot test: say so on the console, then power off
 After=multi-user.target
@@ -92,12 +108,4 @@ ExecStart=/bin/systemctl --no-block poweroff
 [Install]
 WantedBy=multi-user.target
 EOF
-	mkdir -p "$r/etc/systemd/system/multi-user.target.wants"
-	ln -sf /etc/systemd/system/hfc-marker.service \
-		"$r/etc/systemd/system/multi-user.target.wants/hfc-marker.service"
-	ln -sf /lib/systemd/system/multi-user.target "$r/etc/systemd/system/default.target"
-	local u
-	for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
-		rm -f "$r/etc/systemd/system/timers.target.wants/$u"
-	done
 }

@@ -47,7 +47,7 @@ PATH=$PATH:/usr/sbin:/sbin
 
 SUITE=bookworm
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-. "$HERE/../../tests/debian-mirror.sh"
+. "$HERE/../../tests/debian-tree.sh" # debian_mirror, debian_tree_final_unit
 MIRROR=$(debian_mirror "$SUITE") || exit 1
 debian_proxy_env
 # systemd-sysv makes systemd pid 1; the kernel and initramfs-tools make it bootable; dbus,
@@ -153,7 +153,7 @@ EOF
 	sed -i 's/^root:[^:]*:/root::/' "$ROOT/etc/shadow"
 
 	# --- the end of the boot: report, then power off
-	cat >"$ROOT/etc/systemd/system/hfc-poweroff.service" <<'EOF'
+	debian_tree_final_unit "$ROOT" hfc-poweroff <<'EOF'
 [Unit]
 Description=hfcloop bench: power off once the boot is complete
 After=multi-user.target
@@ -170,14 +170,6 @@ ExecStart=/bin/systemctl --no-block poweroff
 [Install]
 WantedBy=multi-user.target
 EOF
-	mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants"
-	ln -sf /etc/systemd/system/hfc-poweroff.service \
-		"$ROOT/etc/systemd/system/multi-user.target.wants/hfc-poweroff.service"
-	ln -sf /lib/systemd/system/multi-user.target "$ROOT/etc/systemd/system/default.target"
-	# Timers that would start downloads or scrubs if the guest ever lived long enough.
-	for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer; do
-		rm -f "$ROOT/etc/systemd/system/timers.target.wants/$u"
-	done
 
 	say "update-initramfs in the tree"
 	in_root update-initramfs -u -k all >"$C/initramfs.log" 2>&1 ||
