@@ -60,8 +60,12 @@ static void prune_args(HfcRsyncArgs *a)
 	hfc_rsync_args_add(a, "--existing");
 	hfc_rsync_args_add(a, "--ignore-existing");
 	hfc_rsync_args_add(a, "--delete");
-	/* "*deleting NAME" lines: the count of what went, whatever --stats says of it. */
-	hfc_rsync_args_add(a, "--itemize-changes");
+	/*
+	 * "*deleting NAME" lines: the count of what went, whatever --stats says of it. This
+	 * --out-format replaces the common one (the last given wins; --itemize-changes would
+	 * not: an --out-format without %i hides it), and a prune step sends nothing to count.
+	 */
+	hfc_rsync_args_add(a, "--out-format=%i %n");
 }
 
 int publish_push_args(const PublishRun *run, size_t mirror, PublishStep step,

@@ -359,7 +359,7 @@ static void take_lines(LineBuf *pending, LineBuf *all, HfcRsyncFileFn fn, void *
 		size_t n = i - start;
 		size_t pl = strlen(HFC_RSYNC_LOG_PREFIX);
 		if (n > 10 && memcmp(line, "*deleting ", 10) == 0) {
-			/* An itemized deletion (--itemize-changes): counted here, because rsync
+			/* A deletion itemized by a prune step's --out-format: counted here, because rsync
 			 * 3.2.7 leaves a daemon receiver's deletions out of its --stats. */
 			(*deleted)++;
 		} else if (n > pl && memcmp(line, HFC_RSYNC_LOG_PREFIX, pl) == 0) {
