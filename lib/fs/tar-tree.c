@@ -6,8 +6,8 @@
  */
 #include "fs/tree.h"
 
-#include "base/digest.h"
 #include "base/fileio.h"
+#include "base/pipeline.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -188,16 +188,11 @@ static int acl_xattr(struct archive_entry *ae, int type, const char *xname, HfcT
 	return hfc_tree_xattr_add(e, xname, buf, (size_t)(p - buf));
 }
 
-static void le64(uint8_t *p, uint64_t v)
-{
-	for (int k = 0; k < 8; k++)
-		p[k] = (uint8_t)(v >> (8 * k));
-}
-
 /*
- * Copies the current entry's data blocks into the spool, recording its extents, and hashes
- * them as they stream by (hfc_tree_content_hash's form: the size first, so the header's size;
- * a sparse file whose data ends past it is hashed again from the spool when asked).
+ * Copies the current entry's data blocks into the spool, recording its extents. The content
+ * hashes come after the whole archive is read, from the spool, on every CPU
+ * (hfc_tree_hash_all): hashing here, as the data streams by, would keep one core busy with
+ * SHA-256 while the other waits for it.
  */
 static int spool_data(struct archive *a, SpoolCtx *s, HfcTree *t, HfcTreeEntry *e, HfcErr *err)
 {
@@ -205,11 +200,6 @@ static int spool_data(struct archive *a, SpoolCtx *s, HfcTree *t, HfcTreeEntry *
 	size_t len;
 	la_int64_t off;
 	uint64_t end = 0;
-	HfcDigestCtx *d;
-	uint8_t hdr[8];
-	le64(hdr, e->size);
-	if (hfc_digest_begin(HFC_HASH_SHA256, &d) < 0 || hfc_digest_update(d, hdr, 8) < 0)
-		return hfc_err_set(err, -ENOMEM, "out of memory");
 	int r = 0;
 	for (;;) {
 		int h = archive_read_data_block(a, &buf, &len, &off);
@@ -236,11 +226,6 @@ static int spool_data(struct archive *a, SpoolCtx *s, HfcTree *t, HfcTreeEntry *
 			r = hfc_err_set(err, r, "the spool file of %s: %s", t->display, strerror(-r));
 			break;
 		}
-		r = hfc_digest_update(d, buf, len);
-		if (r < 0) {
-			r = hfc_err_set(err, r, "hashing %s failed", e->path);
-			break;
-		}
 		HfcTreeExtent *last = e->nextents ? &e->extents[e->nextents - 1] : NULL;
 		if (last && last->off + last->len == (uint64_t)off && last->src + last->len == s->end) {
 			last->len += len;
@@ -256,13 +241,8 @@ static int spool_data(struct archive *a, SpoolCtx *s, HfcTree *t, HfcTreeEntry *
 		s->end += len;
 		end = (uint64_t)off + len;
 	}
-	if (r >= 0 && end <= e->size && hfc_tree_hash_extents(d, e) >= 0) {
-		e->hashed = hfc_digest_end(d, e->sha256) >= 0; /* frees d */
-		d = NULL;
-	}
-	hfc_digest_free(d);
 	if (r >= 0 && end > e->size)
-		e->size = end; /* hashed when asked, with the size it ends up with */
+		e->size = end; /* sparse data past the header's size: the size it ends up with */
 	return r;
 }
 
@@ -432,6 +412,8 @@ int hfc_tree_from_archive(int fd, HfcStreamFn read, void *ctx, const char *displ
 		goto out;
 	}
 	r = hfc_tree_finish(t, err);
+	if (r >= 0)
+		r = hfc_tree_hash_all(t, hfc_cpu_count(), err);
 out:
 	archive_read_free(a);
 	free(sc.buf);

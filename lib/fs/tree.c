@@ -3,6 +3,7 @@
 #include "fs/tree.h"
 
 #include "base/digest.h"
+#include "base/pipeline.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -392,6 +393,70 @@ int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], Hf
 	if (hfc_digest_end(c, out) < 0)
 		return hfc_err_set(err, -EIO, "hashing %s failed", e->path);
 	return 0;
+}
+
+/* hfc_tree_hash_all: the files to hash, and one result slot per file in flight. */
+typedef struct HashAll {
+	HfcTree *t;
+	size_t *idx;
+	HfcErr *err;
+	bool reported;
+} HashAll;
+
+typedef struct HashSlot {
+	int r;
+	uint8_t sha256[32];
+	HfcErr err;
+} HashSlot;
+
+static int hash_work(void *ctx, unsigned worker, uint64_t i, void *slot)
+{
+	(void)worker;
+	HashAll *h = ctx;
+	HashSlot *s = slot;
+	s->r = hfc_tree_content_hash(h->t, &h->t->e[h->idx[i]], s->sha256, &s->err);
+	return 0; /* the sink reports, in order, with the message */
+}
+
+static int hash_sink(void *ctx, uint64_t i, void *slot)
+{
+	HashAll *h = ctx;
+	HashSlot *s = slot;
+	if (s->r < 0) {
+		if (h->err)
+			*h->err = s->err;
+		h->reported = true;
+		return s->r;
+	}
+	HfcTreeEntry *e = &h->t->e[h->idx[i]];
+	memcpy(e->sha256, s->sha256, 32);
+	e->hashed = true;
+	return 0;
+}
+
+int hfc_tree_hash_all(HfcTree *t, unsigned jobs, HfcErr *err)
+{
+	HashAll h = { .t = t, .err = err };
+	size_t n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		n += t->e[i].type == HFC_TREE_REG && t->e[i].link == HFC_TREE_NOLINK &&
+		     !t->e[i].hashed;
+	if (n == 0)
+		return 0;
+	h.idx = malloc(n * sizeof(*h.idx));
+	if (!h.idx)
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	n = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].type == HFC_TREE_REG && t->e[i].link == HFC_TREE_NOLINK &&
+		    !t->e[i].hashed)
+			h.idx[n++] = i;
+	jobs = jobs ? jobs : 1;
+	int r = hfc_pipeline_run(n, jobs, jobs * 4, sizeof(HashSlot), hash_work, hash_sink, &h);
+	if (r < 0 && !h.reported) /* the pipeline's own failure (threads, memory) */
+		r = hfc_err_set(err, r, "%s: hashing the files: %s", t->display, strerror(-r));
+	free(h.idx);
+	return r;
 }
 
 const char *hfc_tree_type_name(HfcTreeType type)

@@ -130,6 +130,13 @@ int hfc_tree_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, si
  */
 int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], HfcErr *err);
 
+/*
+ * Hashes every regular file not hashed yet (e->hashed, e->sha256) with `jobs` threads: for a
+ * source whose read is thread-safe and cheap to repeat (the archive's spool). Returns 0 or
+ * -errno with err filled.
+ */
+int hfc_tree_hash_all(HfcTree *t, unsigned jobs, HfcErr *err);
+
 /* Adds the extent table of e to a content hash (the end of hfc_tree_content_hash's input). */
 int hfc_tree_hash_extents(HfcDigestCtx *c, const HfcTreeEntry *e);
 

@@ -199,6 +199,23 @@ static void test_writer(void **state)
 	b.p = calloc(1, b.size);
 	HfcTree *t = load(tar);
 	assert_int_equal(t->n, 1 + 5 + 40);
+	/* The archive source hashes every file on all CPUs: the same hash as one read back. */
+	size_t nhashed = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		HfcTreeEntry *e = &t->e[i];
+		if (e->type != HFC_TREE_REG)
+			continue;
+		assert_true(e->hashed);
+		nhashed++;
+		uint8_t got[32], want[32];
+		memcpy(got, e->sha256, 32);
+		e->hashed = false;
+		HfcErr herr = { "" };
+		assert_int_equal(hfc_tree_content_hash(t, e, want, &herr), 0);
+		assert_memory_equal(got, want, 32);
+		e->hashed = true;
+	}
+	assert_int_equal(nhashed, 40);
 	mkfs(t, &a);
 	hfc_tree_free(t);
 	t = load(tar);
