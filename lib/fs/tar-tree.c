@@ -2,7 +2,9 @@
 /*
  * The archive source of a tree (--from-archive): the libarchive adapter's second file (with
  * tar.c). Anything libarchive reads becomes tree entries; nothing is extracted to disk but the
- * file data, into one unlinked spool file.
+ * file data, into one unlinked spool file, and not even that when the archive is a regular
+ * file that stores the data as it is (an uncompressed tar): the entries then point into the
+ * archive itself.
  */
 #include "fs/tree.h"
 
@@ -14,13 +16,32 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define STREAM_BUF (256 * 1024)
 
+/* An extent's src with this bit is an offset in the archive file, else in the spool. */
+#define SRC_INPUT (UINT64_C(1) << 63)
+
+/*
+ * The archive file read in chunks of our own, two in turn: a data block libarchive hands out
+ * from inside one of them (its bytes exactly as stored) is located in the file, not copied.
+ * Decompressed or reassembled data comes from libarchive's own buffers and is spooled.
+ */
+typedef struct Chunk {
+	uint8_t *buf;
+	uint64_t off;
+	size_t len;
+} Chunk;
+
 typedef struct SpoolCtx {
 	int fd;
 	uint64_t end;
+	int input;     /* the archive file (a dup), or -1: everything is spooled */
+	uint64_t at;   /* the file offset the next chunk is read from */
+	Chunk chunk[2];
+	unsigned cur;
 } SpoolCtx;
 
 typedef struct StreamCtx {
@@ -36,7 +57,42 @@ static void spool_free(void *p)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	if (s->input >= 0)
+		close(s->input);
+	free(s->chunk[0].buf);
+	free(s->chunk[1].buf);
 	free(s);
+}
+
+static ssize_t input_read(struct archive *a, void *p, const void **buf)
+{
+	SpoolCtx *s = p;
+	s->cur ^= 1;
+	Chunk *c = &s->chunk[s->cur];
+	ssize_t n = hfc_pread_all(s->input, c->buf, STREAM_BUF, (off_t)s->at);
+	if (n < 0) {
+		archive_set_error(a, (int)-n, "%s", strerror((int)-n));
+		return -1;
+	}
+	c->off = s->at;
+	c->len = (size_t)n;
+	s->at += (uint64_t)n;
+	*buf = c->buf;
+	return n;
+}
+
+/* The archive file's offset of len bytes at buf, or UINT64_MAX when they are not all in a chunk. */
+static uint64_t input_offset(const SpoolCtx *s, const void *buf, size_t len)
+{
+	if (s->input < 0)
+		return UINT64_MAX;
+	for (unsigned k = 0; k < 2; k++) {
+		const Chunk *c = &s->chunk[k];
+		uintptr_t p = (uintptr_t)buf, b = (uintptr_t)c->buf;
+		if (c->buf && p >= b && p - b <= c->len && len <= c->len - (p - b))
+			return c->off + (p - b);
+	}
+	return UINT64_MAX;
 }
 
 static int spool_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, size_t len,
@@ -49,12 +105,15 @@ static int spool_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf
 			continue;
 		if (len > x->len - (off - x->off))
 			break;
-		ssize_t n = hfc_pread_all(s->fd, buf, len, (off_t)(x->src + off - x->off));
+		bool in = x->src & SRC_INPUT;
+		ssize_t n = hfc_pread_all(in ? s->input : s->fd, buf, len,
+					  (off_t)((x->src & ~SRC_INPUT) + off - x->off));
 		if (n < 0)
-			return hfc_err_set(err, (int)n, "the spool file of %s: %s", t->display,
-					   strerror((int)-n));
+			return hfc_err_set(err, (int)n, "%s%s: %s", in ? "" : "the spool file of ",
+					   t->display, strerror((int)-n));
 		if ((size_t)n != len)
-			return hfc_err_set(err, -EIO, "the spool file of %s is short", t->display);
+			return hfc_err_set(err, -EIO, "%s%s is short (did it change during the build?)",
+					   in ? "" : "the spool file of ", t->display);
 		return 0;
 	}
 	return hfc_err_set(err, -EINVAL, "%s: reading outside the data of %s", t->display, e->path);
@@ -221,13 +280,21 @@ static int spool_data(struct archive *a, SpoolCtx *s, HfcTree *t, HfcTreeEntry *
 					e->path);
 			break;
 		}
-		r = hfc_pwrite_all(s->fd, buf, len, (off_t)s->end);
-		if (r < 0) {
-			r = hfc_err_set(err, r, "the spool file of %s: %s", t->display, strerror(-r));
-			break;
+		uint64_t src = input_offset(s, buf, len);
+		if (src != UINT64_MAX) {
+			src |= SRC_INPUT;
+		} else {
+			r = hfc_pwrite_all(s->fd, buf, len, (off_t)s->end);
+			if (r < 0) {
+				r = hfc_err_set(err, r, "the spool file of %s: %s", t->display,
+						strerror(-r));
+				break;
+			}
+			src = s->end;
+			s->end += len;
 		}
 		HfcTreeExtent *last = e->nextents ? &e->extents[e->nextents - 1] : NULL;
-		if (last && last->off + last->len == (uint64_t)off && last->src + last->len == s->end) {
+		if (last && last->off + last->len == (uint64_t)off && last->src + last->len == src) {
 			last->len += len;
 		} else {
 			HfcTreeExtent *x = realloc(e->extents, (e->nextents + 1) * sizeof(*x));
@@ -236,9 +303,8 @@ static int spool_data(struct archive *a, SpoolCtx *s, HfcTree *t, HfcTreeEntry *
 				break;
 			}
 			e->extents = x;
-			x[e->nextents++] = (HfcTreeExtent){ (uint64_t)off, len, s->end };
+			x[e->nextents++] = (HfcTreeExtent){ (uint64_t)off, len, src };
 		}
-		s->end += len;
 		end = (uint64_t)off + len;
 	}
 	if (r >= 0 && end > e->size)
@@ -352,6 +418,29 @@ static int add_entry(struct archive *a, struct archive_entry *ae, SpoolCtx *s, H
 	return 0;
 }
 
+/*
+ * Reads a regular archive file through our chunks (from where fd is now), keeping a descriptor
+ * of it to read the data from later; returns -1 for anything else (a pipe, a device).
+ */
+static int input_open(SpoolCtx *s, int fd)
+{
+	struct stat st;
+	off_t at = lseek(fd, 0, SEEK_CUR);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || at < 0)
+		return -1;
+	s->chunk[0].buf = malloc(STREAM_BUF);
+	s->chunk[1].buf = malloc(STREAM_BUF);
+	s->input = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (!s->chunk[0].buf || !s->chunk[1].buf || s->input < 0) {
+		if (s->input >= 0)
+			close(s->input);
+		s->input = -1;
+		return -1;
+	}
+	s->at = (uint64_t)at;
+	return 0;
+}
+
 int hfc_tree_from_archive(int fd, HfcStreamFn read, void *ctx, const char *display,
 			  const char *spool_dir, HfcTree **ret, HfcErr *err)
 {
@@ -362,6 +451,7 @@ int hfc_tree_from_archive(int fd, HfcStreamFn read, void *ctx, const char *displ
 	if (!s)
 		return hfc_err_set(err, -ENOMEM, "out of memory");
 	s->fd = spool_open(spool_dir);
+	s->input = -1;
 	t->ctx = s;
 	t->ctx_free = spool_free;
 	t->read = spool_read;
@@ -386,6 +476,8 @@ int hfc_tree_from_archive(int fd, HfcStreamFn read, void *ctx, const char *displ
 			goto out;
 		}
 		r = archive_read_open(a, &sc, NULL, stream_read, NULL);
+	} else if (input_open(s, fd) == 0) {
+		r = archive_read_open(a, s, NULL, input_read, NULL);
 	} else {
 		r = archive_read_open_fd(a, fd, STREAM_BUF);
 	}

@@ -176,6 +176,26 @@ static HfcTree *load(const char *path)
 	return t;
 }
 
+static ssize_t fd_stream(void *ctx, void *buf, size_t len)
+{
+	ssize_t n = read(*(int *)ctx, buf, len);
+	return n < 0 ? -errno : n;
+}
+
+/* The archive as a stream (a pipe's way): its data goes through the spool file. */
+static HfcTree *load_stream(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	HfcTree *t = NULL;
+	HfcErr err = { "" };
+	int r = hfc_tree_from_archive(-1, fd_stream, &fd, path, NULL, &t, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	close(fd);
+	return t;
+}
+
 static void mkfs(HfcTree *t, Mem *m)
 {
 	HfcExt2MkOptions o = { .size = m->size, .created = 1700000000, .align = 262144 };
@@ -216,6 +236,21 @@ static void test_writer(void **state)
 		e->hashed = true;
 	}
 	assert_int_equal(nhashed, 40);
+	/* The file's data read in place (a regular file) and through the spool (a stream) are
+	 * the same entries with the same bytes. */
+	HfcTree *ts = load_stream(tar);
+	assert_int_equal(ts->n, t->n);
+	for (size_t i = 0; i < t->n; i++) {
+		assert_string_equal(ts->e[i].path, t->e[i].path);
+		assert_int_equal(ts->e[i].hashed, t->e[i].hashed);
+		assert_memory_equal(ts->e[i].sha256, t->e[i].sha256, 32);
+	}
+	mkfs(ts, &b);
+	hfc_tree_free(ts);
+	mkfs(t, &a);
+	assert_memory_equal(a.p, b.p, a.size);
+	memset(a.p, 0, a.size);
+	memset(b.p, 0, b.size);
 	mkfs(t, &a);
 	hfc_tree_free(t);
 	t = load(tar);
