@@ -53,16 +53,10 @@ bash "$TOP/bench/boot/make-image.sh" "$IMGDIR" || die "make-image.sh failed"
 IMG=$IMGDIR/boot.img
 TREE=$W/boot/rootfs
 SITE=$W/boot-site
-if [ "$(cat "$SITE.stamp" 2>/dev/null)" != "$(cat "$IMGDIR/stamp")" ] || [ ! -s "$SITE/index.idx" ]; then
-	say "hfc-mkimage $IMG $SITE"
-	rm -rf "$SITE" "$SITE.stamp"
-	hfc-mkimage -q --label "bench boot image" "$IMG" "$SITE" || die "hfc-mkimage failed"
-	cp "$IMGDIR/stamp" "$SITE.stamp"
-fi
+bench_site "$IMG" "$SITE" "$IMGDIR/stamp"
 rm -rf "$SITE/profiles"
-R=$W/boot-run
-rm -rf "$R"
-mkdir -p "$R"
+# --- the harness (tests/lib.sh's cleanup: qemu, nginx, namespaces, whatever happens)
+bench_harness "$W/boot-run"
 say "hfc-boot initrd --root $TREE (default options)"
 "$TOP/boot/hfc-boot.sh" initrd --root "$TREE" --client "$BUILD/hfc-mount" -o "$R/initrd" 2>"$R/hfc-boot.err" ||
 	die "hfc-boot: $(cat "$R/hfc-boot.err")"
@@ -71,12 +65,7 @@ KERNEL=$IMGDIR/vmlinuz
 # The local boot's command line, less what only its initrd knows (root=, hfc.overlay).
 BASE_CMD=$(sed -e 's/root=[^ ]* //' -e 's/ hfc.overlay//' -e 's/ panic=-1//' "$IMGDIR/cmdline")
 
-# --- the harness (tests/lib.sh's cleanup: qemu, nginx, namespaces, whatever happens)
-export HFC_TEST_TMP=$R HFC_TOP=$TOP HFC_NETDELAY=$BUILD/netdelay
 # shellcheck source=/dev/null
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/http.sh"
-. "$TOP/tests/netns.sh"
 . "$TOP/tests/qemu-boot.sh"
 netns_up bb 0
 URL=$(netns_nginx bb "$SITE")

@@ -101,27 +101,14 @@ IMG=$IMGDIR/boot.img
 
 # --- the site (rebuilt when the image changed)
 SITE=$W/latency-site
-if [ "$(cat "$SITE.stamp" 2>/dev/null)" != "$(cat "$IMGDIR/stamp")" ] || [ ! -s "$SITE/index.idx" ]; then
-	say "hfc-mkimage $IMG $SITE"
-	rm -rf "$SITE" "$SITE.stamp"
-	hfc-mkimage -q --label "bench boot image" "$IMG" "$SITE" || die "hfc-mkimage failed"
-	cp "$IMGDIR/stamp" "$SITE.stamp"
-fi
+bench_site "$IMG" "$SITE" "$IMGDIR/stamp"
 # The raw image, for qemu's curl driver, in a directory of its own.
 RAW=$W/latency-raw
 mkdir -p "$RAW"
 ln -f "$IMG" "$RAW/boot.img" 2>/dev/null || cp --reflink=auto "$IMG" "$RAW/boot.img"
 
 # --- the harness (tests/lib.sh's cleanup: mounts, nginx, namespaces, whatever happens)
-R=$W/latency-run
-rm -rf "$R"
-mkdir -p "$R"
-export HFC_TEST_TMP=$R HFC_TOP=$TOP HFC_NETDELAY=$BUILD/netdelay
-# shellcheck source=/dev/null
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/http.sh"
-. "$TOP/tests/netns.sh"
-if [ -z "${HFC_BENCH_KEEP:-}" ]; then at_exit "rm -rf '$R'/*.log '$R'/*.trace"; fi
+bench_harness "$W/latency-run" '*.log' '*.trace'
 
 netns_up lat 0
 SITE_URL=$(netns_nginx lat "$SITE")

@@ -86,15 +86,7 @@ fi
 PROF=$(ls "$SITE"/profiles/[0-9]*.prof | head -1)
 
 # --- the harness (tests/lib.sh's cleanup: mounts, nginx, namespaces, whatever happens)
-R=$W/prefetch-run
-rm -rf "$R"
-mkdir -p "$R"
-export HFC_TEST_TMP=$R HFC_TOP=$TOP HFC_NETDELAY=$BUILD/netdelay
-# shellcheck source=/dev/null
-. "$TOP/tests/lib.sh"
-. "$TOP/tests/http.sh"
-. "$TOP/tests/netns.sh"
-if [ -z "${HFC_BENCH_KEEP:-}" ]; then at_exit "rm -rf '$R'/*.log"; fi
+bench_harness "$W/prefetch-run" '*.log'
 
 netns_up pf 0
 SITE_URL=$(netns_nginx pf "$SITE")
