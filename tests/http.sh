@@ -312,9 +312,11 @@ mount_hfc() {
 	mkdir -p "$mp"
 	mp=$(realpath "$mp")
 	log=$(mktemp "$_HTTP/hfc-mount.XXXXXX.log")
-	# A shell without job control starts background commands with SIGINT ignored; a user's
-	# foreground hfc-mount -f gets ^C, so give it the default handling back.
-	env --default-signal=INT,QUIT hfc-mount -f "$@" "$mp" >"$log" 2>&1 &
+	# A shell without job control starts background commands with SIGINT ignored, and a harness
+	# run under nohup (or a CI runner) passes SIGHUP on ignored; hfc-mount, like libfuse, keeps
+	# a signal that it was started with ignored ignored. A user's foreground hfc-mount -f gets
+	# ^C and hangups, so give it the default handling of every signal that ends it back.
+	env --default-signal=HUP,INT,QUIT,TERM hfc-mount -f "$@" "$mp" >"$log" 2>&1 &
 	pid=$!
 	echo "$pid $mp" >>"$_HTTP/fuse"
 	export HFC_MOUNT_PID=$pid HFC_MOUNT_LOG=$log

@@ -87,7 +87,7 @@ stop_hostile R
 # A relative mount point: libfuse changes to / even in the foreground, yet it is unmounted.
 start_hostile G "$T/site"
 mkdir -p "$T/rel"
-(cd "$T" && exec env --default-signal=INT hfc-mount -f "$HOSTILE_URL_G" rel) >"$T/rel.log" 2>&1 &
+(cd "$T" && exec env --default-signal=HUP,INT,QUIT,TERM hfc-mount -f "$HOSTILE_URL_G" rel) >"$T/rel.log" 2>&1 &
 pid=$!
 echo "$pid $T/rel" >>"$_HTTP/fuse"
 wait_for "the relative mount" 20 test -e "$T/rel/image"
