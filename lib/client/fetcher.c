@@ -20,6 +20,12 @@
 #define WINDOW_MIN 8u
 /* Decoders: the client's machine decodes on its cores while the fetcher waits on the network. */
 #define DECODERS 2u
+/*
+ * Loads that came in and wait for a decoder, beyond the window in flight. A decoder can be held
+ * for long (a failed transfer is fetched again the blocking way: failover, retries, backoff),
+ * and while it is, what comes must not pile up: each load holds a block's memory.
+ */
+#define BACKLOG (2u * DECODERS)
 
 /* One background load: the block, its entry (LOADING) and the stored bytes as they come. */
 typedef struct Job {
@@ -92,6 +98,7 @@ static void job_end(HfcRemote *r, Job *j, int k, bool disk, uint64_t fetched)
 {
 	remote_entry_finish(r, j->e, j->origin, k, disk, fetched);
 	r->pf_reserved -= j->reserved;
+	r->fetch_alive--;
 	if (j->s) {
 		/* The pool's own lock is this one: put it back by hand. */
 		j->s->next = r->scratch;
@@ -126,6 +133,7 @@ static Job *job_next(HfcRemote *r, unsigned win)
 		Entry *e = j ? remote_entry_begin(r, b, origin) : NULL;
 		if (e) {
 			*j = (Job){ .block = b, .origin = origin, .e = e, .reserved = reserved };
+			r->fetch_alive++;
 			return j;
 		}
 		/* In memory already (a read came first), or out of memory: skipped. */
@@ -188,8 +196,8 @@ static void *fetcher_main(void *arg)
 		 * decoder, and a read of its block with it, behind all the others taken meanwhile.
 		 */
 		double rest = hfc_http_rest_left(r->http);
-		while (rest <= 0 && r->fetch_inflight < win && !r->cancelled &&
-		       (j = job_next(r, win)))
+		while (rest <= 0 && r->fetch_inflight < win && r->fetch_alive < win + BACKLOG &&
+		       !r->cancelled && (j = job_next(r, win)))
 			job_start(r, m, j);
 		if (rest > 0 || r->fetch_inflight < win)
 			hfc_window_idle(&w); /* room, no work: this says nothing about the link */

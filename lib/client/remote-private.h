@@ -100,6 +100,7 @@ struct HfcRemote {
 	unsigned ndec;
 	struct Job *fetch_jobs;    /* in flight */
 	unsigned fetch_inflight, fetch_ra_inflight; /* transfers in flight, readahead's of them */
+	unsigned fetch_alive;      /* background loads begun and not ended (in flight, decoding) */
 	struct Job *done_head, *done_tail; /* downloaded (or to be fetched the slow way) */
 	pthread_cond_t done_cond;
 	unsigned fetch_window;     /* the window now, for readahead's distance */
