@@ -379,17 +379,35 @@ static int alloc_fail(W *w, errcode_t e, const char *what)
 	return efail(w, e, what);
 }
 
-/* Maps and writes blocks [lb0, lb0+nb) held in buf; all-zero blocks stay holes. */
-static int put_window(W *w, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t lb0, size_t nb,
-		      blk64_t *goal, uint64_t *mapped, const char *what)
+/* True when the writer hands e's data over by reference (HfcExt2MkOptions.data_ref). */
+static bool by_ref(const W *w)
+{
+	return w->o->data_ref && !w->update && w->t->read_shared;
+}
+
+/* ... and knows its empty blocks without reading it (hfc_tree_hash_all's map). */
+static bool ref_only(const W *w, const HfcTreeEntry *e)
+{
+	return by_ref(w) && e->hashed && e->nonzero && w->h.fs->blocksize == HFC_TREE_ZBLOCK;
+}
+
+/*
+ * Maps and writes blocks [lb0, lb0+nb) of ent's data held in w->data (or not read at all:
+ * ref_only); all-zero blocks stay holes.
+ */
+static int put_window(W *w, const HfcTreeEntry *ent, ext2_ino_t ino, struct ext2_inode_large *in,
+		      uint64_t lb0, size_t nb, blk64_t *goal, uint64_t *mapped, const char *what)
 {
 	ext2_filsys fs = w->h.fs;
 	size_t bs = fs->blocksize;
 	blk64_t run_start = 0;
 	size_t run_first = 0, run_n = 0;
+	const uint64_t *nz = ref_only(w, ent) ? ent->nonzero : NULL;
 	for (size_t b = 0; b <= nb; b++) {
 		blk64_t pb = 0;
-		bool data = b < nb && !hfc_is_zero(w->data + b * bs, bs);
+		uint64_t fb = lb0 + b;
+		bool data = b < nb && (nz ? (nz[fb / 64] >> (fb % 64)) & 1
+					  : !hfc_is_zero(w->data + b * bs, bs));
 		if (data) {
 			errcode_t e = pick_block(w, *goal, &pb);
 			if (e)
@@ -406,7 +424,14 @@ static int put_window(W *w, ext2_ino_t ino, struct ext2_inode_large *in, uint64_
 				continue;
 			}
 		}
-		if (run_n) {
+		if (run_n && by_ref(w)) {
+			int r = w->o->data_ref(w->h.io.ctx, (size_t)(ent - w->t->e),
+					       (lb0 + run_first) * bs, run_n * bs, run_start * bs);
+			if (r < 0)
+				return hfc_err_set(w->err, r, "%s: %s: %s", w->t->display, what,
+						   strerror(-r));
+			w->res->data_bytes += run_n * bs;
+		} else if (run_n) {
 			errcode_t e = io_channel_write_blk64(fs->io, run_start, (int)run_n,
 							     w->data + run_first * bs);
 			if (e)
@@ -445,6 +470,7 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 	blk64_t goal = w->cursor;
 	uint64_t mapped = 0, next_lb = 0;
 	w->meta = false; /* data and its indirect blocks: the data region */
+	bool skip_read = ref_only(w, e);
 	size_t k = 0;
 	while (r >= 0 && k < e->nextents) {
 		const HfcTreeExtent *x = &e->extents[k];
@@ -454,7 +480,8 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 		}
 		uint64_t lb0 = MAX(x->off / bs, next_lb);
 		uint64_t ws = lb0 * bs, we = ws + CHUNK_BLOCKS * bs, lbend = lb0;
-		memset(w->data, 0, CHUNK_BLOCKS * bs);
+		if (!skip_read)
+			memset(w->data, 0, CHUNK_BLOCKS * bs);
 		size_t j = k;
 		while (r >= 0 && j < e->nextents) {
 			const HfcTreeExtent *y = &e->extents[j];
@@ -463,8 +490,9 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 				break;
 			uint64_t cs = MAX(y->off, ws), ce = MIN(yend, we);
 			if (cs < ce) {
-				r = hfc_tree_read(w->t, e, cs, w->data + (cs - ws), (size_t)(ce - cs),
-						  w->err);
+				if (!skip_read)
+					r = hfc_tree_read(w->t, e, cs, w->data + (cs - ws),
+							  (size_t)(ce - cs), w->err);
 				if (r >= 0 && d)
 					r = hfc_digest_update(d, w->data + (cs - ws), (size_t)(ce - cs));
 				lbend = MAX(lbend, DIV_ROUND_UP(ce, bs));
@@ -476,7 +504,7 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 		k = j;
 		next_lb = lbend;
 		if (r >= 0 && lbend > lb0)
-			r = put_window(w, ino, in, lb0, (size_t)(lbend - lb0), &goal, &mapped, what);
+			r = put_window(w, e, ino, in, lb0, (size_t)(lbend - lb0), &goal, &mapped, what);
 		if (r >= 0 && lbend == lb0)
 			r = hfc_err_set(w->err, -EIO, "%s: %s: bad extent list", w->t->display,
 					e->path);
@@ -501,10 +529,13 @@ static int write_data(W *w, ext2_ino_t ino, struct ext2_inode_large *in, const H
 static int add_hash(W *w, ext2_ino_t ino, const uint8_t hash[32])
 {
 	HfcExt2Hashes *h = &w->res->hashes;
-	HfcExt2FileHash *v = realloc(h->v, (h->n + 1) * sizeof(*v));
-	if (!v)
-		return nomem(w);
-	h->v = v;
+	HfcExt2FileHash *v = h->v;
+	if ((h->n & (h->n - 1)) == 0) { /* 0, 1, 2, 4, ...: doubles as it fills */
+		v = realloc(h->v, (h->n ? 2 * h->n : 1) * sizeof(*v));
+		if (!v)
+			return nomem(w);
+		h->v = v;
+	}
 	v[h->n].ino = ino;
 	memcpy(v[h->n].sha256, hash, 32);
 	h->n++;

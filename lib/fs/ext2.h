@@ -103,6 +103,14 @@ typedef struct HfcExt2MkOptions {
 	int64_t created;           /* the file system's times (creation, last write) */
 	uint32_t align;            /* the site's block size: new data fills free runs of it */
 	const HfcExt2Hashes *base; /* an update: the base files' hashes (NULL: none known) */
+	/*
+	 * A new image of a tree whose read is shared (t->read_shared): instead of writing a run
+	 * of file data, tells the caller that the image's bytes [offset, offset+len) are entry
+	 * t->e[entry]'s data from file offset foff (hfc_tree_read_range: holes and the tail past
+	 * its end are zeros), for the caller to read when it needs them. The writer never reads
+	 * them back. Returns 0 or -errno. NULL, or an update: the data is written.
+	 */
+	int (*data_ref)(void *ctx, size_t entry, uint64_t foff, uint64_t len, uint64_t offset);
 } HfcExt2MkOptions;
 
 typedef struct HfcExt2MkResult {

@@ -455,6 +455,7 @@ int hfc_tree_from_archive(int fd, HfcStreamFn read, void *ctx, const char *displ
 	t->ctx = s;
 	t->ctx_free = spool_free;
 	t->read = spool_read;
+	t->read_shared = true;
 	if (s->fd < 0)
 		return hfc_err_set(err, s->fd, "a spool file in %s: %s",
 				   spool_dir ? spool_dir : "$TMPDIR", strerror(-s->fd));

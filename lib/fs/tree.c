@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A tree source: the entries every input becomes, sorted and checked once for every source. */
 #include "fs/tree.h"
-
+#include "base/codec.h"
 #include "base/digest.h"
 #include "base/pipeline.h"
 
@@ -47,6 +47,7 @@ void hfc_tree_free(HfcTree *t)
 	for (size_t i = 0; i < t->n; i++)
 		entry_clear(&t->e[i]);
 	free(t->e);
+	free(t->nonzero);
 	if (t->ctx_free)
 		t->ctx_free(t->ctx);
 	free(t->display);
@@ -337,6 +338,35 @@ int hfc_tree_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, si
 	return t->read(t, e, off, buf, len, err);
 }
 
+int hfc_tree_read_range(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, size_t len,
+			HfcErr *err)
+{
+	uint8_t *p = buf;
+	uint64_t done = off; /* [off, done) is filled */
+	/* The first extent that ends after off (extents ascend and do not overlap). */
+	size_t lo = 0, hi = e->nextents;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->extents[mid].off + e->extents[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < e->nextents && e->extents[k].off < off + len; k++) {
+		const HfcTreeExtent *x = &e->extents[k];
+		uint64_t s = MAX(x->off, off), end = MIN(x->off + x->len, off + len);
+		if (s >= end)
+			continue;
+		memset(p + (done - off), 0, (size_t)(s - done)); /* a hole */
+		int r = hfc_tree_read(t, e, s, p + (s - off), (size_t)(end - s), err);
+		if (r < 0)
+			return r;
+		done = end;
+	}
+	memset(p + (done - off), 0, (size_t)(off + len - done)); /* a hole, or past the end */
+	return 0;
+}
+
 static void le64(uint8_t *p, uint64_t v)
 {
 	for (int k = 0; k < 8; k++)
@@ -355,7 +385,21 @@ int hfc_tree_hash_extents(HfcDigestCtx *c, const HfcTreeEntry *e)
 	return r;
 }
 
-int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], HfcErr *err)
+/* Sets the bits of nz for the 4 KiB blocks of [off, off+n) (buf) that are not all zeros. */
+static void note_nonzero(uint64_t *nz, const uint8_t *buf, uint64_t off, size_t n)
+{
+	for (uint64_t at = off; at < off + n;) {
+		uint64_t k = at / HFC_TREE_ZBLOCK;
+		uint64_t end = MIN(off + n, (k + 1) * HFC_TREE_ZBLOCK);
+		if (!(nz[k / 64] & (1ull << (k % 64))) && !hfc_is_zero(buf + (at - off), end - at))
+			nz[k / 64] |= 1ull << (k % 64);
+		at = end;
+	}
+}
+
+/* hfc_tree_content_hash with a HASH_CHUNK buffer of the caller's; fills nz when not NULL. */
+static int content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t *buf, uint8_t out[32],
+			uint64_t *nz, HfcErr *err)
 {
 	if (e->hashed) {
 		memcpy(out, e->sha256, 32);
@@ -365,12 +409,11 @@ int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], Hf
 	int r = hfc_digest_begin(HFC_HASH_SHA256, &c);
 	if (r < 0)
 		return hfc_err_set(err, r, "out of memory");
-	_cleanup_free_ uint8_t *buf = malloc(HASH_CHUNK);
 	uint8_t hdr[8];
 	le64(hdr, e->size);
-	if (!buf || hfc_digest_update(c, hdr, 8) < 0) {
+	if (hfc_digest_update(c, hdr, 8) < 0) {
 		hfc_digest_free(c);
-		return hfc_err_set(err, -ENOMEM, "out of memory");
+		return hfc_err_set(err, -EIO, "hashing %s failed", e->path);
 	}
 	for (size_t k = 0; k < e->nextents; k++) {
 		const HfcTreeExtent *x = &e->extents[k];
@@ -379,6 +422,8 @@ int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], Hf
 			r = hfc_tree_read(t, e, x->off + o, buf, n, err);
 			if (r >= 0)
 				r = hfc_digest_update(c, buf, n);
+			if (r >= 0 && nz)
+				note_nonzero(nz, buf, x->off + o, n);
 			o += n;
 		}
 		if (r < 0) {
@@ -395,31 +440,67 @@ int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], Hf
 	return 0;
 }
 
-/* hfc_tree_hash_all: the files to hash, and one result slot per file in flight. */
+int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], HfcErr *err)
+{
+	_cleanup_free_ uint8_t *buf = e->hashed ? NULL : malloc(HASH_CHUNK);
+	if (!e->hashed && !buf)
+		return hfc_err_set(err, -ENOMEM, "out of memory");
+	return content_hash(t, e, buf, out, NULL, err);
+}
+
+/*
+ * hfc_tree_hash_all: the files to hash in batches of about HASH_BATCH bytes (a small file is not
+ * worth a hand-over between threads), one buffer per worker, one result slot per batch in flight.
+ * A worker writes its entries' hashes itself (no other thread touches those entries); the
+ * pipeline's end publishes them.
+ */
+#define HASH_BATCH (1024 * 1024)
+
 typedef struct HashAll {
 	HfcTree *t;
-	size_t *idx;
+	size_t *idx;   /* the files */
+	size_t *batch; /* batch k is idx[batch[k]] .. idx[batch[k+1]-1] */
+	uint64_t *nz;  /* the nonzero maps (t->nonzero) ... */
+	size_t *nzoff; /* ... file j's at nz + nzoff[j] */
+	uint8_t **buf; /* per worker */
 	HfcErr *err;
 	bool reported;
 } HashAll;
 
 typedef struct HashSlot {
 	int r;
-	uint8_t sha256[32];
 	HfcErr err;
 } HashSlot;
 
-static int hash_work(void *ctx, unsigned worker, uint64_t i, void *slot)
+static bool to_hash(const HfcTreeEntry *e)
 {
-	(void)worker;
+	return e->type == HFC_TREE_REG && e->link == HFC_TREE_NOLINK && !e->hashed;
+}
+
+/* 64-bit words of e's nonzero map. */
+static size_t nz_words(const HfcTreeEntry *e)
+{
+	return (size_t)DIV_ROUND_UP(DIV_ROUND_UP(e->size, HFC_TREE_ZBLOCK), 64);
+}
+
+static int hash_work(void *ctx, unsigned worker, uint64_t k, void *slot)
+{
 	HashAll *h = ctx;
 	HashSlot *s = slot;
-	s->r = hfc_tree_content_hash(h->t, &h->t->e[h->idx[i]], s->sha256, &s->err);
+	s->r = 0;
+	for (size_t j = h->batch[k]; s->r >= 0 && j < h->batch[k + 1]; j++) {
+		HfcTreeEntry *e = &h->t->e[h->idx[j]];
+		uint64_t *nz = h->nz ? h->nz + h->nzoff[j] : NULL;
+		s->r = content_hash(h->t, e, h->buf[worker], e->sha256, nz, &s->err);
+		e->hashed = s->r >= 0;
+		e->nonzero = s->r >= 0 ? nz : NULL;
+	}
 	return 0; /* the sink reports, in order, with the message */
 }
 
-static int hash_sink(void *ctx, uint64_t i, void *slot)
+static int hash_sink(void *ctx, uint64_t k, void *slot)
 {
+	(void)k;
 	HashAll *h = ctx;
 	HashSlot *s = slot;
 	if (s->r < 0) {
@@ -428,33 +509,60 @@ static int hash_sink(void *ctx, uint64_t i, void *slot)
 		h->reported = true;
 		return s->r;
 	}
-	HfcTreeEntry *e = &h->t->e[h->idx[i]];
-	memcpy(e->sha256, s->sha256, 32);
-	e->hashed = true;
 	return 0;
 }
 
 int hfc_tree_hash_all(HfcTree *t, unsigned jobs, HfcErr *err)
 {
 	HashAll h = { .t = t, .err = err };
-	size_t n = 0;
+	size_t n = 0, nb = 0;
 	for (size_t i = 0; i < t->n; i++)
-		n += t->e[i].type == HFC_TREE_REG && t->e[i].link == HFC_TREE_NOLINK &&
-		     !t->e[i].hashed;
+		n += to_hash(&t->e[i]);
 	if (n == 0)
 		return 0;
-	h.idx = malloc(n * sizeof(*h.idx));
-	if (!h.idx)
-		return hfc_err_set(err, -ENOMEM, "out of memory");
-	n = 0;
-	for (size_t i = 0; i < t->n; i++)
-		if (t->e[i].type == HFC_TREE_REG && t->e[i].link == HFC_TREE_NOLINK &&
-		    !t->e[i].hashed)
-			h.idx[n++] = i;
 	jobs = jobs ? jobs : 1;
-	int r = hfc_pipeline_run(n, jobs, jobs * 4, sizeof(HashSlot), hash_work, hash_sink, &h);
+	int r = -ENOMEM;
+	size_t words = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (to_hash(&t->e[i]))
+			words += nz_words(&t->e[i]);
+	h.idx = malloc(n * sizeof(*h.idx));
+	h.batch = malloc((n + 1) * sizeof(*h.batch));
+	h.nzoff = malloc(n * sizeof(*h.nzoff));
+	h.buf = calloc(jobs, sizeof(*h.buf));
+	if (!h.idx || !h.batch || !h.nzoff || !h.buf)
+		goto out;
+	if (!t->nonzero) { /* else a second call: no maps for those */
+		h.nz = t->nonzero = calloc(words ? words : 1, sizeof(uint64_t));
+		if (!h.nz)
+			goto out;
+	}
+	for (unsigned j = 0; j < jobs; j++)
+		if (!(h.buf[j] = malloc(HASH_CHUNK)))
+			goto out;
+	uint64_t bytes = HASH_BATCH;
+	n = 0;
+	words = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (!to_hash(&t->e[i]))
+			continue;
+		if (bytes >= HASH_BATCH)
+			h.batch[nb++] = n, bytes = 0;
+		bytes += t->e[i].size + 4096; /* an empty file costs something too */
+		h.nzoff[n] = words;
+		words += nz_words(&t->e[i]);
+		h.idx[n++] = i;
+	}
+	h.batch[nb] = n;
+	r = hfc_pipeline_run(nb, jobs, jobs * 4, sizeof(HashSlot), hash_work, hash_sink, &h);
+out:
 	if (r < 0 && !h.reported) /* the pipeline's own failure (threads, memory) */
 		r = hfc_err_set(err, r, "%s: hashing the files: %s", t->display, strerror(-r));
+	for (unsigned j = 0; h.buf && j < jobs; j++)
+		free(h.buf[j]);
+	free(h.buf);
+	free(h.batch);
+	free(h.nzoff);
 	free(h.idx);
 	return r;
 }

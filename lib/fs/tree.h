@@ -61,7 +61,12 @@ typedef struct HfcTreeEntry {
 	uint64_t order;         /* (while reading) the input order; 0 for a parent made */
 	uint8_t sha256[32];     /* hfc_tree_content_hash(), when hashed */
 	bool hashed;            /* a source that hashed the data while reading it sets these */
+	/* hfc_tree_hash_all: bit k is set when the data's 4 KiB block k (holes read as zeros)
+	 * holds a byte that is not zero; NULL: not known */
+	const uint64_t *nonzero;
 } HfcTreeEntry;
+
+#define HFC_TREE_ZBLOCK 4096
 
 typedef struct HfcTree HfcTree;
 
@@ -76,8 +81,10 @@ struct HfcTree {
 	HfcTreeEntry *e; /* sorted by path (bytes); e[0] is the root */
 	size_t n, cap;
 	HfcTreeReadFn read;
+	bool read_shared; /* read is thread-safe and cheap to repeat (the archive's data) */
 	void *ctx;
 	void (*ctx_free)(void *ctx);
+	uint64_t *nonzero; /* the entries' nonzero maps, in one allocation */
 	char *display;   /* the input, for messages */
 	uint64_t data_bytes; /* the sum of every regular file's extents */
 	int64_t newest;  /* the newest mtime of any entry */
@@ -123,6 +130,13 @@ int hfc_tree_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, si
 		  HfcErr *err);
 
 /*
+ * Reads len bytes of e's data at file offset off, wherever its extents lie: holes and bytes
+ * past its end read as zeros. Returns 0 or -errno with err filled.
+ */
+int hfc_tree_read_range(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, size_t len,
+			HfcErr *err);
+
+/*
  * Hashes entry e's content into out[32]: the SHA-256 of its size (8 bytes, little-endian), the
  * bytes of its extents in order, then each extent's offset and length (8 + 8 bytes) — a form a
  * source can compute as the data streams by (and then sets e->hashed). Returns 0 or -errno
@@ -131,8 +145,9 @@ int hfc_tree_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, si
 int hfc_tree_content_hash(HfcTree *t, const HfcTreeEntry *e, uint8_t out[32], HfcErr *err);
 
 /*
- * Hashes every regular file not hashed yet (e->hashed, e->sha256) with `jobs` threads: for a
- * source whose read is thread-safe and cheap to repeat (the archive's spool). Returns 0 or
+ * Hashes every regular file not hashed yet (e->hashed, e->sha256) with `jobs` threads, and
+ * notes which of its 4 KiB blocks hold data (e->nonzero), so that a writer need not read them
+ * again: for a source whose read is thread-safe and cheap to repeat (the archive). Returns 0 or
  * -errno with err filled.
  */
 int hfc_tree_hash_all(HfcTree *t, unsigned jobs, HfcErr *err);

@@ -196,7 +196,7 @@ static HfcTree *load_stream(const char *path)
 	return t;
 }
 
-static void mkfs(HfcTree *t, Mem *m)
+static void mkfs(HfcTree *t, Mem *m, uint64_t files)
 {
 	HfcExt2MkOptions o = { .size = m->size, .created = 1700000000, .align = 262144 };
 	HfcExt2MkResult res;
@@ -204,7 +204,7 @@ static void mkfs(HfcTree *t, Mem *m)
 	int r = hfc_ext2_mkfs(t, &o, mem_read, mem_write, m, &res, &err);
 	if (r < 0)
 		fail_msg("%s", err.msg);
-	assert_int_equal(res.written, 40);
+	assert_int_equal(res.written, files);
 	hfc_ext2_mk_result_free(&res);
 }
 
@@ -245,16 +245,16 @@ static void test_writer(void **state)
 		assert_int_equal(ts->e[i].hashed, t->e[i].hashed);
 		assert_memory_equal(ts->e[i].sha256, t->e[i].sha256, 32);
 	}
-	mkfs(ts, &b);
+	mkfs(ts, &b, 40);
 	hfc_tree_free(ts);
-	mkfs(t, &a);
+	mkfs(t, &a, 40);
 	assert_memory_equal(a.p, b.p, a.size);
 	memset(a.p, 0, a.size);
 	memset(b.p, 0, b.size);
-	mkfs(t, &a);
+	mkfs(t, &a, 40);
 	hfc_tree_free(t);
 	t = load(tar);
-	mkfs(t, &b);
+	mkfs(t, &b, 40);
 	assert_memory_equal(a.p, b.p, a.size); /* deterministic */
 
 	/* Read back through the ext2 adapter: every file, byte for byte. */
@@ -310,6 +310,157 @@ static void test_writer(void **state)
 	assert_int_equal(hfc_ext2_mkfs(t, &small, mem_read, mem_write, &s, &res, &err), -ENOSPC);
 	assert_non_null(strstr(err.msg, "MiB missing"));
 	free(s.p);
+	hfc_tree_free(t);
+	free(a.p);
+	free(b.p);
+	free(tar);
+	scratch_rm(dir);
+}
+
+/* ---- reading a file's range, its nonzero map, the writer handing data over by reference ---- */
+
+static const uint8_t *mem_src; /* what mem_tree_read reads: extent src is an offset into it */
+
+static int mem_tree_read(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *buf, size_t len,
+			 HfcErr *err)
+{
+	(void)t;
+	(void)err;
+	for (size_t k = 0; k < e->nextents; k++) {
+		const HfcTreeExtent *x = &e->extents[k];
+		if (off >= x->off && off + len <= x->off + x->len) {
+			memcpy(buf, mem_src + x->src + (off - x->off), len);
+			return 0;
+		}
+	}
+	fail_msg("read outside the extents: %llu+%zu", (unsigned long long)off, len);
+	return -EINVAL;
+}
+
+static void test_read_range(void **state)
+{
+	(void)state;
+	/* A sparse file of 5 blocks and a bit: data in block 0 (100 bytes), a zero run inside
+	 * data at block 2, data at the end of block 3; block 1 and the tail are holes. */
+	uint64_t size = 5 * 4096 + 10;
+	uint8_t *src = malloc(3 * 4096);
+	fill_random(src, 3 * 4096, 5);
+	memset(src + 100, 0, 4096); /* extent 2's first block: zeros in the archive */
+	mem_src = src;
+	HfcTree *t;
+	assert_int_equal(hfc_tree_new("mem", &t), 0);
+	t->read = mem_tree_read;
+	t->read_shared = true;
+	HfcTreeEntry *e = add(t, "f", HFC_TREE_REG);
+	e->size = size;
+	e->extents = calloc(2, sizeof(*e->extents));
+	e->extents[0] = (HfcTreeExtent){ .off = 0, .len = 100, .src = 0 };
+	e->extents[1] = (HfcTreeExtent){ .off = 2 * 4096, .len = 2 * 4096, .src = 100 };
+	e->nextents = 2;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_tree_finish(t, &err), 0);
+	e = &t->e[hfc_tree_find(t, "f")];
+
+	/* Every range reads as the file would: data where the extents are, zeros elsewhere. */
+	uint8_t *want = calloc(1, size + 4096), *got = malloc(size + 4096);
+	memcpy(want, src, 100);
+	memcpy(want + 2 * 4096, src + 100, 2 * 4096);
+	uint64_t cuts[] = { 0, 1, 99, 100, 101, 4096, 8191, 8192, 8193, 12288, 16383, 16384,
+			    size - 1, size, size + 100 };
+	for (size_t a = 0; a < sizeof(cuts) / sizeof(cuts[0]); a++)
+		for (size_t b = a; b < sizeof(cuts) / sizeof(cuts[0]); b++) {
+			memset(got, 0xa5, size + 4096);
+			size_t len = (size_t)(cuts[b] - cuts[a]);
+			assert_int_equal(hfc_tree_read_range(t, e, cuts[a], got, len, &err), 0);
+			assert_memory_equal(got, want + cuts[a], len);
+			assert_int_equal(got[len], 0xa5); /* nothing past len */
+		}
+
+	/* The hash of all files notes which 4 KiB blocks hold data: 0 and 3 (2 is zeros). */
+	assert_int_equal(hfc_tree_hash_all(t, 2, &err), 0);
+	assert_true(e->hashed);
+	assert_non_null(e->nonzero);
+	assert_int_equal(e->nonzero[0], 0x9);
+	uint8_t h[32];
+	e->hashed = false;
+	assert_int_equal(hfc_tree_content_hash(t, e, h, &err), 0);
+	assert_memory_equal(h, e->sha256, 32);
+	e->hashed = true;
+	hfc_tree_free(t);
+	free(src);
+	free(want);
+	free(got);
+}
+
+/* The writer's data_ref, resolved at once: the image must be the one written without it. */
+static HfcTree *ref_tree;
+static uint64_t ref_count;
+
+static int mem_ref(void *ctx, size_t entry, uint64_t foff, uint64_t len, uint64_t off)
+{
+	Mem *m = ctx;
+	assert_true(off <= m->size && len <= m->size - off);
+	assert_true(entry < ref_tree->n);
+	HfcErr err = { "" };
+	ref_count++;
+	return hfc_tree_read_range(ref_tree, &ref_tree->e[entry], foff, m->p + off, (size_t)len,
+				   &err);
+}
+
+static void test_by_reference(void **state)
+{
+	(void)state;
+	char dir[1024];
+	scratch_dir("tree", dir, sizeof(dir));
+	/* Files with zero blocks inside (holes in the image), an all-zero file, a partial tail. */
+	char *tar;
+	assert_true(asprintf(&tar, "%s/z.tar", dir) > 0);
+	int fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	HfcTarWriter *w;
+	HfcErr err = { "" };
+	assert_int_equal(hfc_tar_writer_new(fd, 1700000000, tar, &w, &err), 0);
+	for (size_t i = 0; i < 12; i++) {
+		size_t len = 4096 * (i % 7) + 37 * i + (i == 3 ? 0 : 1);
+		uint8_t *data = malloc(len + 1);
+		fill_random(data, len, 100 + i);
+		for (size_t b = 1; b * 4096 < len; b += 2) /* every other block zero */
+			memset(data + b * 4096, 0, MIN((size_t)4096, len - b * 4096));
+		if (i == 5)
+			memset(data, 0, len);
+		char name[32];
+		snprintf(name, sizeof(name), "z/f%zu", i);
+		assert_int_equal(hfc_tar_writer_add(w, name, data, len, &err), 0);
+		free(data);
+	}
+	assert_int_equal(hfc_tar_writer_close(w, &err), 0);
+	hfc_tar_writer_free(w);
+	close(fd);
+
+	Mem a = { .size = 16 << 20 }, b = { .size = 16 << 20 };
+	a.p = calloc(1, a.size);
+	b.p = calloc(1, b.size);
+	HfcTree *t = load(tar);
+	mkfs(t, &a, 12);
+	HfcExt2MkOptions o = { .size = b.size, .created = 1700000000, .align = 262144,
+			       .data_ref = mem_ref };
+	HfcExt2MkResult res;
+	ref_tree = t;
+	ref_count = 0;
+	int r = hfc_ext2_mkfs(t, &o, mem_read, mem_write, &b, &res, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	assert_true(ref_count > 0);
+	assert_memory_equal(a.p, b.p, a.size);
+	hfc_ext2_mk_result_free(&res);
+	/* A source whose read is not shared (a directory) gets its data written, not referred to. */
+	t->read_shared = false;
+	ref_count = 0;
+	memset(b.p, 0, b.size);
+	assert_int_equal(hfc_ext2_mkfs(t, &o, mem_read, mem_write, &b, &res, &err), 0);
+	assert_int_equal(ref_count, 0);
+	assert_memory_equal(a.p, b.p, a.size);
+	hfc_ext2_mk_result_free(&res);
 	hfc_tree_free(t);
 	free(a.p);
 	free(b.p);
@@ -401,6 +552,8 @@ int main(void)
 		cmocka_unit_test(test_norm),
 		cmocka_unit_test(test_finish),
 		cmocka_unit_test(test_writer),
+		cmocka_unit_test(test_read_range),
+		cmocka_unit_test(test_by_reference),
 		cmocka_unit_test(test_dir_source),
 		cmocka_unit_test(test_cloop),
 	};
