@@ -17,22 +17,56 @@
 
 /*
  * The overlay: the image the writer sees. A site block the writer reads or writes is first
- * copied from the base version into a sparse, unlinked file (decoded once); a write that
- * changes bytes marks the block dirty. Writes of identical bytes (libext2fs rewrites whole
- * bitmaps and descriptors) leave it clean, so the dirty set is exactly what changed. Without a
- * base, unwritten blocks read as zeros and every write is dirty. Memory: two bits per site
- * block; disk: the blocks touched.
+ * copied from the base version (decoded once); a write that changes bytes marks the block
+ * dirty. Writes of identical bytes (libext2fs rewrites whole bitmaps and descriptors) leave it
+ * clean, so the dirty set is exactly what changed. Without a base, unwritten blocks read as zeros
+ * and every write is dirty.
+ *
+ * The blocks being worked on live in a small cache of whole site blocks (OV_CACHE bytes at most,
+ * least recently used out first): libext2fs reads and writes an inode or a bitmap at a time,
+ * and each of those would otherwise be a system call. A block leaving the cache changed goes
+ * to a sparse, unlinked file; the build reads the cache and that file.
+ *
+ * A new image of an archive takes no copy of the file data at all: the writer hands over
+ * references (image range -> a file's data, OvRef) and reads of the image fetch those bytes
+ * from the archive itself. That saves writing the whole image into fresh page-cache pages and
+ * reading it back. Memory: one OvRef per run of file data (about one per file), 3 bits and 2
+ * bytes per site block, and the cache; disk: the blocks that left the cache changed.
  */
+#define OV_CACHE (64u << 20)
+#define OV_SLOTS_MAX 256
+
+typedef struct OvRef {
+	uint64_t off, len; /* the image's bytes [off, off+len) ... */
+	uint64_t foff;     /* ... are t->e[entry]'s data from foff */
+	size_t entry;
+} OvRef;
+
+typedef struct OvSlot {
+	uint64_t blk;
+	uint64_t used;  /* the tick of its last use */
+	bool modified;  /* differs from the file */
+	uint8_t *data;
+} OvSlot;
+
 typedef struct Overlay {
 	int fd;
 	uint64_t size;
 	uint32_t bs;
+	uint64_t nblocks;
 	uint8_t *present, *dirty;
+	uint8_t *infile; /* the file holds the block (it left the cache modified) */
 	HfcSiteReader *reader; /* NULL: no base */
 	const HfcIndex *base;
-	uint8_t *buf;          /* one site block */
 	HfcErr *err;
 	uint64_t loaded;
+	OvSlot *slots;
+	size_t nslots, maxslots;
+	uint16_t *slot_of; /* per site block: its slot + 1, or 0 */
+	uint64_t tick;
+	HfcTree *t;
+	OvRef *refs; /* ascending, disjoint */
+	size_t nrefs, caprefs;
 } Overlay;
 
 static bool bit(const uint8_t *m, uint64_t i)
@@ -50,20 +84,124 @@ static size_t block_len(Overlay *o, uint64_t i)
 	return (size_t)MIN((uint64_t)o->bs, o->size - i * o->bs);
 }
 
-/* Copies base block i into the file once. */
-static int load(Overlay *o, uint64_t i)
+static int ov_init(Overlay *o)
 {
-	if (bit(o->present, i))
-		return 0;
-	set_bit(o->present, i);
-	if (!o->reader || i >= o->base->nblocks || !o->base->entries[i].stored)
-		return 0; /* zeros: a hole in the file already */
-	int r = hfc_site_reader_block(o->reader, 0, i, o->buf, o->err);
+	o->nblocks = DIV_ROUND_UP(o->size, o->bs);
+	o->maxslots = MAX(4u, MIN(OV_SLOTS_MAX, OV_CACHE / o->bs));
+	o->present = calloc(o->nblocks / 8 + 1, 1);
+	o->dirty = calloc(o->nblocks / 8 + 1, 1);
+	o->infile = calloc(o->nblocks / 8 + 1, 1);
+	o->slot_of = calloc(o->nblocks ? o->nblocks : 1, sizeof(*o->slot_of));
+	o->slots = calloc(o->maxslots, sizeof(*o->slots));
+	return o->present && o->dirty && o->infile && o->slot_of && o->slots ? 0 : -ENOMEM;
+}
+
+static void ov_free(Overlay *o)
+{
+	for (size_t k = 0; o->slots && k < o->nslots; k++)
+		free(o->slots[k].data);
+	free(o->slots);
+	free(o->slot_of);
+	free(o->present);
+	free(o->dirty);
+	free(o->infile);
+	free(o->refs);
+}
+
+static int slot_write(Overlay *o, OvSlot *s)
+{
+	int r = hfc_pwrite_all(o->fd, s->data, block_len(o, s->blk), (off_t)(s->blk * o->bs));
 	if (r < 0)
+		return hfc_err_set(o->err, r, "the build's image file: %s", strerror(-r));
+	s->modified = false;
+	set_bit(o->infile, s->blk);
+	return 0;
+}
+
+/* Site block i, in the cache (*ret): from the cache, the file, the base or zeros. */
+static int blk_get(Overlay *o, uint64_t i, uint8_t **ret)
+{
+	o->tick++;
+	if (o->slot_of[i]) {
+		OvSlot *s = &o->slots[o->slot_of[i] - 1];
+		s->used = o->tick;
+		*ret = s->data;
+		return 0;
+	}
+	OvSlot *s;
+	int r = 0;
+	if (o->nslots < o->maxslots) {
+		s = &o->slots[o->nslots];
+		if (!(s->data = malloc(o->bs)))
+			return hfc_err_set(o->err, -ENOMEM, "out of memory");
+		o->nslots++;
+	} else {
+		s = &o->slots[0];
+		for (size_t k = 1; k < o->nslots; k++)
+			if (o->slots[k].used < s->used)
+				s = &o->slots[k];
+		if (s->modified && (r = slot_write(o, s)) < 0)
+			return r;
+		o->slot_of[s->blk] = 0;
+	}
+	size_t len = block_len(o, i);
+	s->modified = false;
+	if (bit(o->infile, i)) {
+		ssize_t n = hfc_pread_all(o->fd, s->data, len, (off_t)(i * o->bs));
+		if (n < 0)
+			r = hfc_err_set(o->err, (int)n, "the build's image file: %s",
+					strerror((int)-n));
+		else if ((size_t)n < len) /* past the file's end: a hole */
+			memset(s->data + n, 0, len - (size_t)n);
+	} else if (!bit(o->present, i) && o->reader && i < o->base->nblocks &&
+		   o->base->entries[i].stored) {
+		r = hfc_site_reader_block(o->reader, 0, i, s->data, o->err);
+		s->modified = true; /* the file has a hole there */
+		o->loaded++;
+	} else {
+		memset(s->data, 0, len); /* zeros, or only references: no need to write it */
+	}
+	if (r < 0) { /* the slot goes: the last one takes its place */
+		free(s->data);
+		*s = o->slots[--o->nslots];
+		if (s != &o->slots[o->nslots])
+			o->slot_of[s->blk] = (uint16_t)(s - o->slots + 1);
 		return r;
-	o->loaded++;
-	r = hfc_pwrite_all(o->fd, o->buf, block_len(o, i), (off_t)(i * o->bs));
-	return r < 0 ? hfc_err_set(o->err, r, "the build's image file: %s", strerror(-r)) : 0;
+	}
+	set_bit(o->present, i);
+	s->blk = i;
+	s->used = o->tick;
+	o->slot_of[i] = (uint16_t)(s - o->slots + 1);
+	*ret = s->data;
+	return 0;
+}
+
+/* The index of the first reference that ends after off. */
+static size_t ref_find(const Overlay *o, uint64_t off)
+{
+	size_t lo = 0, hi = o->nrefs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (o->refs[mid].off + o->refs[mid].len <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Fills the parts of buf (the image's [off, off+len)) that references cover. */
+static int ref_fill(const Overlay *o, uint8_t *buf, size_t len, uint64_t off, HfcErr *err)
+{
+	for (size_t k = ref_find(o, off); k < o->nrefs && o->refs[k].off < off + len; k++) {
+		const OvRef *f = &o->refs[k];
+		uint64_t s = MAX(f->off, off), end = MIN(f->off + f->len, off + len);
+		int r = hfc_tree_read_range(o->t, &o->t->e[f->entry], f->foff + (s - f->off),
+					    buf + (s - off), (size_t)(end - s), err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static ssize_t ov_read(void *ctx, void *buf, size_t len, uint64_t off)
@@ -72,44 +210,134 @@ static ssize_t ov_read(void *ctx, void *buf, size_t len, uint64_t off)
 	if (off >= o->size)
 		return 0;
 	len = (size_t)MIN((uint64_t)len, o->size - off);
-	for (uint64_t i = off / o->bs; i * o->bs < off + len; i++) {
-		int r = load(o, i);
+	uint8_t *p = buf;
+	for (uint64_t at = off; at < off + len;) {
+		uint64_t i = at / o->bs;
+		size_t in = (size_t)MIN(off + len - at, (i + 1) * o->bs - at);
+		uint8_t *d;
+		int r = blk_get(o, i, &d);
 		if (r < 0)
 			return r;
+		memcpy(p + (at - off), d + (at - i * o->bs), in);
+		at += in;
 	}
-	ssize_t n = hfc_pread_all(o->fd, buf, len, (off_t)off);
-	if (n >= 0 && (size_t)n < len) /* past the file's end: a hole */
-		memset((char *)buf + n, 0, len - (size_t)n), n = (ssize_t)len;
-	return n;
+	int r = ref_fill(o, buf, len, off, o->err);
+	return r < 0 ? r : (ssize_t)len;
+}
+
+/*
+ * The build's reads, from several threads once the writer is done (nothing changes any more):
+ * the cache, else the file, then the references.
+ */
+static int ov_build_read(void *ctx, void *buf, size_t len, uint64_t off, HfcErr *err)
+{
+	Overlay *o = ctx;
+	uint8_t *p = buf;
+	for (uint64_t at = off; at < off + len;) {
+		uint64_t i = at / o->bs;
+		size_t in = (size_t)MIN(off + len - at, (i + 1) * o->bs - at);
+		if (o->slot_of[i]) {
+			memcpy(p + (at - off), o->slots[o->slot_of[i] - 1].data + (at - i * o->bs), in);
+		} else if (!bit(o->infile, i)) {
+			memset(p + (at - off), 0, in);
+		} else {
+			ssize_t n = hfc_pread_all(o->fd, p + (at - off), in, (off_t)at);
+			if (n < 0)
+				return hfc_err_set(err, (int)n, "the build's image file: %s",
+						   strerror((int)-n));
+			if ((size_t)n < in) /* past the file's end: a hole */
+				memset(p + (at - off) + n, 0, in - (size_t)n);
+		}
+		at += in;
+	}
+	return ref_fill(o, buf, len, off, err);
+}
+
+static int ov_write(void *ctx, const void *buf, size_t len, uint64_t off);
+
+/* Copies reference k's bytes into the image and drops it (a write over it, or out of order). */
+static int ref_materialize(Overlay *o, size_t k)
+{
+	OvRef f = o->refs[k];
+	memmove(o->refs + k, o->refs + k + 1, (o->nrefs - k - 1) * sizeof(*o->refs));
+	o->nrefs--;
+	_cleanup_free_ uint8_t *buf = malloc(o->bs);
+	if (!buf)
+		return hfc_err_set(o->err, -ENOMEM, "out of memory");
+	for (uint64_t d = 0; d < f.len;) {
+		size_t n = (size_t)MIN((uint64_t)o->bs, f.len - d);
+		int r = hfc_tree_read_range(o->t, &o->t->e[f.entry], f.foff + d, buf, n, o->err);
+		if (r < 0)
+			return r;
+		r = ov_write(o, buf, n, f.off + d);
+		if (r < 0)
+			return r;
+		d += n;
+	}
+	return 0;
+}
+
+/* HfcExt2MkOptions.data_ref: remembers where the bytes come from instead of copying them. */
+static int ov_ref(void *ctx, size_t entry, uint64_t foff, uint64_t len, uint64_t off)
+{
+	Overlay *o = ctx;
+	if (off > o->size || len > o->size - off)
+		return -EINVAL;
+	for (uint64_t i = off / o->bs; i * o->bs < off + len; i++) {
+		set_bit(o->present, i);
+		set_bit(o->dirty, i);
+	}
+	OvRef *last = o->nrefs ? &o->refs[o->nrefs - 1] : NULL;
+	if (last && last->entry == entry && last->off + last->len == off &&
+	    last->foff + last->len == foff) {
+		last->len += len;
+		return 0;
+	}
+	if (o->nrefs == o->caprefs) {
+		size_t cap = o->caprefs ? 2 * o->caprefs : 1024;
+		OvRef *v = realloc(o->refs, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		o->refs = v;
+		o->caprefs = cap;
+		last = o->nrefs ? &o->refs[o->nrefs - 1] : NULL;
+	}
+	o->refs[o->nrefs++] = (OvRef){ .off = off, .len = len, .foff = foff, .entry = entry };
+	/* Kept ascending: one out of order (never seen; the writer allocates forward) is copied. */
+	if (last && off < last->off + last->len) {
+		int r = ref_materialize(o, o->nrefs - 1);
+		if (r < 0)
+			return r == -ENOMEM ? r : -EIO;
+	}
+	return 0;
 }
 
 static int ov_write(void *ctx, const void *buf, size_t len, uint64_t off)
 {
 	Overlay *o = ctx;
-	const char *p = buf;
+	const uint8_t *p = buf;
+	if (off > o->size || len > o->size - off)
+		return -EINVAL;
+	/* Over a reference (never seen: the writer hands data blocks out once). */
+	for (size_t k; (k = ref_find(o, off)) < o->nrefs && o->refs[k].off < off + len;) {
+		int r = ref_materialize(o, k);
+		if (r < 0)
+			return r == -ENOMEM ? r : -EIO;
+	}
 	while (len > 0) {
 		uint64_t i = off / o->bs;
 		size_t in = (size_t)MIN((uint64_t)len, (i + 1) * o->bs - off);
-		int r = 0;
-		if (o->reader) {
-			r = load(o, i);
-			if (r < 0)
-				return r;
-			ssize_t n = hfc_pread_all(o->fd, o->buf, in, (off_t)off);
-			if (n < 0)
-				return (int)n;
-			if ((size_t)n < in)
-				memset(o->buf + n, 0, in - (size_t)n);
-			if (!memcmp(o->buf, p, in))
-				goto next; /* the same bytes: nothing changes */
-		} else {
-			set_bit(o->present, i);
-		}
-		r = hfc_pwrite_all(o->fd, p, in, (off_t)off);
+		uint8_t *d;
+		int r = blk_get(o, i, &d);
 		if (r < 0)
 			return r;
-		set_bit(o->dirty, i);
-next:
+		d += off - i * o->bs;
+		/* With a base, the same bytes change nothing; without one, every write counts. */
+		if (!o->reader || memcmp(d, p, in)) {
+			memcpy(d, p, in);
+			o->slots[o->slot_of[i] - 1].modified = true;
+			set_bit(o->dirty, i);
+		}
 		p += in;
 		off += in;
 		len -= in;
@@ -213,7 +441,7 @@ int hfc_build_tree(HfcTree *t, const char *site_path, const HfcTreeBuildOptions 
 	_cleanup_(hfc_site_reader_freep) HfcSiteReader *reader = NULL;
 	HfcExt2Hashes base_hashes = { 0 };
 	HfcExt2MkResult mk = { 0 };
-	Overlay ov = { .fd = -1, .err = err };
+	Overlay ov = { .fd = -1, .err = err, .t = t };
 	memset(stats, 0, sizeof(*stats));
 	int r = hfc_build_site_open(site_path, bo->dry_run, &site, err);
 	if (r < 0)
@@ -264,13 +492,11 @@ int hfc_build_tree(HfcTree *t, const char *site_path, const HfcTreeBuildOptions 
 	} else {
 		ov.size = o->size ? o->size : hfc_ext2_auto_size(t, bs, NULL);
 		mo.size = ov.size;
+		if (t->read_shared)
+			mo.data_ref = ov_ref;
 	}
 	ov.bs = bs;
-	uint64_t nblocks = DIV_ROUND_UP(ov.size, bs);
-	ov.present = calloc(nblocks / 8 + 1, 1);
-	ov.dirty = calloc(nblocks / 8 + 1, 1);
-	ov.buf = malloc(bs);
-	if (!ov.present || !ov.dirty || !ov.buf) {
+	if (ov_init(&ov) < 0) {
 		r = hfc_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -295,12 +521,14 @@ int hfc_build_tree(HfcTree *t, const char *site_path, const HfcTreeBuildOptions 
 	stats->files_kept = mk.kept;
 	stats->files_written = mk.written;
 	stats->data_bytes = mk.data_bytes;
-	for (uint64_t i = 0; i < nblocks; i++)
+	for (uint64_t i = 0; i < ov.nblocks; i++)
 		stats->blocks_written += bit(ov.dirty, i);
 
+	/* Blocks nobody wrote are the base's (an update) or zeros (a new image). */
 	HfcBuildInput in = { .fd = ov.fd, .size = ov.size, .display = t->display,
-			     .dirty = o->base ? ov.dirty : NULL, .base = o->base ? prev : NULL };
-	in.seek_data = lseek(ov.fd, 0, SEEK_DATA) >= 0 || errno == ENXIO;
+			     .dirty = ov.dirty, .base = o->base ? prev : NULL };
+	in.read = ov_build_read;
+	in.read_ctx = &ov;
 	r = hfc_build_input(site, site_path, &in, bo, res, err);
 	if (r >= 0 && site && !bo->dry_run && (res->published || res->unchanged)) {
 		/* Only a cache for the next --base: a failure costs that build time, not this one. */
@@ -311,9 +539,7 @@ out:
 		close(ov.fd);
 	if (r < 0 && site)
 		hfc_site_remove_new(site); /* a site this run made goes again (only if empty) */
-	free(ov.present);
-	free(ov.dirty);
-	free(ov.buf);
+	ov_free(&ov);
 	free(base_hashes.v);
 	hfc_ext2_mk_result_free(&mk);
 	return r;
