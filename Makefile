@@ -116,11 +116,11 @@ check-layers:
 # cache, readahead, prefetch and FUSE threads (with mirrors failing over, and shut down with
 # transfers in flight: client/30, client/62), hfc-get's parallel transfers, hfc-mkimage's
 # pipeline (every case builds the fixture site with it; mkimage/10 builds more), its hashing
-# of an archive's files on every CPU (mkimage/60) and hfc-publish's pool of pushes to several
-# mirrors (publish/20).
+# of an archive's files on every CPU (mkimage/60), its blocks encoded ahead of a --base
+# update's writer (mkimage/61) and hfc-publish's pool of pushes to several mirrors (publish/20).
 TSAN_CLI_CASES = client/10-mount-real client/20-get client/30-faults-bad-mirror client/40-cache \
 	client/50-parallel client/62-shutdown profile/10-record-prefetch mkimage/10-real-image \
-	mkimage/60-from-tree publish/20-mirrors
+	mkimage/60-from-tree mkimage/61-base publish/20-mirrors
 
 ifeq ($(SAN),thread)
 # ThreadSanitizer: every unit test, then the threaded end-to-end cases (reports fail them).

@@ -77,7 +77,7 @@ static int print_result(const Args *a, const HfcBuildResult *res, const HfcTreeB
 	if (a->out.json)
 		return hfc_json_print(stdout,
 			json_pack("{s:o, s:i, s:b, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
-				  "s:I, s:I, s:I}",
+				  "s:I, s:I, s:I, s:I}",
 				  "site", hfc_json_str(a->site), "version", (json_int_t)res->version,
 				  "published", res->published, "unchanged", res->unchanged,
 				  "dry_run", a->build.dry_run, "image_size", (json_int_t)res->image_size,
@@ -88,7 +88,8 @@ static int print_result(const Args *a, const HfcBuildResult *res, const HfcTreeB
 				  "seconds", hfc_json_seconds(res->seconds), "mb_per_s", hfc_json_rate(mbs),
 				  "files_kept", (json_int_t)ts->files_kept,
 				  "files_written", (json_int_t)ts->files_written,
-				  "blocks_written", (json_int_t)ts->blocks_written));
+				  "blocks_written", (json_int_t)ts->blocks_written,
+				  "blocks_ahead", (json_int_t)res->ahead));
 	if (a->out.quiet)
 		return 0;
 	char rd[32], wr[32];

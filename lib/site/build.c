@@ -7,6 +7,7 @@
 #include "base/pipeline.h"
 #include "base/clock.h"
 #include "base/progress.h"
+#include "site/ahead.h"
 #include "site/store.h"
 
 #include <fcntl.h>
@@ -54,7 +55,7 @@ typedef struct Build {
 	HfcHashMap *bc_old;    /* sha256 -> index into bc_md5 */
 	uint8_t *bc_md5;       /* md5 names from the last build */
 	uint8_t *bc_keys;      /* sha256 of each block of this build (nblocks * 32) */
-	atomic_uint_fast64_t new_blocks, reused, zero, bytes_read, bytes_written;
+	atomic_uint_fast64_t new_blocks, reused, zero, bytes_read, bytes_written, ahead;
 	const HfcProgress *progress;
 	const uint8_t *dirty;  /* NULL: every block; else only these were written */
 	const HfcIndex *base;  /* the entries of blocks not written */
@@ -95,10 +96,27 @@ static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 		}
 		return 0;
 	}
-	if (is_hole(b, off, len)) {
+	HfcAheadBlock ab; /* encoded ahead: no reading, hashing or compressing left */
+	bool ahead = b->in->ahead && hfc_ahead_take(b->in->ahead, i, b->in->gen[i], &ab);
+	if (ahead)
+		atomic_fetch_add(&b->ahead, 1);
+	if (ahead && ab.zero) {
+		atomic_fetch_add(&b->bytes_read, len);
 		e->stored = 0;
 		atomic_fetch_add(&b->zero, 1);
 		return 0;
+	}
+	if (!ahead && is_hole(b, off, len)) {
+		e->stored = 0;
+		atomic_fetch_add(&b->zero, 1);
+		return 0;
+	}
+	int r;
+	bool mapped = false;
+	if (ahead) {
+		atomic_fetch_add(&b->bytes_read, len);
+		memcpy(e->hash, ab.hash, b->hash_len);
+		goto claim;
 	}
 	if (b->in->read) {
 		HfcErr rerr = { "" };
@@ -123,8 +141,6 @@ static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 		atomic_fetch_add(&b->zero, 1);
 		return 0;
 	}
-	int r;
-	bool mapped = false;
 	if (b->fast) {
 		uint8_t *key = b->bc_keys + i * 32;
 		uint64_t v;
@@ -139,6 +155,7 @@ static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 	if (r < 0)
 		return hfc_err_set(b->err, r, "hashing block %llu failed", (unsigned long long)i);
 
+claim:
 	/* Claim the hash: the first worker to see it decides whether it must be stored. */
 	uint64_t have;
 	pthread_mutex_lock(&b->lock);
@@ -174,13 +191,15 @@ static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 						   "%s/" HFC_SITE_BUILD_CACHE ": wrong entry (remove the file and run again)",
 						   hfc_site_path(b->site));
 		}
-		ssize_t c = hfc_codec_compress(w->codec, w->in, len, w->out,
-					       hfc_codec_bound(b->idx->block_size));
+		const uint8_t *data = ahead ? ab.data : w->out;
+		ssize_t c = ahead ? (ssize_t)ab.len
+				  : hfc_codec_compress(w->codec, w->in, len, w->out,
+						       hfc_codec_bound(b->idx->block_size));
 		if (c < 0)
 			return hfc_err_set(b->err, (int)c, "compressing block %llu: %s",
 					   (unsigned long long)i, strerror((int)-c));
 		if (b->txn) {
-			r = hfc_block_txn_add(b->txn, b->algo, e->hash, w->out, (size_t)c);
+			r = hfc_block_txn_add(b->txn, b->algo, e->hash, data, (size_t)c);
 			if (r < 0) {
 				char p[HFC_BLOCK_PATH_MAX];
 				hfc_block_path(b->algo, e->hash, p);
@@ -212,6 +231,16 @@ static int build_sink(void *ctx, uint64_t i, void *slot)
 					   strerror(-r));
 	}
 	return 0;
+}
+
+HfcHashAlgo hfc_build_hash(const HfcBuildOptions *o, const HfcIndex *prev)
+{
+	return prev ? prev->hash : o->hash_set ? o->hash : HFC_HASH_MD5;
+}
+
+int hfc_build_level(const HfcBuildOptions *o)
+{
+	return o->level ? o->level : HFC_LEVEL_DEFAULT;
 }
 
 /* True when this CPU hashes sha256 clearly faster than md5 (it has SHA extensions). */
@@ -403,7 +432,7 @@ int hfc_build_input(HfcSite *site, const char *site_path, const HfcBuildInput *i
 			return hfc_err_set(err, r, "%s/indexes: %s", site_path, strerror(-r));
 	}
 	uint32_t bs = o->block_size ? o->block_size : HFC_BLOCK_SIZE_DEFAULT;
-	HfcHashAlgo algo = o->hash_set ? o->hash : HFC_HASH_MD5;
+	HfcHashAlgo algo = hfc_build_hash(o, NULL);
 	if (latest) {
 		r = hfc_site_load_index(site, latest, &prev, err);
 		if (r < 0)
@@ -418,7 +447,7 @@ int hfc_build_input(HfcSite *site, const char *site_path, const HfcBuildInput *i
 					   site_path, hfc_hash_name(prev->hash),
 					   hfc_hash_name(o->hash));
 		bs = prev->block_size;
-		algo = prev->hash;
+		algo = hfc_build_hash(o, prev);
 	}
 	if (latest >= HFC_VERSION_MAX)
 		return hfc_err_set(err, -EOVERFLOW, "%s: no version numbers left", site_path);
@@ -450,7 +479,7 @@ int hfc_build_input(HfcSite *site, const char *site_path, const HfcBuildInput *i
 		goto out;
 	}
 	for (unsigned j = 0; j < jobs; j++) {
-		r = hfc_codec_new(o->level ? o->level : HFC_LEVEL_DEFAULT, &b.ws[j].codec);
+		r = hfc_codec_new(hfc_build_level(o), &b.ws[j].codec);
 		b.ws[j].in = malloc(bs);
 		b.ws[j].out = malloc(hfc_codec_bound(bs));
 		if (r < 0 || !b.ws[j].in || !b.ws[j].out) {
@@ -495,6 +524,7 @@ int hfc_build_input(HfcSite *site, const char *site_path, const HfcBuildInput *i
 	res->zero = b.zero;
 	res->bytes_read = b.bytes_read;
 	res->bytes_written = b.bytes_written;
+	res->ahead = b.ahead;
 	res->version = latest + 1;
 	res->published = false;
 

@@ -27,6 +27,7 @@ typedef struct HfcBuildResult {
 	bool unchanged;     /* the image equals the newest version: nothing to publish */
 	uint64_t image_size, blocks, new_blocks, reused, zero;
 	uint64_t bytes_read, bytes_written;
+	uint64_t ahead;     /* blocks taken encoded ahead (HfcBuildInput.ahead) */
 	double seconds;
 } HfcBuildResult;
 
@@ -50,7 +51,17 @@ typedef struct HfcBuildInput {
 	/* Instead of fd: reads len bytes at off (from several threads at once); 0 or -errno. */
 	int (*read)(void *ctx, void *buf, size_t len, uint64_t off, HfcErr *err);
 	void *read_ctx;
+	/* Blocks encoded ahead (site/ahead.h, stopped), each valid for gen[i]; NULL: none. */
+	const struct HfcAhead *ahead;
+	const uint32_t *gen;
 } HfcBuildInput;
+
+/* The hash of the blocks of a build with options o onto a site whose newest index is prev
+ * (NULL: none): the site's, else o's, else md5. */
+HfcHashAlgo hfc_build_hash(const HfcBuildOptions *o, const HfcIndex *prev);
+
+/* The compression level of a build with options o. */
+int hfc_build_level(const HfcBuildOptions *o);
 
 /*
  * Builds the next version of the site from the image inside a cloop file (formats/cloop.h),

@@ -4,7 +4,9 @@
 #include "base/clock.h"
 #include "base/digest.h"
 #include "base/fileio.h"
+#include "base/pipeline.h"
 #include "fs/ext2.h"
+#include "site/ahead.h"
 #include "site/image.h"
 #include "site/store.h"
 
@@ -67,6 +69,11 @@ typedef struct Overlay {
 	HfcTree *t;
 	OvRef *refs; /* ascending, disjoint */
 	size_t nrefs, caprefs;
+	/* encoding ahead (NULL: not) */
+	HfcAhead *ahead;
+	uint32_t *gen;   /* per site block: bumped at every change */
+	uint64_t *units; /* per site block: its 4 KiB units written since the build began */
+	uint8_t *sent;   /* per site block: handed to ahead */
 } Overlay;
 
 static bool bit(const uint8_t *m, uint64_t i)
@@ -96,8 +103,25 @@ static int ov_init(Overlay *o)
 	return o->present && o->dirty && o->infile && o->slot_of && o->slots ? 0 : -ENOMEM;
 }
 
+/* Encodes done blocks ahead on a spare core: blocks of at most 64 units of 4 KiB. */
+static int ov_ahead(Overlay *o, HfcHashAlgo algo, int level)
+{
+	if (o->bs % 4096 || o->bs / 4096 > 64)
+		return 0;
+	o->gen = calloc(o->nblocks ? o->nblocks : 1, sizeof(*o->gen));
+	o->units = calloc(o->nblocks ? o->nblocks : 1, sizeof(*o->units));
+	o->sent = calloc(o->nblocks / 8 + 1, 1);
+	if (!o->gen || !o->units || !o->sent)
+		return -ENOMEM;
+	return hfc_ahead_new(o->bs, algo, level, &o->ahead);
+}
+
 static void ov_free(Overlay *o)
 {
+	hfc_ahead_free(o->ahead);
+	free(o->gen);
+	free(o->units);
+	free(o->sent);
 	for (size_t k = 0; o->slots && k < o->nslots; k++)
 		free(o->slots[k].data);
 	free(o->slots);
@@ -204,6 +228,59 @@ static int ref_fill(const Overlay *o, uint8_t *buf, size_t len, uint64_t off, Hf
 	return 0;
 }
 
+/* Copies block i, as it is now, for the encoder ahead (when it has a slot free). */
+static void ahead_send(Overlay *o, uint64_t i)
+{
+	uint8_t *slot = hfc_ahead_slot(o->ahead);
+	if (!slot)
+		return;
+	size_t len = block_len(o, i);
+	HfcErr err = { "" };
+	int r = 0;
+	if (o->slot_of[i]) {
+		memcpy(slot, o->slots[o->slot_of[i] - 1].data, len);
+	} else if (bit(o->infile, i)) {
+		ssize_t n = hfc_pread_all(o->fd, slot, len, (off_t)(i * o->bs));
+		if (n < 0)
+			r = (int)n;
+		else if ((size_t)n < len)
+			memset(slot + n, 0, len - (size_t)n);
+	} else {
+		memset(slot, 0, len);
+	}
+	if (r >= 0)
+		r = ref_fill(o, slot, len, i * o->bs, &err);
+	if (r < 0) { /* the build reads it again, and says what is wrong */
+		hfc_ahead_drop(o->ahead, slot);
+		return;
+	}
+	hfc_ahead_queue(o->ahead, slot, i, o->gen[i], len);
+	set_bit(o->sent, i);
+}
+
+/*
+ * Bytes [off, off+len) were written (changed: they differ from before). A dirty block whose
+ * every 4 KiB unit has been written since the build began is taken as done and encoded ahead;
+ * a later change bumps its generation, and the build then encodes it itself.
+ */
+static void ahead_note(Overlay *o, uint64_t off, uint64_t len, bool changed)
+{
+	if (!o->ahead)
+		return;
+	for (uint64_t i = off / o->bs; i * o->bs < off + len; i++) {
+		uint64_t b0 = i * o->bs, b1 = b0 + block_len(o, i);
+		uint64_t s = MAX(off, b0), e = MIN(off + len, b1);
+		if (changed)
+			o->gen[i]++;
+		for (uint64_t u = DIV_ROUND_UP(s - b0, 4096); u < (e - b0) / 4096; u++)
+			o->units[i] |= 1ull << u;
+		uint64_t n = (b1 - b0) / 4096;
+		uint64_t full = n >= 64 ? ~0ull : (1ull << n) - 1;
+		if (o->units[i] == full && bit(o->dirty, i) && !bit(o->sent, i))
+			ahead_send(o, i);
+	}
+}
+
 static ssize_t ov_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	Overlay *o = ctx;
@@ -291,6 +368,7 @@ static int ov_ref(void *ctx, size_t entry, uint64_t foff, uint64_t len, uint64_t
 	if (last && last->entry == entry && last->off + last->len == off &&
 	    last->foff + last->len == foff) {
 		last->len += len;
+		ahead_note(o, off, len, true);
 		return 0;
 	}
 	if (o->nrefs == o->caprefs) {
@@ -308,7 +386,9 @@ static int ov_ref(void *ctx, size_t entry, uint64_t foff, uint64_t len, uint64_t
 		int r = ref_materialize(o, o->nrefs - 1);
 		if (r < 0)
 			return r == -ENOMEM ? r : -EIO;
+		return 0;
 	}
+	ahead_note(o, off, len, true);
 	return 0;
 }
 
@@ -333,11 +413,13 @@ static int ov_write(void *ctx, const void *buf, size_t len, uint64_t off)
 			return r;
 		d += off - i * o->bs;
 		/* With a base, the same bytes change nothing; without one, every write counts. */
-		if (!o->reader || memcmp(d, p, in)) {
+		bool changed = !o->reader || memcmp(d, p, in);
+		if (changed) {
 			memcpy(d, p, in);
 			o->slots[o->slot_of[i] - 1].modified = true;
 			set_bit(o->dirty, i);
 		}
+		ahead_note(o, off, in, changed);
 		p += in;
 		off += in;
 		len -= in;
@@ -496,7 +578,9 @@ int hfc_build_tree(HfcTree *t, const char *site_path, const HfcTreeBuildOptions 
 			mo.data_ref = ov_ref;
 	}
 	ov.bs = bs;
-	if (ov_init(&ov) < 0) {
+	unsigned jobs = bo->jobs ? bo->jobs : hfc_cpu_count();
+	if (ov_init(&ov) < 0 ||
+	    (jobs > 1 && ov_ahead(&ov, hfc_build_hash(bo, prev), hfc_build_level(bo)) < 0)) {
 		r = hfc_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -529,6 +613,11 @@ int hfc_build_tree(HfcTree *t, const char *site_path, const HfcTreeBuildOptions 
 			     .dirty = ov.dirty, .base = o->base ? prev : NULL };
 	in.read = ov_build_read;
 	in.read_ctx = &ov;
+	if (ov.ahead) {
+		hfc_ahead_stop(ov.ahead);
+		in.ahead = ov.ahead;
+		in.gen = ov.gen;
+	}
 	r = hfc_build_input(site, site_path, &in, bo, res, err);
 	if (r >= 0 && site && !bo->dry_run && (res->published || res->unchanged)) {
 		/* Only a cache for the next --base: a failure costs that build time, not this one. */

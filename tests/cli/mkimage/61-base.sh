@@ -76,3 +76,18 @@ expect_status 0 hfc-mkimage --json --base --from-archive "$T/v3.tar" "$T/site"
 [ "$(json_get "$T/out" version)" = 3 ] || fail "the third build is not version 3"
 check_image "$T/site" "$tree"
 note "adds and removes: version 3 equals the tree, $(json_get "$T/out" new) new blocks"
+
+# Encoding ahead (blocks the writer is done with, hashed and compressed on a spare core while
+# it works) changes no byte: the same update with --jobs 1 (none ahead) and --jobs 2 gives the
+# same index; with --jobs 2, the complete new site blocks of a 4 MiB file went ahead.
+head -c 4194304 /dev/urandom >"$tree/srv/big"
+tar --xattrs --xattrs-include='*' --acls -C "$tree" -cf "$T/v4.tar" .
+cp -a "$T/site" "$T/site-j1"
+expect_status 0 hfc-mkimage --json -j 1 --base --from-archive "$T/v4.tar" "$T/site-j1"
+[ "$(json_get "$T/out" blocks_ahead)" = 0 ] || fail "--jobs 1 encoded blocks ahead"
+expect_status 0 hfc-mkimage --json -j 2 --base --from-archive "$T/v4.tar" "$T/site"
+ahead=$(json_get "$T/out" blocks_ahead)
+[ "$ahead" -gt 0 ] || fail "no block of a 4 MiB new file was encoded ahead"
+cmp "$T/site/index.idx" "$T/site-j1/index.idx" || fail "encoding ahead changed the index"
+check_image "$T/site" "$tree"
+note "a 4 MiB file: $ahead of $(json_get "$T/out" blocks_written) blocks encoded ahead, same index as --jobs 1"
