@@ -133,7 +133,12 @@ mountroot() {
 	rm -rf "$T/root" && mkdir -p "$T/root/etc"
 	printf '%s\n' "$cmd" >"$T/root/cmdline"
 	: >"$log"
-	HFC_SCRIPTS=$CONF HFC_DIR=$T/root/hfc HFC_RUN=$T/root/run HFC_CMDLINE=$T/root/cmdline HFC_TEST_ARGV=$T/root/argv \
+	rm -rf "$T/sys" && mkdir -p "$T/sys/class/net/lo" "$T/sys/class/net/ens2" "$T/sys/class/net/eth1"
+	echo 0x9 >"$T/sys/class/net/lo/flags"
+	echo 0x1002 >"$T/sys/class/net/ens2/flags"
+	echo 0x1003 >"$T/sys/class/net/eth1/flags"
+	echo 1 >"$T/sys/class/net/eth1/carrier"
+	HFC_SYSFS=$T/sys HFC_SCRIPTS=$CONF HFC_DIR=$T/root/hfc HFC_RUN=$T/root/run HFC_CMDLINE=$T/root/cmdline HFC_TEST_ARGV=$T/root/argv \
 		FAKE_RC=${3:-0} FAKE_MSG=${4:-} PATH=$T/bin:$PATH LOG=$log rootmnt=$T/root/root quiet=n \
 		$sh -c '
 		. "$1"
@@ -141,7 +146,8 @@ mountroot() {
 		panic() { echo "PANIC: $*"; exit 9; }
 		log_begin_msg() { echo "begin: $*" >>"$LOG"; }
 		log_end_msg() { :; }
-		configure_networking() { echo "configure_networking" >>"$LOG"; }
+		configure_networking() { echo "configure_networking $(cat "$HFC_SYSFS/class/net/ens2/flags")" >>"$LOG"; }
+		wait_for_udev() { echo "wait_for_udev $*" >>"$LOG"; }
 		modprobe() { echo "modprobe $*" >>"$LOG"; }
 		resolve_device() { case $1 in LABEL=good) echo /dev/null ;; *) return 1 ;; esac; }
 		sleep() { :; }
@@ -163,7 +169,7 @@ cat >"$T/want" <<'W'
 modprobe -q fuse
 modprobe -q loop
 modprobe -q overlay
-configure_networking
+configure_networking 0x1003
 mount -t tmpfs -o mode=0755,size=64m hfc R/hfc
 mount -o bind R/hfc/etc /etc
 mount -r -t ext4 -o loop R/hfc/mnt/image R/run/ro
@@ -171,6 +177,9 @@ mount -t tmpfs -o mode=0755 hfc-rw R/run/rw
 mount -t overlay -o lowerdir=R/run/ro,upperdir=R/run/rw/upper,workdir=R/run/rw/work hfc-root R/root
 W
 diff -u "$T/want" "$T/steps" || fail "the boot script's steps"
+# The network cards were up (IFF_UP) before ipconfig ran; lo and a card already up untouched.
+[ "$(cat "$T/sys/class/net/lo/flags")" = 0x9 ] || fail "lo's flags changed"
+[ "$(cat "$T/sys/class/net/eth1/flags")" = 0x1003 ] || fail "an up card's flags changed"
 
 # The trace and the cache.
 mountroot "$T/log" "boot=hfc hfc=http://h/ hfc.trace hfc.cache=LABEL=good" >"$T/out"
