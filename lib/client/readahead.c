@@ -6,23 +6,24 @@
  */
 #include "client/remote-private.h"
 
-/* The round trip from which a miss reads ahead its full short window (s). */
-#define RA_MISS_RTT 0.05
+#include "base/pipeline.h"
+
+/* The round trip from which readahead takes its whole window (s). */
+#define RA_FAR_RTT 0.05
 
 /*
- * How far a read that missed reads ahead: half the readahead option over a long round trip,
- * less as the round trip shortens, and one block at LAN distance. There a miss costs little,
- * and a guess nobody reads costs the link and the client's CPU all the same (a Debian boot at
- * 0 ms read 23% of what 8 blocks after every miss fetched, and decoding the rest took the CPU
- * the boot needed).
+ * A window of `full` blocks as the distance allows: whole over a long round trip (or one not
+ * measured yet), less as the round trip shortens, and one block at LAN distance. There a
+ * block fetched when asked costs little, and a guess nobody reads costs the link and the
+ * client's CPU all the same (a Debian boot at 0 ms read 23% of the 776 blocks 8 blocks after
+ * every miss fetched, and decoding the rest took the CPU the boot needed).
  */
-static unsigned miss_window(const HfcRemote *r)
+static unsigned by_distance(const HfcRemote *r, unsigned full)
 {
-	unsigned full = MAX(1u, r->o.readahead / 2);
 	double rtt = r->fetch_rtt;
-	if (!(rtt >= 0) || rtt >= RA_MISS_RTT) /* unknown yet: as if far */
+	if (!(rtt >= 0) || rtt >= RA_FAR_RTT)
 		return full;
-	return MAX(1u, (unsigned)(full * rtt / RA_MISS_RTT + 0.5));
+	return MAX(1u, (unsigned)(full * rtt / RA_FAR_RTT + 0.5));
 }
 
 void remote_readahead_note(HfcRemote *r, uint64_t first, uint64_t last, bool missed)
@@ -54,13 +55,17 @@ void remote_readahead_note(HfcRemote *r, uint64_t first, uint64_t last, bool mis
 	 * full, and the window grows only while work waits for it). It earns it: twice what it
 	 * has read in sequence so far, so a long read reaches the full window within a few
 	 * blocks, and the short runs of a boot's small files do not fetch megabytes nobody reads.
-	 * A miss outside one gets a short window (miss_window): files and directories sit in runs
-	 * of blocks, and over a long round trip the next blocks are cheaper fetched now, in
-	 * parallel, than one by one when asked.
+	 * On a machine with one CPU, the full window shrinks with the distance (by_distance): the
+	 * blocks come fast, and decoding those nobody reads would take the reader's CPU.
+	 * A miss outside one gets a short window, by the distance too: files and directories sit
+	 * in runs of blocks, and over a long round trip the next blocks are cheaper fetched now,
+	 * in parallel, than one by one when asked.
 	 */
 	unsigned full = MAX(r->o.readahead, 2 * r->fetch_window);
+	if (r->ra_one_cpu)
+		full = MAX(2u, by_distance(r, full));
 	unsigned window = s->run >= 2 ? (unsigned)MIN((uint64_t)full, 2 * s->run)
-			  : missed    ? miss_window(r)
+			  : missed    ? by_distance(r, MAX(1u, r->o.readahead / 2))
 				      : 0;
 	if (window) {
 		uint64_t end = MIN(last + window, r->idx->nblocks - 1);
@@ -110,6 +115,7 @@ int remote_readahead_start(HfcRemote *r)
 		return -ENOMEM;
 	/* remote_readahead_note() queues only once the fetcher takes the queue (r->ra_on). */
 	pthread_mutex_lock(&r->lock);
+	r->ra_one_cpu = hfc_cpu_count() == 1;
 	r->ra_on = true;
 	pthread_mutex_unlock(&r->lock);
 	return 0;

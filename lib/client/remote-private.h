@@ -81,6 +81,7 @@ struct HfcRemote {
 
 	/* readahead */
 	bool ra_on; /* the fetcher takes queued blocks */
+	bool ra_one_cpu; /* this machine has one CPU: readahead keeps to the distance */
 	uint64_t *ra_queue;
 	size_t ra_cap, ra_head, ra_len;
 	Stream streams[NSTREAMS];
