@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _unused_ __attribute__((unused))
@@ -56,6 +57,26 @@ static inline void closep(int *fd)
 static inline int negative_errno(void)
 {
 	return errno > 0 ? -errno : -EIO;
+}
+
+/*
+ * In v, n records of `size` bytes each, every one starting with two uint64_t fields, an
+ * offset and a length, ascending and not overlapping: the index of the first record that
+ * ends after x (n when none does).
+ */
+static inline size_t hfc_ranges_find(const void *v, size_t n, size_t size, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t r[2];
+		memcpy(r, (const char *)v + mid * size, sizeof(r));
+		if (r[0] + r[1] <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* A detailed error from the library: "where: what", printed once by the tool. */

@@ -343,16 +343,9 @@ int hfc_tree_read_range(HfcTree *t, const HfcTreeEntry *e, uint64_t off, void *b
 {
 	uint8_t *p = buf;
 	uint64_t done = off; /* [off, done) is filled */
-	/* The first extent that ends after off (extents ascend and do not overlap). */
-	size_t lo = 0, hi = e->nextents;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (e->extents[mid].off + e->extents[mid].len <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t k = lo; k < e->nextents && e->extents[k].off < off + len; k++) {
+	/* From the first extent that ends after off (extents ascend and do not overlap). */
+	size_t first = hfc_ranges_find(e->extents, e->nextents, sizeof(*e->extents), off);
+	for (size_t k = first; k < e->nextents && e->extents[k].off < off + len; k++) {
 		const HfcTreeExtent *x = &e->extents[k];
 		uint64_t s = MAX(x->off, off), end = MIN(x->off + x->len, off + len);
 		if (s >= end)

@@ -35,7 +35,8 @@ typedef struct HfcTreeXattr {
 	size_t len;
 } HfcTreeXattr;
 
-/* A stretch of a file's data: bytes [off, off+len) of the file; src is the source's own. */
+/* A stretch of a file's data: bytes [off, off+len) of the file; src is the source's own.
+ * (off and len first: hfc_ranges_find.) */
 typedef struct HfcTreeExtent {
 	uint64_t off, len, src;
 } HfcTreeExtent;

@@ -39,7 +39,7 @@
 #define OV_SLOTS_MAX 256
 
 typedef struct OvRef {
-	uint64_t off, len; /* the image's bytes [off, off+len) ... */
+	uint64_t off, len; /* the image's bytes [off, off+len) ... (first: hfc_ranges_find) */
 	uint64_t foff;     /* ... are t->e[entry]'s data from foff */
 	size_t entry;
 } OvRef;
@@ -203,15 +203,7 @@ static int blk_get(Overlay *o, uint64_t i, uint8_t **ret)
 /* The index of the first reference that ends after off. */
 static size_t ref_find(const Overlay *o, uint64_t off)
 {
-	size_t lo = 0, hi = o->nrefs;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (o->refs[mid].off + o->refs[mid].len <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return hfc_ranges_find(o->refs, o->nrefs, sizeof(*o->refs), off);
 }
 
 /* Fills the parts of buf (the image's [off, off+len)) that references cover. */
