@@ -112,6 +112,7 @@ static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 		return 0;
 	}
 	int r;
+	uint64_t have;
 	bool mapped = false;
 	if (ahead) {
 		atomic_fetch_add(&b->bytes_read, len);
@@ -157,7 +158,6 @@ static int build_work(void *ctx, unsigned worker, uint64_t i, void *slot)
 
 claim:
 	/* Claim the hash: the first worker to see it decides whether it must be stored. */
-	uint64_t have;
 	pthread_mutex_lock(&b->lock);
 	r = hfc_hashmap_put(b->seen, e->hash, STORED_PENDING, &have);
 	pthread_mutex_unlock(&b->lock);
