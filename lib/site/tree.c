@@ -61,7 +61,6 @@ typedef struct Overlay {
 	HfcSiteReader *reader; /* NULL: no base */
 	const HfcIndex *base;
 	HfcErr *err;
-	uint64_t loaded;
 	OvSlot *slots;
 	size_t nslots, maxslots;
 	uint16_t *slot_of; /* per site block: its slot + 1, or 0 */
@@ -142,6 +141,30 @@ static int slot_write(Overlay *o, OvSlot *s)
 	return 0;
 }
 
+/*
+ * Copies n bytes at offset boff of site block i as the writer has left them, references
+ * aside: from the cache, else the file, else zeros. Changes nothing (the build's threads call
+ * it once the writer is done).
+ */
+static int blk_copy(const Overlay *o, uint64_t i, size_t boff, uint8_t *dst, size_t n,
+		    HfcErr *err)
+{
+	if (o->slot_of[i]) {
+		memcpy(dst, o->slots[o->slot_of[i] - 1].data + boff, n);
+		return 0;
+	}
+	if (!bit(o->infile, i)) {
+		memset(dst, 0, n);
+		return 0;
+	}
+	ssize_t k = hfc_pread_all(o->fd, dst, n, (off_t)(i * o->bs + boff));
+	if (k < 0)
+		return hfc_err_set(err, (int)k, "the build's image file: %s", strerror((int)-k));
+	if ((size_t)k < n) /* past the file's end: a hole */
+		memset(dst + k, 0, n - (size_t)k);
+	return 0;
+}
+
 /* Site block i, in the cache (*ret): from the cache, the file, the base or zeros. */
 static int blk_get(Overlay *o, uint64_t i, uint8_t **ret)
 {
@@ -171,17 +194,11 @@ static int blk_get(Overlay *o, uint64_t i, uint8_t **ret)
 	size_t len = block_len(o, i);
 	s->modified = false;
 	if (bit(o->infile, i)) {
-		ssize_t n = hfc_pread_all(o->fd, s->data, len, (off_t)(i * o->bs));
-		if (n < 0)
-			r = hfc_err_set(o->err, (int)n, "the build's image file: %s",
-					strerror((int)-n));
-		else if ((size_t)n < len) /* past the file's end: a hole */
-			memset(s->data + n, 0, len - (size_t)n);
+		r = blk_copy(o, i, 0, s->data, len, o->err); /* not cached: from the file */
 	} else if (!bit(o->present, i) && o->reader && i < o->base->nblocks &&
 		   o->base->entries[i].stored) {
 		r = hfc_site_reader_block(o->reader, 0, i, s->data, o->err);
 		s->modified = true; /* the file has a hole there */
-		o->loaded++;
 	} else {
 		memset(s->data, 0, len); /* zeros, or only references: no need to write it */
 	}
@@ -228,18 +245,7 @@ static void ahead_send(Overlay *o, uint64_t i)
 		return;
 	size_t len = block_len(o, i);
 	HfcErr err = { "" };
-	int r = 0;
-	if (o->slot_of[i]) {
-		memcpy(slot, o->slots[o->slot_of[i] - 1].data, len);
-	} else if (bit(o->infile, i)) {
-		ssize_t n = hfc_pread_all(o->fd, slot, len, (off_t)(i * o->bs));
-		if (n < 0)
-			r = (int)n;
-		else if ((size_t)n < len)
-			memset(slot + n, 0, len - (size_t)n);
-	} else {
-		memset(slot, 0, len);
-	}
+	int r = blk_copy(o, i, 0, slot, len, &err);
 	if (r >= 0)
 		r = ref_fill(o, slot, len, i * o->bs, &err);
 	if (r < 0) { /* the build reads it again, and says what is wrong */
@@ -305,18 +311,9 @@ static int ov_build_read(void *ctx, void *buf, size_t len, uint64_t off, HfcErr 
 	for (uint64_t at = off; at < off + len;) {
 		uint64_t i = at / o->bs;
 		size_t in = (size_t)MIN(off + len - at, (i + 1) * o->bs - at);
-		if (o->slot_of[i]) {
-			memcpy(p + (at - off), o->slots[o->slot_of[i] - 1].data + (at - i * o->bs), in);
-		} else if (!bit(o->infile, i)) {
-			memset(p + (at - off), 0, in);
-		} else {
-			ssize_t n = hfc_pread_all(o->fd, p + (at - off), in, (off_t)at);
-			if (n < 0)
-				return hfc_err_set(err, (int)n, "the build's image file: %s",
-						   strerror((int)-n));
-			if ((size_t)n < in) /* past the file's end: a hole */
-				memset(p + (at - off) + n, 0, in - (size_t)n);
-		}
+		int r = blk_copy(o, i, (size_t)(at - i * o->bs), p + (at - off), in, err);
+		if (r < 0)
+			return r;
 		at += in;
 	}
 	return ref_fill(o, buf, len, off, err);

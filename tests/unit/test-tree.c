@@ -110,28 +110,45 @@ static void test_finish(void **state)
 
 /* ---- an archive in memory, the writer into memory ---- */
 
-static char *make_tar(const char *dir, size_t nfiles, uint64_t seed)
+/* File i of a tar write_tar() makes: its name (at most 63 bytes) and its data (malloc'd). */
+typedef uint8_t *(*MakeFile)(size_t i, uint64_t seed, char name[64], size_t *len);
+
+/* Writes DIR/NAME, a tar of nfiles files that make() gives; returns its path (malloc'd). */
+static char *write_tar(const char *dir, const char *name, size_t nfiles, uint64_t seed,
+		       MakeFile make)
 {
 	char *path;
-	assert_true(asprintf(&path, "%s/in.tar", dir) > 0);
+	assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
 	HfcTarWriter *w;
 	HfcErr err = { "" };
-	assert_int_equal(hfc_tar_writer_new(fd, 1700000000, "in.tar", &w, &err), 0);
+	assert_int_equal(hfc_tar_writer_new(fd, 1700000000, name, &w, &err), 0);
 	for (size_t i = 0; i < nfiles; i++) {
-		char name[64];
-		size_t len = 1000 + i * 7919 % 300000;
-		uint8_t *data = malloc(len);
-		fill_random(data, len, seed + i);
-		snprintf(name, sizeof(name), "dir%zu/file%zu", i % 5, i);
-		assert_int_equal(hfc_tar_writer_add(w, name, data, len, &err), 0);
+		char fname[64];
+		size_t len;
+		uint8_t *data = make(i, seed, fname, &len);
+		assert_int_equal(hfc_tar_writer_add(w, fname, data, len, &err), 0);
 		free(data);
 	}
 	assert_int_equal(hfc_tar_writer_close(w, &err), 0);
 	hfc_tar_writer_free(w);
 	close(fd);
 	return path;
+}
+
+static uint8_t *random_file(size_t i, uint64_t seed, char name[64], size_t *len)
+{
+	*len = 1000 + i * 7919 % 300000;
+	uint8_t *data = malloc(*len);
+	fill_random(data, *len, seed + i);
+	snprintf(name, 64, "dir%zu/file%zu", i % 5, i);
+	return data;
+}
+
+static char *make_tar(const char *dir, size_t nfiles, uint64_t seed)
+{
+	return write_tar(dir, "in.tar", nfiles, seed, random_file);
 }
 
 typedef struct Mem {
@@ -407,35 +424,28 @@ static int mem_ref(void *ctx, size_t entry, uint64_t foff, uint64_t len, uint64_
 				   &err);
 }
 
+/* Every other 4 KiB block zero; file 5 all zeros; file 3 ends on a block edge. */
+static uint8_t *zeros_file(size_t i, uint64_t seed, char name[64], size_t *len)
+{
+	*len = 4096 * (i % 7) + 37 * i + (i == 3 ? 0 : 1);
+	uint8_t *data = malloc(*len + 1);
+	fill_random(data, *len, seed + i);
+	for (size_t b = 1; b * 4096 < *len; b += 2)
+		memset(data + b * 4096, 0, MIN((size_t)4096, *len - b * 4096));
+	if (i == 5)
+		memset(data, 0, *len);
+	snprintf(name, 64, "z/f%zu", i);
+	return data;
+}
+
 static void test_by_reference(void **state)
 {
 	(void)state;
 	char dir[1024];
 	scratch_dir("tree", dir, sizeof(dir));
 	/* Files with zero blocks inside (holes in the image), an all-zero file, a partial tail. */
-	char *tar;
-	assert_true(asprintf(&tar, "%s/z.tar", dir) > 0);
-	int fd = open(tar, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	assert_true(fd >= 0);
-	HfcTarWriter *w;
+	char *tar = write_tar(dir, "z.tar", 12, 100, zeros_file);
 	HfcErr err = { "" };
-	assert_int_equal(hfc_tar_writer_new(fd, 1700000000, tar, &w, &err), 0);
-	for (size_t i = 0; i < 12; i++) {
-		size_t len = 4096 * (i % 7) + 37 * i + (i == 3 ? 0 : 1);
-		uint8_t *data = malloc(len + 1);
-		fill_random(data, len, 100 + i);
-		for (size_t b = 1; b * 4096 < len; b += 2) /* every other block zero */
-			memset(data + b * 4096, 0, MIN((size_t)4096, len - b * 4096));
-		if (i == 5)
-			memset(data, 0, len);
-		char name[32];
-		snprintf(name, sizeof(name), "z/f%zu", i);
-		assert_int_equal(hfc_tar_writer_add(w, name, data, len, &err), 0);
-		free(data);
-	}
-	assert_int_equal(hfc_tar_writer_close(w, &err), 0);
-	hfc_tar_writer_free(w);
-	close(fd);
 
 	Mem a = { .size = 16 << 20 }, b = { .size = 16 << 20 };
 	a.p = calloc(1, a.size);
