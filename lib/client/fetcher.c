@@ -3,17 +3,22 @@
  * The fetcher of a remote image's background loads, readahead and prefetch: one thread keeps a
  * window of transfers in flight in one curl multi handle (hfc_http_multi: HTTP/2 streams on one
  * connection where the mirror offers it, one connection each on HTTP/1.1), sized from the
- * throughput and round trip it measures (window.c) so that the transfers fill bandwidth x RTT;
- * a few decoder threads check and decode what came. What one attempt cannot settle (a
- * redirect, bad data, an error, no mirror up) a decoder fetches again the blocking way
- * (remote_load_block: failover, retries with backoff). Demand reads keep the pool of
- * connections of hfc_http_get to themselves, so they never queue behind the window.
+ * throughput and round trip it measures (window.c) so that the transfers fill bandwidth x RTT.
+ * What came goes into the memory cache as it came (STORED), and decoder threads check and
+ * decode it ahead of the reads; a read that comes first decodes it itself. On a machine with
+ * one CPU, decoding ahead is left to one thread that runs only when the CPU has nothing else
+ * to do (SCHED_IDLE): there, every guess decoded that nobody reads is time taken from the
+ * reader. What one attempt cannot settle (a redirect, a short body, an error, no mirror up) a
+ * decoder fetches again the blocking way (remote_load_block: failover, retries with backoff).
+ * Demand reads keep the pool of connections of hfc_http_get to themselves, so they never queue
+ * behind the window.
  */
 #include "client/remote-private.h"
 
 #include "base/clock.h"
 #include "site/store.h"
 
+#include <sched.h>
 #include <string.h>
 
 /* The window never goes below this on a short path: the decoders want work in reserve. */
@@ -21,20 +26,21 @@
 /* Decoders: the client's machine decodes on its cores while the fetcher waits on the network. */
 #define DECODERS 2u
 /*
- * Loads that came in and wait for a decoder, beyond the window in flight. A decoder can be held
- * for long (a failed transfer is fetched again the blocking way: failover, retries, backoff),
- * and while it is, what comes must not pile up: each load holds a block's memory.
+ * Loads that failed and wait for a decoder's blocking path, beyond the window in flight. A
+ * decoder can be held there for long (failover, retries, backoff), and while it is, failures
+ * must not pile up.
  */
 #define BACKLOG (2u * DECODERS)
+/* Blocks STORED that wait to be decoded ahead; beyond that the oldest is left to its reader. */
+#define DQ_CAP (4u * HFC_WINDOW_MAX)
 
 /* One background load: the block, its entry (LOADING) and the stored bytes as they come. */
 typedef struct Job {
 	uint64_t block;
 	Origin origin;
 	Entry *e;
-	Scratch *s;
+	uint8_t *raw;    /* the stored bytes, given to the entry when they came whole */
 	size_t reserved; /* prefetch memory reserved for it */
-	bool disk;       /* the disk cache had it: no transfer */
 	bool sent;       /* a transfer was made: done says how it went */
 	HfcHttpDone done;
 	struct Job *prev, *next;
@@ -99,13 +105,40 @@ static void job_end(HfcRemote *r, Job *j, int k, bool disk, uint64_t fetched)
 	remote_entry_finish(r, j->e, j->origin, k, disk, fetched);
 	r->pf_reserved -= j->reserved;
 	r->fetch_alive--;
-	if (j->s) {
-		/* The pool's own lock is this one: put it back by hand. */
-		j->s->next = r->scratch;
-		r->scratch = j->s;
-	}
+	hfc_bufpool_put(&r->raw_pool, j->raw);
 	free(j);
 	remote_fetch_wake(r); /* room in memory, maybe */
+}
+
+/* Whether the decoders of this machine take blocks to decode ahead; the one kind or the other. */
+static bool decodes_ahead(const HfcRemote *r, bool idle)
+{
+	return r->one_cpu == idle;
+}
+
+/*
+ * Ends a job whose stored bytes came whole (from mirror m, or the disk cache): its entry keeps
+ * them STORED, and the decoders get the block. Lock held.
+ */
+static void job_stored(HfcRemote *r, Job *j, unsigned m, bool disk)
+{
+	Entry *e = j->e;
+	uint64_t fetched = disk ? 0 : e->stored;
+	if (!disk)
+		r->st.bytes_fetched += fetched;
+	e->raw = j->raw;
+	j->raw = NULL;
+	e->mirror = m;
+	e->from_disk = disk;
+	if (r->dq) {
+		if (r->dq_len == DQ_CAP) { /* the oldest waits for its reader */
+			r->dq_head = (r->dq_head + 1) % DQ_CAP;
+			r->dq_len--;
+		}
+		r->dq[(r->dq_head + r->dq_len++) % DQ_CAP] = j->block;
+		pthread_cond_signal(&r->done_cond);
+	}
+	job_end(r, j, 0, disk, fetched);
 }
 
 /*
@@ -158,24 +191,25 @@ static void job_start(HfcRemote *r, HfcHttpMulti *m, Job *j)
 	const HfcIndexEntry *ie = &r->idx->entries[j->block];
 	pthread_mutex_unlock(&r->lock);
 	int k;
-	j->s = remote_scratch_get(r);
-	if (!j->s) {
+	j->raw = hfc_bufpool_get(&r->raw_pool);
+	if (!j->raw) {
 		k = -ENOMEM;
-	} else if (r->cache && hfc_cache_get(r->cache, ie->hash, ie->stored, j->s->stored) == 0) {
-		j->disk = true;
+	} else if (r->cache && hfc_cache_get(r->cache, ie->hash, ie->stored, j->raw) == 0) {
 		k = 1;
 	} else {
 		char path[HFC_BLOCK_PATH_MAX];
 		hfc_block_path(r->idx->hash, ie->hash, path);
-		k = hfc_http_multi_add(m, path, j->s->stored, ie->stored, 0, j);
+		k = hfc_http_multi_add(m, path, j->raw, ie->stored, 0, j);
 	}
 	pthread_mutex_lock(&r->lock);
 	if (k == 0) {
 		j->sent = true;
 		inflight_link(r, j);
+	} else if (k == 1) {
+		job_stored(r, j, 0, true);
 	} else {
-		/* From the disk, or for the decoders' blocking path (-EAGAIN: no mirror up). */
-		j->done.result = k < 0 ? k : 0;
+		/* For the decoders' blocking path (-EAGAIN: no mirror up). */
+		j->done.result = k;
 		done_push(r, j);
 	}
 }
@@ -215,7 +249,10 @@ static void *fetcher_main(void *arg)
 			inflight_unlink(r, j);
 			j->done = d;
 			hfc_window_sample(&w, now, d.rtt, d.result > 0 ? (uint64_t)d.result : 0);
-			done_push(r, j);
+			if (d.result == (ssize_t)j->e->stored)
+				job_stored(r, j, d.mirror, false);
+			else
+				done_push(r, j);
 		}
 		r->fetch_window = hfc_window_size(&w);
 		r->fetch_rtt = hfc_window_rtt(&w);
@@ -237,27 +274,26 @@ static void *fetcher_main(void *arg)
 	return NULL;
 }
 
-/* Decodes a job's bytes, or loads the block the blocking way; returns 0 or -errno. */
-static int job_load(HfcRemote *r, Job *j, uint64_t *ret_fetched, bool *ret_disk)
+/*
+ * Loads a job's block the blocking way, its transfer having failed (or come short: the bytes
+ * are checked, and counted bad). Returns 0 or -errno.
+ */
+static int job_load(HfcRemote *r, Job *j, HfcCodec *codec, uint64_t *ret_fetched, bool *ret_disk)
 {
 	const HfcHttpDone *d = &j->done;
 	uint64_t avoid = 0;
 	*ret_fetched = 0;
 	*ret_disk = false;
-	if (d->result == -ECANCELED || d->result == -ENOMEM)
-		return (int)d->result;
-	if (j->disk || (j->sent && d->result >= 0)) {
-		size_t n = j->disk ? j->e->stored : (size_t)d->result;
-		if (!j->disk) {
-			*ret_fetched = n;
-			remote_count(r, &r->st.bytes_fetched, n);
-		}
-		if (remote_accept_block(r, j->block, j->s, n, d->mirror, j->disk, j->e->data) == 0) {
-			*ret_disk = j->disk;
+	if (d->result == -ECANCELED || d->result == -ENOMEM || remote_entry_data(r, j->e) < 0)
+		return d->result == -ECANCELED ? -ECANCELED : -ENOMEM;
+	if (j->sent && d->result >= 0) {
+		size_t n = (size_t)d->result;
+		*ret_fetched = n;
+		remote_count(r, &r->st.bytes_fetched, n);
+		if (remote_accept_block(r, j->block, codec, j->raw, n, d->mirror, false,
+					j->e->data) == 0)
 			return 0;
-		}
-		if (!j->disk)
-			avoid = UINT64_C(1) << d->mirror; /* bad data: the others first */
+		avoid = UINT64_C(1) << d->mirror; /* bad data: the others first */
 	} else if (j->sent && (d->result == -ENOENT || d->result == -EFBIG || d->result == -EPERM)) {
 		avoid = UINT64_C(1) << d->mirror; /* the same answer would come again */
 	}
@@ -269,25 +305,60 @@ static int job_load(HfcRemote *r, Job *j, uint64_t *ret_fetched, bool *ret_disk)
 	return k;
 }
 
-static void *decoder_main(void *arg)
+/*
+ * A decoder: loads the jobs that failed the blocking way, and decodes ahead the blocks that
+ * came (when decodes_ahead says so for its kind). The idle kind runs only when the CPU has
+ * nothing else to do, and takes no jobs: a read may wait for those.
+ */
+static void decoder_run(HfcRemote *r, bool idle)
 {
-	HfcRemote *r = arg;
+	if (idle) {
+		struct sched_param sp = { .sched_priority = 0 };
+		(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	}
+	Scratch *s = remote_scratch_get(r);
+	uint8_t *spare = NULL;
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (!r->done_head && !r->stopping && !r->cancelled)
+		bool ahead = s && decodes_ahead(r, idle);
+		while (!(r->done_head && !idle) && !(ahead && r->dq_len) && !r->stopping &&
+		       !r->cancelled)
 			pthread_cond_wait(&r->done_cond, &r->lock);
-		Job *j = done_pop(r);
-		if (!j)
+		Job *j = idle ? NULL : done_pop(r);
+		if (j) {
+			bool cancelled = r->cancelled;
+			pthread_mutex_unlock(&r->lock);
+			uint64_t fetched = 0;
+			bool disk = false;
+			int k = cancelled ? -ECANCELED
+				: s	  ? job_load(r, j, s->codec, &fetched, &disk)
+					  : -ENOMEM;
+			pthread_mutex_lock(&r->lock);
+			job_end(r, j, k, disk, fetched);
+		} else if (ahead && r->dq_len && !r->stopping && !r->cancelled) {
+			uint64_t b = r->dq[r->dq_head];
+			r->dq_head = (r->dq_head + 1) % DQ_CAP;
+			r->dq_len--;
+			remote_entry_decode_ahead(r, b, s->codec, &spare, !idle);
+		} else {
 			break;
-		bool cancelled = r->cancelled;
-		pthread_mutex_unlock(&r->lock);
-		uint64_t fetched = 0;
-		bool disk = false;
-		int k = cancelled ? -ECANCELED : job_load(r, j, &fetched, &disk);
-		pthread_mutex_lock(&r->lock);
-		job_end(r, j, k, disk, fetched);
+		}
 	}
 	pthread_mutex_unlock(&r->lock);
+	hfc_bufpool_put(&r->data_pool, spare);
+	if (s)
+		remote_scratch_put(r, s);
+}
+
+static void *decoder_main(void *arg)
+{
+	decoder_run(arg, false);
+	return NULL;
+}
+
+static void *idle_decoder_main(void *arg)
+{
+	decoder_run(arg, true);
 	return NULL;
 }
 
@@ -303,14 +374,23 @@ int remote_fetcher_start(HfcRemote *r)
 	int k = hfc_http_multi_new(r->http, max, &m);
 	if (k < 0)
 		return k;
+	uint64_t *dq = calloc(DQ_CAP, sizeof(uint64_t));
+	if (!dq) {
+		hfc_http_multi_free(m);
+		return -ENOMEM;
+	}
 	pthread_mutex_lock(&r->lock);
 	r->multi = m;
+	r->dq = dq;
 	pthread_mutex_unlock(&r->lock);
-	r->dec_threads = calloc(DECODERS, sizeof(pthread_t));
+	/* One CPU: one more decoder, the idle one, for decoding ahead. */
+	unsigned n = DECODERS + (r->one_cpu ? 1 : 0);
+	r->dec_threads = calloc(n, sizeof(pthread_t));
 	if (!r->dec_threads)
 		return -ENOMEM;
-	for (unsigned i = 0; i < DECODERS; i++) {
-		if (pthread_create(&r->dec_threads[i], NULL, decoder_main, r) != 0)
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&r->dec_threads[i], NULL,
+				   i < DECODERS ? decoder_main : idle_decoder_main, r) != 0)
 			return -EAGAIN;
 		r->ndec = i + 1;
 	}
@@ -342,5 +422,8 @@ void remote_fetcher_stop(HfcRemote *r)
 	Job *j;
 	while ((j = done_pop(r)))
 		job_end(r, j, -ECANCELED, false, 0);
+	free(r->dq);
+	r->dq = NULL;
+	r->dq_len = 0;
 	pthread_mutex_unlock(&r->lock);
 }

@@ -6,8 +6,6 @@
  */
 #include "client/remote-private.h"
 
-#include "base/pipeline.h"
-
 /* The round trip from which readahead takes its whole window (s). */
 #define RA_FAR_RTT 0.05
 
@@ -62,7 +60,7 @@ void remote_readahead_note(HfcRemote *r, uint64_t first, uint64_t last, bool mis
 	 * in parallel, than one by one when asked.
 	 */
 	unsigned full = MAX(r->o.readahead, 2 * r->fetch_window);
-	if (r->ra_one_cpu)
+	if (r->one_cpu)
 		full = MAX(2u, by_distance(r, full));
 	unsigned window = s->run >= 2 ? (unsigned)MIN((uint64_t)full, 2 * s->run)
 			  : missed    ? by_distance(r, MAX(1u, r->o.readahead / 2))
@@ -115,7 +113,6 @@ int remote_readahead_start(HfcRemote *r)
 		return -ENOMEM;
 	/* remote_readahead_note() queues only once the fetcher takes the queue (r->ra_on). */
 	pthread_mutex_lock(&r->lock);
-	r->ra_one_cpu = hfc_cpu_count() == 1;
 	r->ra_on = true;
 	pthread_mutex_unlock(&r->lock);
 	return 0;

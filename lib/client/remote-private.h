@@ -6,10 +6,11 @@
 
 /*
  * Shared by the parts of a remote image; not a public API. remote.c opens, fetches and frees;
- * memcache.c keeps decoded blocks in memory; readahead.c and prefetch.c choose the blocks to
- * load ahead of the reads, and fetcher.c loads them: one thread keeps a window of transfers in
- * flight (window.c), worker threads decode them; trace.c writes --trace; stats.c reports the
- * counters.
+ * memcache.c keeps blocks in memory; readahead.c and prefetch.c choose the blocks to load
+ * ahead of the reads, and fetcher.c loads them: one thread keeps a window of transfers in
+ * flight (window.c) and keeps what comes as it came (stored), decoder threads decode it ahead of
+ * the reads where a CPU is free, and a read that comes first decodes it itself; trace.c writes
+ * --trace; stats.c reports the counters.
  *
  * One lock (HfcRemote.lock) guards the memory cache, the readahead queue, the prefetch cursor,
  * the fetcher's queues and the counters; the trace has its own, so a slow trace file never
@@ -20,6 +21,7 @@
 
 #include "client/cache.h"
 #include "client/window.h"
+#include "base/bufpool.h"
 #include "base/codec.h"
 #include "base/hashset.h"
 #include "formats/profile.h"
@@ -27,18 +29,30 @@
 #include <pthread.h>
 #include <stdio.h>
 
-enum { ENTRY_LOADING, ENTRY_READY, ENTRY_FAILED };
+/*
+ * LOADING: its bytes are on their way. STORED: a background load brought its stored bytes (raw),
+ * not checked nor decoded yet; the first thread that needs it decodes it (DECODING: the others
+ * wait). READY: decoded and checked against its name (data). FAILED: out of the map.
+ */
+enum { ENTRY_LOADING, ENTRY_STORED, ENTRY_DECODING, ENTRY_READY, ENTRY_FAILED };
 
-/* A decoded block in memory, shared by hash; refcounted so readers copy outside the lock. */
+/* A block in memory, shared by hash; refcounted so readers copy outside the lock. */
 typedef struct Entry {
 	uint8_t hash[HFC_HASH_MAX];
-	uint8_t *data;
+	uint64_t block; /* the block it was loaded for (any block of this hash would do) */
+	uint8_t *data;  /* READY: the decoded bytes */
+	uint8_t *raw;   /* STORED, DECODING: the stored bytes as they came; freed once READY */
+	unsigned raw_users; /* threads decoding raw now: it stays until the last is done */
+	unsigned mirror;    /* where raw came from, unless from_disk (the disk cache) */
+	bool from_disk;
 	size_t len;
 	uint32_t stored, fetched; /* fetched: bytes downloaded for it (0 from the disk cache) */
 	int state, error;
 	unsigned refs;
 	bool in_map, prefetched, used;
 	bool pinned; /* loaded by the profile's prefetch and not read yet: never evicted */
+	uint32_t read_bytes; /* bytes of it the reads copied out */
+	bool read_whole;     /* every byte read once: in the kernel's page cache now */
 	struct Entry *prev, *next; /* LRU of READY entries; head is the most recent */
 } Entry;
 
@@ -70,18 +84,22 @@ struct HfcRemote {
 	size_t hash_len;
 	uint32_t stored_max;
 
+	HfcBufPool data_pool; /* buffers of decoded blocks (block_size) */
+	HfcBufPool raw_pool;  /* buffers of stored blocks (stored_max) */
+
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* an entry finished loading */
 	HfcHashMap *entries;    /* hash -> Entry* */
 	Entry *lru_head, *lru_tail;
 	uint64_t mem_bytes;
+	uint64_t whole_bytes; /* of entries read whole (in mem_bytes) */
 	Scratch *scratch;
 	bool stopping; /* the fetcher and its workers end */
+	bool one_cpu;  /* this machine has one CPU (hfc_remote_start) */
 	bool cancelled; /* hfc_remote_cancel(): waits for other threads' loads end too */
 
 	/* readahead */
 	bool ra_on; /* the fetcher takes queued blocks */
-	bool ra_one_cpu; /* this machine has one CPU: readahead keeps to the distance */
 	uint64_t *ra_queue;
 	size_t ra_cap, ra_head, ra_len;
 	Stream streams[NSTREAMS];
@@ -102,8 +120,10 @@ struct HfcRemote {
 	struct Job *fetch_jobs;    /* in flight */
 	unsigned fetch_inflight, fetch_ra_inflight; /* transfers in flight, readahead's of them */
 	unsigned fetch_alive;      /* background loads begun and not ended (in flight, decoding) */
-	struct Job *done_head, *done_tail; /* downloaded (or to be fetched the slow way) */
-	pthread_cond_t done_cond;
+	struct Job *done_head, *done_tail; /* to be fetched the slow way */
+	uint64_t *dq;              /* blocks STORED, for the decoders to decode ahead (a ring) */
+	size_t dq_head, dq_len;
+	pthread_cond_t done_cond;  /* a job or a block for the decoders, or the end */
 	unsigned fetch_window;     /* the window now, for readahead's distance */
 	double fetch_rtt;          /* the round trip it measures (s; < 0 unknown) */
 
@@ -138,12 +158,12 @@ int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background, uint
 		      uint64_t *ret_fetched, bool *ret_disk, HfcErr *err);
 
 /*
- * Decodes block i's n stored bytes in s (from mirror m, or from the disk cache) into out and
- * checks them against its name; good bytes from a mirror go into the disk cache. Returns 0, or
- * -EIO after counting the bad block (and reporting the mirror, or dropping the cached file).
+ * Decodes block i's n stored bytes (from mirror m, or from the disk cache) with codec into out
+ * and checks them against its name; good bytes from a mirror go into the disk cache. Returns 0,
+ * or -EIO after counting the bad block (and reporting the mirror, or dropping the cached file).
  */
-int remote_accept_block(HfcRemote *r, uint64_t i, Scratch *s, size_t n, unsigned m, bool disk,
-			void *out);
+int remote_accept_block(HfcRemote *r, uint64_t i, HfcCodec *codec, const uint8_t *stored,
+			size_t n, unsigned m, bool disk, void *out);
 
 /* Per-call scratch from the pool (NULL when out of memory), and back to it. */
 Scratch *remote_scratch_get(HfcRemote *r);
@@ -183,15 +203,34 @@ int remote_get_entry(HfcRemote *r, uint64_t i, Origin origin, Entry **ret, bool 
 /* Drops a reference from remote_get_entry(); called with the lock held. */
 void remote_entry_unref(HfcRemote *r, Entry *e);
 
+/* Notes that a read copied n bytes out of a READY entry; called with the lock held. */
+void remote_entry_read(HfcRemote *r, Entry *e, size_t n);
+
 /*
  * A new LOADING entry for block i that the caller will load (readers wait for it), or NULL when
- * one is in memory already or out of memory. Lock held.
+ * one is in memory already or out of memory. Its data is not allocated (remote_entry_data).
+ * Lock held.
  */
 Entry *remote_entry_begin(HfcRemote *r, uint64_t i, Origin origin);
 
-/* Ends the load of an entry from remote_entry_begin (READY or FAILED) and drops it. Lock held. */
+/* Gives e a data buffer if it has none; returns 0 or -ENOMEM. */
+int remote_entry_data(HfcRemote *r, Entry *e);
+
+/*
+ * Ends the load of an entry from remote_entry_begin and drops it: READY when it has data, STORED
+ * when it has raw bytes (given to it, with mirror and from_disk), FAILED when k < 0. Lock held.
+ */
 void remote_entry_finish(HfcRemote *r, Entry *e, Origin origin, int k, bool disk,
 			 uint64_t fetched);
+
+/*
+ * A decoder's turn at block i's entry (lock held, dropped while it works): when it is STORED, its
+ * bytes are decoded into *spare (from data_pool when NULL), which the entry keeps (*spare is then
+ * NULL). take: the entry is the decoder's meanwhile (DECODING: readers wait); else a reader may
+ * decode it meanwhile, and this decode is dropped. Bad bytes: the block again the blocking way.
+ */
+void remote_entry_decode_ahead(HfcRemote *r, uint64_t i, HfcCodec *codec, uint8_t **spare,
+			       bool take);
 
 /* ---- readahead.c: sequential readers get the blocks after theirs early ---- */
 

@@ -9,6 +9,7 @@
 #include "client/floor.h"
 
 #include "base/clock.h"
+#include "base/pipeline.h"
 #include "site/layout.h"
 #include "site/store.h"
 
@@ -131,17 +132,17 @@ int remote_load_block(HfcRemote *r, uint64_t i, void *out, bool background, uint
 	return k == 0 ? 0 : -EIO;
 }
 
-int remote_accept_block(HfcRemote *r, uint64_t i, Scratch *s, size_t n, unsigned m, bool disk,
-			void *out)
+int remote_accept_block(HfcRemote *r, uint64_t i, HfcCodec *codec, const uint8_t *stored,
+			size_t n, unsigned m, bool disk, void *out)
 {
 	const HfcIndexEntry *e = &r->idx->entries[i];
-	int k = n == e->stored ? hfc_block_decode_verified(s->codec, r->idx->hash, e->hash,
-							   s->stored, e->stored, out,
+	int k = n == e->stored ? hfc_block_decode_verified(codec, r->idx->hash, e->hash, stored,
+							   e->stored, out,
 							   hfc_index_block_len(r->idx, i))
 			       : -EBADMSG;
 	if (k == 0) {
 		if (r->cache && !disk)
-			(void)hfc_cache_put(r->cache, e->hash, s->stored, e->stored);
+			(void)hfc_cache_put(r->cache, e->hash, stored, e->stored);
 		return 0;
 	}
 	if (disk && r->cache)
@@ -195,6 +196,7 @@ ssize_t hfc_remote_pread(HfcRemote *r, void *buf, size_t len, uint64_t offset)
 			}
 			memcpy((char *)buf + done, e->data + in, n);
 			pthread_mutex_lock(&r->lock);
+			remote_entry_read(r, e, n);
 			remote_entry_unref(r, e);
 			pthread_mutex_unlock(&r->lock);
 			remote_trace_line(r, b, hit || fetched == 0, fetched, t);
@@ -457,6 +459,13 @@ int hfc_remote_open(const char *const *bases, size_t nbases, const HfcRemoteOpti
 	}
 	r->hash_len = hfc_hash_len(r->idx->hash);
 	r->stored_max = (uint32_t)hfc_codec_bound(r->idx->block_size);
+	/* Free buffers kept for reuse: 32 MiB of each kind (at least 8). */
+	size_t keep = MAX((size_t)8, (size_t)(32u << 20) / r->idx->block_size);
+	k = hfc_bufpool_init(&r->data_pool, r->idx->block_size, keep);
+	if (k == 0)
+		k = hfc_bufpool_init(&r->raw_pool, r->stored_max, keep);
+	if (k < 0)
+		goto fail;
 	k = remote_memcache_init(r);
 	if (k < 0)
 		goto fail;
@@ -479,6 +488,9 @@ fail:
 
 int hfc_remote_start(HfcRemote *r)
 {
+	pthread_mutex_lock(&r->lock);
+	r->one_cpu = (r->o.cpus ? r->o.cpus : hfc_cpu_count()) == 1;
+	pthread_mutex_unlock(&r->lock);
 	int k = remote_readahead_start(r);
 	if (k < 0)
 		return k;
@@ -512,6 +524,8 @@ void hfc_remote_free(HfcRemote *r)
 	remote_prefetch_stop(r);
 	remote_trace_close(r);
 	remote_memcache_free(r);
+	hfc_bufpool_destroy(&r->data_pool); /* a pool never made has nothing to free */
+	hfc_bufpool_destroy(&r->raw_pool);
 	while (r->scratch) {
 		Scratch *s = r->scratch;
 		r->scratch = s->next;

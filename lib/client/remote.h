@@ -36,6 +36,7 @@ typedef struct HfcRemoteOptions {
 	size_t ntrusted;
 	int64_t now;		  /* for signatures' expiry (0: the wall clock) */
 	const char *state_dir;	  /* the version floor's directory (NULL: no floor) */
+	unsigned cpus;		  /* CPUs to plan decoding for (0: those online) */
 } HfcRemoteOptions;
 
 typedef struct HfcRemoteStats {
@@ -47,6 +48,9 @@ typedef struct HfcRemoteStats {
 	uint64_t errors;      /* demand reads that failed (EIO) */
 	uint64_t readahead_fetched, readahead_hits, readahead_errors;
 	uint64_t readahead_unused_bytes; /* bytes readahead downloaded that no read used (yet) */
+	/* Blocks of background loads decoded (and checked) by the decoders ahead of the reads, and
+	 * by the read that needed them first; the others wait undecoded. */
+	uint64_t decoded_ahead, decoded_on_read;
 	uint64_t bytes_fetched;
 	uint64_t bad_blocks;  /* fetched or cached data that failed verification */
 	uint64_t cache_bytes, cache_files, evicted;

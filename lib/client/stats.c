@@ -43,6 +43,7 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		"\ndisk_hits: %" PRIu64 "\nmisses: %" PRIu64 "\nread_errors: %" PRIu64
 		"\nreadahead_fetched: %" PRIu64 "\nreadahead_hits: %" PRIu64
 		"\nreadahead_errors: %" PRIu64 "\nreadahead_wasted_bytes: %" PRIu64
+		"\ndecoded_ahead: %" PRIu64 "\ndecoded_on_read: %" PRIu64
 		"\nbytes_fetched: %" PRIu64 "\nrequests: %" PRIu64
 		"\nretries: %" PRIu64 "\nerrors: %" PRIu64 "\nbad_blocks: %" PRIu64
 		"\ncache_bytes: %" PRIu64 "\ncache_files: %" PRIu64 "\ncache_evicted: %" PRIu64
@@ -55,7 +56,8 @@ int hfc_remote_stats_text(HfcRemote *r, char **ret, size_t *ret_len)
 		r->idx->version, r->idx->image_size, r->idx->block_size, s.reads,
 		s.zero_reads + s.mem_hits + s.disk_hits, s.zero_reads, s.mem_hits, s.disk_hits,
 		s.misses, s.errors, s.readahead_fetched, s.readahead_hits, s.readahead_errors,
-		s.readahead_unused_bytes, s.bytes_fetched, hs.requests, hs.retries, hs.errors,
+		s.readahead_unused_bytes, s.decoded_ahead, s.decoded_on_read, s.bytes_fetched,
+		hs.requests, hs.retries, hs.errors,
 		s.bad_blocks, s.cache_bytes, s.cache_files, s.evicted, s.mem_bytes, s.prefetch_total,
 		s.prefetch_done, s.prefetch_errors, s.prefetch_present, s.prefetch_skipped,
 		s.prefetch_hits, s.prefetch_bytes, s.prefetch_unused_bytes, s.fetch_window,

@@ -3,7 +3,7 @@
  * Unit tests for remote.c and http.c over file:// mirrors of real sites built with hfc_build:
  * whole-image reads, verification with failover to a good mirror, EIO (never wrong bytes)
  * when no mirror has a block right, one download for concurrent readers, the disk cache,
- * readahead, the trace and the stats.
+ * readahead and its blocks kept as they came until decoded, the trace and the stats.
  */
 
 #include <setjmp.h>
@@ -387,6 +387,95 @@ static void test_single_flight_and_cache(void **state)
 	free(rd);
 }
 
+/* Reads the whole image with odd-sized sequential reads into buf; returns 0 or the first error. */
+static ssize_t read_image(HfcRemote *r, uint8_t *buf)
+{
+	size_t off = 0;
+	while (off < image_size()) {
+		ssize_t n = hfc_remote_pread(r, buf + off, 100000, off);
+		if (n <= 0)
+			return n < 0 ? n : -EIO;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Readahead keeps blocks as they came (stored) until a decoder or the read that needs them
+ * decodes them, with cpus CPUs planned for (1: an idle-time decoder, and reads decode what it
+ * has not). A block that came bad from the first mirror is fetched again from the second; what
+ * was decoded went into the disk cache, which alone serves the whole image afterwards.
+ */
+static void stored_blocks(T *t, unsigned cpus)
+{
+	HfcRemoteOptions o;
+	hfc_remote_options_default(&o);
+	o.http.probe = false;
+	o.cpus = cpus;
+	const char *one[] = { t->site };
+	HfcRemote *r = open_remote(one, 1, &o);
+	make_bad_copy(t, hfc_remote_index(r), 5);
+	hfc_remote_free(r);
+
+	char bad_url[400], good_url[400];
+	snprintf(bad_url, sizeof(bad_url), "file://%s", t->bad);
+	snprintf(good_url, sizeof(good_url), "file://%s", t->site);
+	const char *bases[] = { bad_url, good_url };
+	o.cache_dir = t->cache;
+	r = open_remote(bases, 2, &o);
+	uint8_t *buf = malloc(image_size());
+	assert_int_equal(read_image(r, buf), 0);
+	assert_memory_equal(buf, t->image, image_size());
+	HfcRemoteStats st;
+	hfc_remote_stats(r, &st);
+	assert_int_equal(st.errors, 0);
+	assert_true(st.bad_blocks >= 1);
+	assert_true(st.readahead_hits > 0);
+	/* Every readahead block a read used was decoded by someone, or loaded again when bad. */
+	assert_true(st.decoded_ahead + st.decoded_on_read + st.bad_blocks >= st.readahead_hits);
+	hfc_remote_free(r);
+
+	/* Only the bad copy: EIO for that block (read through readahead), its neighbours fine. */
+	const char *bad[] = { bad_url };
+	HfcRemoteOptions ob = o;
+	ob.cache_dir = NULL;
+	ob.http.retries = 1;
+	r = open_remote(bad, 1, &ob);
+	assert_int_equal(hfc_remote_pread(r, buf, BS, 3 * (uint64_t)BS), BS);
+	assert_int_equal(hfc_remote_pread(r, buf, BS, 4 * (uint64_t)BS), BS);
+	assert_int_equal(hfc_remote_pread(r, buf, 100, 5 * (uint64_t)BS + 10), -EIO);
+	assert_int_equal(hfc_remote_pread(r, buf, BS, 6 * (uint64_t)BS), BS);
+	assert_memory_equal(buf, t->image + 6 * (size_t)BS, BS);
+	hfc_remote_free(r);
+
+	/* The mirrors gone: the disk cache has every block, each checked when it was decoded. */
+	char moved[400];
+	snprintf(moved, sizeof(moved), "%s.gone", t->site);
+	assert_int_equal(rename(t->site, moved), 0);
+	o.offline_ok = true;
+	o.http.retries = 0;
+	const char *gone[] = { good_url };
+	r = open_remote(gone, 1, &o);
+	memset(buf, 0, image_size());
+	assert_int_equal(read_image(r, buf), 0);
+	assert_memory_equal(buf, t->image, image_size());
+	hfc_remote_stats(r, &st);
+	assert_int_equal(st.bad_blocks, 0);
+	hfc_remote_free(r);
+	assert_int_equal(rename(moved, t->site), 0);
+	free(buf);
+}
+
+static void test_stored_one_cpu(void **state)
+{
+	stored_blocks(*state, 1);
+}
+
+static void test_stored_two_cpus(void **state)
+{
+	stored_blocks(*state, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +485,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_index_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_flight_and_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stored_one_cpu, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stored_two_cpus, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
