@@ -29,7 +29,7 @@ typedef struct HfcRemoteOptions {
 	bool allow_older;        /* accept a current version older than one seen before */
 	const char *prefetch;    /* DLAHEAD: a profile file, "auto" (the site's profile of the
 				    mounted version), or NULL for none */
-	unsigned prefetch_connections; /* prefetch transfers at once (default 4, as the paper) */
+	unsigned prefetch_connections; /* background transfers at once, at most (default 64) */
 	uint64_t prefetch_memory; /* bound of prefetched blocks not read yet (default 512 MiB) */
 	uint64_t max_image_size;  /* larger images are refused before any block (default 64 GiB) */
 	HfcKey *const *trusted;   /* with ntrusted > 0: the index must be signed by one of them */

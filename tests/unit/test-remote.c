@@ -103,6 +103,14 @@ static void make_bad_copy(T *t, const HfcIndex *idx, uint64_t i)
 	scratch_flip_byte(path, 40);
 }
 
+/* Moves the site away (the mirrors are gone), or back. */
+static void move_site(T *t, bool away)
+{
+	char moved[400];
+	snprintf(moved, sizeof(moved), "%s.gone", t->site);
+	assert_int_equal(away ? rename(t->site, moved) : rename(moved, t->site), 0);
+}
+
 static void test_read_all(void **state)
 {
 	T *t = *state;
@@ -370,9 +378,7 @@ static void test_single_flight_and_cache(void **state)
 	hfc_remote_free(r);
 
 	/* The site gone: the cached index and block still serve (offline mode). */
-	char moved[400];
-	snprintf(moved, sizeof(moved), "%s.gone", t->site);
-	assert_int_equal(rename(t->site, moved), 0);
+	move_site(t, true);
 	o.offline_ok = true;
 	o.http.retries = 0;
 	r = open_remote(one, 1, &o);
@@ -383,7 +389,7 @@ static void test_single_flight_and_cache(void **state)
 	/* A block never cached cannot be had: EIO. */
 	assert_int_equal(hfc_remote_pread(r, rd[0].buf, 10, 8 * (uint64_t)BS), -EIO);
 	hfc_remote_free(r);
-	assert_int_equal(rename(moved, t->site), 0);
+	move_site(t, false);
 	free(rd);
 }
 
@@ -449,9 +455,7 @@ static void stored_blocks(T *t, unsigned cpus)
 	hfc_remote_free(r);
 
 	/* The mirrors gone: the disk cache has every block, each checked when it was decoded. */
-	char moved[400];
-	snprintf(moved, sizeof(moved), "%s.gone", t->site);
-	assert_int_equal(rename(t->site, moved), 0);
+	move_site(t, true);
 	o.offline_ok = true;
 	o.http.retries = 0;
 	const char *gone[] = { good_url };
@@ -462,7 +466,7 @@ static void stored_blocks(T *t, unsigned cpus)
 	hfc_remote_stats(r, &st);
 	assert_int_equal(st.bad_blocks, 0);
 	hfc_remote_free(r);
-	assert_int_equal(rename(moved, t->site), 0);
+	move_site(t, false);
 	free(buf);
 }
 
